@@ -1,0 +1,202 @@
+"""The ``optria`` command: serve, migrate, seed, demo (and, as they land, simulate, ingest, poc, bench).
+
+Failures an operator can fix (configuration, an unreachable database) end with a one-line
+message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from optria.config import ConfigError, load_settings, validate_required_secrets
+from optria.db import Database, DatabaseUnavailable, describe_dsn, resolve_dsn
+from optria.logs import register_secrets, settings_secrets, setup_logging
+
+log = logging.getLogger("optria.cli")
+
+
+def _fail(message: str) -> int:
+    print(f"optria: {message}", file=sys.stderr)
+    return 2
+
+
+def _dsn(settings) -> str:
+    dsn = resolve_dsn(settings, start_embedded=True)
+    register_secrets([dsn])
+    return dsn
+
+
+def _migrate(dsn: str) -> dict:
+    import psycopg
+
+    from optria.migrations import migrate
+
+    try:
+        return migrate(dsn)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {describe_dsn(dsn)} ({str(exc).strip().splitlines()[0][:160]}). "
+            "Check that it is running and that DATABASE_URL is right."
+        ) from None
+
+
+def cmd_migrate(args, settings) -> int:
+    result = _migrate(_dsn(settings))
+    print(f"storage tier: {result['tier']}; applied {len(result['applied'])} migration(s)"
+          + (f": {', '.join(result['applied'])}" if result["applied"] else ""))
+    return 0
+
+
+async def _with_db(dsn: str, fn):
+    db = Database(dsn, min_size=1, max_size=2, name="optria-cli")
+    await db.open()
+    try:
+        return await fn(db)
+    finally:
+        await db.close()
+
+
+def cmd_seed(args, settings) -> int:
+    from optria.demo import seed
+
+    dsn = _dsn(settings)
+    _migrate(dsn)
+    password = args.owner_password or os.environ.get("OPTRIA_OWNER_PASSWORD")
+    if not password:
+        return _fail("give the platform owner's password with --owner-password or OPTRIA_OWNER_PASSWORD")
+    from optria.identity.passwords import password_problems
+
+    problems = password_problems(password, username=args.owner_username)
+    if problems:
+        return _fail("owner password rejected: " + " ".join(problems))
+    asyncio.run(_with_db(dsn, lambda db: seed.seed_platform_owner(db, args.owner_username, password)))
+    if args.demo_tenant:
+        asyncio.run(_with_db(dsn, seed.seed_demo_tenant))
+    print(f"platform owner '{args.owner_username}' is present")
+    return 0
+
+
+def _serve(settings, host: str, port: int, workers: int) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian("optria.web.app:create_app", factory=True, address=host, port=port, interface=Interfaces.ASGI,
+            workers=workers, log_enabled=True, log_access=False).serve()
+
+
+def cmd_serve(args, settings) -> int:
+    dsn = _dsn(settings)
+    if not args.no_migrate:
+        _migrate(dsn)
+    _serve(settings, args.host, args.port, args.workers)
+    return 0
+
+
+def cmd_demo(args, settings) -> int:
+    """Everything for a local demo: database, schema, seed data, simulators, ingest and the web server."""
+    from optria.demo import seed
+
+    dsn = _dsn(settings)
+    result = _migrate(dsn)
+    logins = asyncio.run(_with_db(dsn, seed.seed_demo))
+    children: list[subprocess.Popen] = []
+    for extra in _demo_children(args):
+        children.append(subprocess.Popen([sys.executable, "-m", "optria.cli", *extra]))
+    url = f"http://{'localhost' if args.host in ('0.0.0.0', '127.0.0.1') else args.host}:{args.port}/"
+    print("\nOPTRIA IQ demo is starting")
+    print(f"  URL:           {url}")
+    print(f"  storage tier:  {result['tier']}")
+    print("  logins (organization / username / password):")
+    for login in logins:
+        print(f"    {login.organization or '(none: platform owner)':<24} {login.username:<12} {login.password:<22} {login.role}")
+    print("  Stop with Ctrl-C.\n", flush=True)
+
+    def _stop_children(*_):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    try:
+        _serve(settings, args.host, args.port, args.workers)
+    finally:
+        _stop_children()
+    return 0
+
+
+def _demo_children(args) -> list[list[str]]:
+    """Sub-processes the demo runs beside the web server (added as each service lands)."""
+    out = []
+    for name in DEMO_SERVICES:
+        out.append([name])
+    return out
+
+
+DEMO_SERVICES: list[str] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="optria", description="OPTRIA IQ platform")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the web server (granian)")
+    s.add_argument("--host", default=os.environ.get("OPTRIA_HOST", "0.0.0.0"))
+    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    s.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "1")))
+    s.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    s.set_defaults(func=cmd_serve)
+
+    m = sub.add_parser("migrate", help="apply database migrations")
+    m.set_defaults(func=cmd_migrate)
+
+    sd = sub.add_parser("seed", help="create the platform owner (and optionally the demo tenant)")
+    sd.add_argument("--owner-username", default="owner")
+    sd.add_argument("--owner-password")
+    sd.add_argument("--demo-tenant", action="store_true")
+    sd.set_defaults(func=cmd_seed)
+
+    d = sub.add_parser("demo", help="database, seed, simulators, ingest and web server in one command")
+    d.add_argument("--host", default=os.environ.get("OPTRIA_HOST", "0.0.0.0"))
+    d.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    d.add_argument("--workers", type=int, default=1)
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        setup_logging(settings.log_level)
+        register_secrets(settings_secrets(settings))
+        validate_required_secrets(settings)
+        return int(args.func(args, settings) or 0)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except DatabaseUnavailable as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a last clear line for the operator; the traceback goes to the log
+        from optria.embedded_pg import EmbeddedPgError
+        from optria.migrations import MigrationError
+
+        if isinstance(exc, (EmbeddedPgError, MigrationError)):
+            return _fail(str(exc))
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Connection pool and the two kinds of transaction every store uses.
+
+Tenant isolation has two locks: each store filters by ``tenant_id``, and PostgreSQL
+row-level security checks the ``optria.tenant_id`` setting that :meth:`Database.tenant`
+sets with ``SET LOCAL``. Pool connections ``SET ROLE optria_app`` (no superuser, no
+BYPASSRLS) so the policies bind even when the DSN's user owns the tables. Platform-owner
+code asks for :meth:`Database.platform` by name; there is no "forgot the filter" path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from optria.config import Settings
+
+log = logging.getLogger("optria.db")
+
+APP_ROLE = "optria_app"
+EMBEDDED_DBNAME = "optria"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached; the message says what to check, never the password."""
+
+
+def resolve_dsn(settings: Settings, *, start_embedded: bool = True) -> str:
+    """DATABASE_URL or PG* settings; otherwise the embedded server under ``data_dir``."""
+    dsn = settings.database_dsn()
+    if dsn:
+        return dsn
+    from optria import embedded_pg
+
+    if start_embedded:
+        server = embedded_pg.ensure_server(Path(settings.data_dir) / "pg")
+        if server.started_here:
+            import atexit
+
+            atexit.register(server.stop)  # whoever started the embedded server stops it cleanly
+        from optria.migrations import ensure_database
+
+        ensure_database(server.dsn(), EMBEDDED_DBNAME)
+    else:
+        server = embedded_pg.running_server(Path(settings.data_dir) / "pg")
+        if server is None:
+            raise DatabaseUnavailable("no DATABASE_URL and the embedded PostgreSQL is not running; run `optria migrate` first")
+    return server.dsn(EMBEDDED_DBNAME)
+
+
+def describe_dsn(dsn: str) -> str:
+    """host:port/dbname of a DSN, for messages (no user, no password)."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "(unparseable DATABASE_URL)"
+    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+async def _configure(conn: psycopg.AsyncConnection) -> None:
+    await conn.execute(f"SET ROLE {APP_ROLE}")
+    await conn.commit()
+
+
+class Database:
+    """Owns the pool; hands out tenant-scoped or platform-scoped transactions."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, name: str = "optria") -> None:
+        self.dsn = dsn
+        self.pool = AsyncConnectionPool(
+            dsn, min_size=min_size, max_size=max_size, open=False, configure=_configure,
+            kwargs={"row_factory": dict_row, "autocommit": False, "application_name": name},
+            name=name, timeout=10,
+        )
+
+    async def open(self, wait_s: float = 10.0) -> None:
+        try:
+            await self.pool.open(wait=True, timeout=wait_s)
+        except Exception as exc:  # psycopg_pool.PoolTimeout and friends
+            await self.pool.close()
+            raise DatabaseUnavailable(
+                f"cannot connect to PostgreSQL at {describe_dsn(self.dsn)}: check that it is running and that "
+                "DATABASE_URL is right, then run `optria migrate`"
+            ) from exc
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def tenant(self, tenant_id: UUID | str) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
+        """A transaction that can only see and write rows of ``tenant_id``."""
+        if not tenant_id:
+            raise ValueError("a tenant transaction needs a tenant id")
+        async with self.pool.connection() as conn:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('optria.tenant_id', %s, true)", [str(tenant_id)])
+                yield conn
+
+    @asynccontextmanager
+    async def platform(self, reason: str) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
+        """A transaction across tenants, for platform-owner views, login and the ingest supervisor.
+
+        ``reason`` names the caller so the explicit scope is visible in code review and
+        in ``pg_stat_activity`` (application_name is not touched; the setting is).
+        """
+        async with self.pool.connection() as conn:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('optria.platform', %s, true)", [reason or "platform"])
+                yield conn
+
+    async def ping(self) -> bool:
+        try:
+            async with self.pool.connection(timeout=2) as conn:
+                await conn.execute("SELECT 1")
+                await conn.rollback()
+            return True
+        except Exception:
+            return False

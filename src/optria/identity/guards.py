@@ -1,0 +1,46 @@
+"""Litestar guards built from the permission matrix.
+
+``requires(Permission.X)`` returns a guard that knows its permission (``guard.permission``)
+so the route × role test can read every route's declared permission. Routes open to
+anonymous users say so with ``opt={"public": True}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from optria.identity.rbac import Permission, has_permission
+
+PUBLIC = {"public": True}
+
+
+class MustChangePassword(PermissionDeniedException):
+    """Signed in, but a new password is required before anything else."""
+
+
+def requires(permission: Permission):
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        user = connection.scope.get("user")
+        if user is None:
+            raise NotAuthorizedException("Sign in to continue.")
+        if user.must_change_password and permission is not Permission.AUTHENTICATED:
+            raise MustChangePassword("You must choose a new password first.")
+        if not has_permission(user.role, permission):
+            raise PermissionDeniedException("Your role does not allow this action.")
+
+    guard.permission = permission  # type: ignore[attr-defined]
+    guard.__name__ = f"requires_{permission.value}"
+    return guard
+
+
+def declared_permission(handler: BaseRouteHandler) -> Permission | None:
+    """The permission a route handler (or its controller/router) declared, if any."""
+    for guard in handler.resolve_guards():
+        perm = getattr(guard, "permission", None)
+        if perm is not None:
+            return perm
+    return None

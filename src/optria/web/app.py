@@ -1,0 +1,80 @@
+"""The Litestar application factory: one place that wires settings, database, routes and middleware."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.exceptions import HTTPException
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+
+from optria import db as dbmod
+from optria.config import Settings, load_settings, validate_required_secrets
+from optria.identity import routes as identity_routes
+from optria.identity.store import IdentityStore
+from optria.logs import register_secrets, settings_secrets, setup_logging
+from optria.platform import routes as platform_routes
+from optria.web import health, pages
+from optria.web.errors import http_exception_handler, internal_error_handler
+from optria.web.middleware import RequestContextMiddleware
+
+log = logging.getLogger("optria.web")
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _derive(secret: bytes, purpose: str) -> bytes:
+    """Independent keys for cookies and CSRF from the one SESSION_SECRET."""
+    return hashlib.sha256(purpose.encode() + b"\0" + secret).digest()
+
+
+def create_app(settings: Settings | None = None, database: dbmod.Database | None = None, *,
+               dsn: str | None = None) -> Litestar:
+    settings = settings or load_settings()
+    setup_logging(settings.log_level)
+    register_secrets(settings_secrets(settings))
+    validate_required_secrets(settings)
+    secret = settings.session_key()
+    owned_db = database is None
+
+    async def on_startup(app: Litestar) -> None:
+        if app.state.get("db") is None:
+            resolved = dsn or dbmod.resolve_dsn(settings, start_embedded=False)
+            register_secrets([resolved])
+            app.state.db = dbmod.Database(resolved, min_size=1, max_size=8, name="optria-web")
+            await app.state.db.open()
+        app.state.identity = IdentityStore(app.state.db)
+
+    async def on_shutdown(app: Litestar) -> None:
+        if owned_db and app.state.get("db") is not None:
+            await app.state.db.close()
+
+    session_config = CookieBackendConfig(
+        secret=_derive(secret, "session"), key="optria_session", max_age=12 * 3600,
+        secure=settings.is_production, httponly=True, samesite="lax",
+    )
+    csrf = CSRFConfig(secret=_derive(secret, "csrf").hex(), cookie_name="optria_csrf", header_name="x-csrf-token",
+                      cookie_secure=settings.is_production, cookie_samesite="lax")
+
+    route_handlers = [
+        *health.ROUTES, *identity_routes.ROUTES, *platform_routes.ROUTES, *pages.ROUTES,
+        create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"public": True},
+                                   name="static", include_in_schema=False),
+    ]
+    app = Litestar(
+        route_handlers=route_handlers,
+        middleware=[session_config.middleware, RequestContextMiddleware],
+        csrf_config=csrf,
+        exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        openapi_config=OpenAPIConfig(title="OPTRIA IQ API", version="0.1.0", path="/api/schema"),
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    return app

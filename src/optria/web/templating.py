@@ -1,0 +1,132 @@
+"""Jinja2 environment and the ``render`` helper every page uses.
+
+Pages render through one helper so every template gets the same context: the user, the
+navigation they may see, the CSRF token, language and direction, breadcrumbs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Request, Response
+from litestar.enums import MediaType
+from litestar.utils.scope.state import ScopeState
+
+from optria.config import PROJECT_ROOT
+from optria.identity.rbac import ROLE_LABELS, Permission, has_permission
+from optria.web import i18n
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str          # English msgid, translated at render time
+    href: str
+    permission: Permission
+    icon: str
+    section: str = "main"
+
+
+# Order is the sidebar's order. Section "platform" shows only to platform owners.
+NAV: tuple[NavItem, ...] = (
+    NavItem("Dashboard", "/", Permission.VIEW_DASHBOARD, "grid"),
+    NavItem("Digital Twin", "/digital-twin", Permission.VIEW_TWIN, "twin"),
+    NavItem("Assets", "/assets", Permission.VIEW_ASSETS, "asset"),
+    NavItem("Industrial Black Box", "/blackbox", Permission.VIEW_BLACKBOX, "box"),
+    NavItem("Integrations", "/integrations", Permission.VIEW_INTEGRATIONS, "plug"),
+    NavItem("Optimization", "/optimization", Permission.VIEW_OPTIMIZATION, "spark"),
+    NavItem("Users", "/management/users", Permission.MANAGE_USERS, "users", "management"),
+    NavItem("Audit log", "/management/audit", Permission.VIEW_AUDIT, "list", "management"),
+    NavItem("Platform overview", "/platform", Permission.PLATFORM_CONSOLE, "shield", "platform"),
+    NavItem("Tenants", "/platform/tenants", Permission.PLATFORM_CONSOLE, "building", "platform"),
+    NavItem("All users", "/platform/users", Permission.PLATFORM_CONSOLE, "users", "platform"),
+    NavItem("Ingestion", "/platform/ingestion", Permission.PLATFORM_CONSOLE, "pulse", "platform"),
+    NavItem("Proof of concept", "/platform/poc", Permission.PLATFORM_CONSOLE, "check", "platform"),
+)
+NAV_SECTIONS = {"main": "", "management": "Management", "platform": "Platform"}
+
+
+def _fmt_time(value: datetime | None, with_seconds: bool = False) -> str:
+    if value is None:
+        return "—"
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M") + " UTC"
+
+
+def _fmt_num(value: float | int | None, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{digits}f}"
+
+
+def build_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=select_autoescape(["html", "xml", "svg"]),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["dt"] = _fmt_time
+    env.filters["num"] = _fmt_num
+    env.globals["urlencode"] = urlencode
+    env.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
+    return env
+
+
+_env: Environment | None = None
+
+
+def environment() -> Environment:
+    global _env
+    if _env is None:
+        _env = build_environment()
+    return _env
+
+
+def nav_for(user: Any) -> list[dict[str, Any]]:
+    if user is None:
+        return []
+    sections: dict[str, list[NavItem]] = {}
+    for item in NAV:
+        if has_permission(user.role, item.permission):
+            sections.setdefault(item.section, []).append(item)
+    return [{"key": key, "title": NAV_SECTIONS[key], "items": items} for key, items in sections.items()]
+
+
+def csrf_token(request: Request) -> str:
+    return ScopeState.from_scope(request.scope).csrf_token or ""
+
+
+def page_context(request: Request, **context: Any) -> dict[str, Any]:
+    user = request.scope.get("user")
+    lang = i18n.current_lang.get()
+    return {
+        "request": request,
+        "user": user,
+        "nav": nav_for(user),
+        "current_path": request.url.path,
+        "csrf_token": csrf_token(request),
+        "lang": lang,
+        "dir": i18n.LANGUAGES[lang]["dir"],
+        "languages": i18n.LANGUAGES,
+        "breadcrumbs": context.pop("breadcrumbs", []),
+        "flash": context.pop("flash", None),
+        "now": datetime.now(timezone.utc),
+        **context,
+    }
+
+
+def render(request: Request, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None,
+           **context: Any) -> Response:
+    html = environment().get_template(template).render(page_context(request, **context))
+    return Response(content=html, media_type=MediaType.HTML, status_code=status_code, headers=headers)
