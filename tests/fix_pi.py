@@ -7,6 +7,7 @@ fault states; tests that change a server's state take their own from ``pi_sim_fa
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -15,6 +16,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from optria.demo.pi_server import PiWebApiSimulator
 from optria.demo.plant import Plant
@@ -87,13 +92,6 @@ def silent_server() -> Iterator[str]:
 
 def self_signed_context(directory: Path, host: str = "127.0.0.1") -> ssl.SSLContext:
     """A server TLS context with a fresh self-signed EC certificate for ``host``."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "optria-pi-sim")])
     now = dt.datetime.now(dt.timezone.utc)

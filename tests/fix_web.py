@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import asynccontextmanager
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ async def app(db: Database):
 @pytest_asyncio.fixture
 async def client(app) -> AsyncIterator[AsyncTestClient]:
     async with AsyncTestClient(app=app) as c:
+        c.follow_redirects = False
         yield c
 
 
@@ -120,8 +122,11 @@ async def accounts(db: Database) -> Accounts:
     return Accounts(db)
 
 
+@asynccontextmanager
 async def new_web(app) -> AsyncIterator[Web]:
+    """A second, independent browser on the same app."""
     async with AsyncTestClient(app=app) as c:
+        c.follow_redirects = False
         yield Web(c)
 
 

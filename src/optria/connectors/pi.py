@@ -2,20 +2,18 @@
 
 Configuration (an integration's ``config`` dict, normalised by :func:`merge_config`):
 
-=================  ==========================================================================
-``base_url``       e.g. ``https://pi.example.com/piwebapi``. Precedence: the integration's own
-                   non-blank value, else the environment (``PI_BASE_URL``), else none. User info
-                   in the URL (``https://user:pw@host/...``) is removed from the address and used
-                   as Basic credentials only when ``username`` is not set.
-``auth_type``      ``anonymous`` or ``basic``; absent means ``basic`` when a username is set.
-``username``       Basic user.
-``password``       Basic password: a secret. Never logged, never in messages or details.
-``verify_tls``     default True. False is an explicit per-integration opt-out for servers with
-                   self-signed certificates.
-``timeout_s``      default 10 (0.5-120): bounds every request and a whole connection test.
-``data_server``    PI Data Archive name; default: the first one PI Web API lists.
-``poll_interval_s`` default 5 (0.5-3600): read by the ingest worker, not here.
-=================  ==========================================================================
+- ``base_url``: e.g. ``https://pi.example.com/piwebapi``. Precedence: the integration's own
+  non-blank value, else the environment (``PI_BASE_URL`` via Settings), else none. User info in
+  the URL (``https://user:pw@host/...``) is removed from the address and used as Basic
+  credentials only when ``username`` is not set.
+- ``auth_type``: ``anonymous`` or ``basic``; absent means ``basic`` when a username is set.
+- ``username`` / ``password``: Basic credentials. The password is a secret: never logged,
+  never in messages or details.
+- ``verify_tls``: default True. False is an explicit per-integration opt-out for servers with
+  self-signed certificates.
+- ``timeout_s``: default 10 (clamped to 0.5-120); bounds every request and a whole connection test.
+- ``data_server``: PI Data Archive name; default: the first one PI Web API lists.
+- ``poll_interval_s``: default 5 (clamped to 0.5-3600); read by the ingest worker, not here.
 
 Every failure is a :class:`PiError` (a ``ConnectorError``) whose ``code`` says what went wrong:
 ``no_endpoint``, ``invalid_endpoint``, ``invalid_config``, ``dns_failure``,
@@ -319,7 +317,9 @@ def _items_by_web_id(requested: Sequence[str], body: Any) -> list[tuple[str, Any
 class PiClient:
     """One PI Web API endpoint with one reusable HTTP session (the ingest worker polls with it).
 
-    Use as ``async with PiClient(config) as client:``. Not thread-safe; one event loop.
+    Use as ``async with PiClient(config) as client:`` (or call :meth:`close`; an unclosed
+    session leaks a connection pool). Not thread-safe; one event loop. The constructor raises
+    PiError for a config that cannot work (no/malformed address, basic without username).
     """
 
     def __init__(self, config: Mapping[str, Any], *, timeout: float | None = None,
@@ -384,7 +384,10 @@ class PiClient:
                 status, ctype = response.status, response.headers.get("Content-Type", "")
                 location = response.headers.get("Location")
         except (aiohttp.ClientError, asyncio.TimeoutError, ssl.SSLError, OSError) as exc:
-            raise self._network_error(exc) from None
+            error = self._network_error(exc)
+            log.debug("pi.request.failed", extra={"method": method, "path": path, "reason": error.code})
+            raise error from None
+        log.debug("pi.request", extra={"method": method, "path": path, "status": status})
         if status not in ok:
             raise self._status_error(status, ctype, raw, path, location)
         return status, self._decode(raw, ctype, status, path)
@@ -509,7 +512,7 @@ class PiClient:
         """Current values via ``streamsets/value``, one Sample per requested WebId, in order.
 
         A 207 answer (some WebIds unknown) and error objects inside a 200 become Samples with
-        ``error`` set; the good ones still come back.
+        ``error`` set (stamped now); the good ones still come back.
         """
         samples: list[Sample] = []
         for chunk in _chunks(web_ids, self.batch_size):
@@ -525,7 +528,8 @@ class PiClient:
         """All recorded values in [start, end] via ``streamsets/recorded``, grouped by WebId in
         request order, each stream ascending. ``max_count`` is the page size: a stream that
         returns a full page is asked again from its last timestamp, the repeated boundary
-        value dropped, until the window is exhausted.
+        value dropped, until the window is exhausted. A stream that fails (unknown WebId, an
+        ``Errors`` object) gives one Sample with ``error`` set, stamped at ``end``.
         """
         end_text = format_pi_time(end)
         results: dict[str, list[Sample]] = {w: [] for w in web_ids}

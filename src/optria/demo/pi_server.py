@@ -208,12 +208,12 @@ def _special_tag(name: str, role: str, unit: str, nominal: float, amplitude: flo
                amplitude=amplitude, noise=noise, warn_hi=None, crit_hi=None)
 
 
-def build_points(server_name: str, period_ticks: int) -> list[SimPoint]:
+def build_points(server_name: str, period_ticks: int, tags: tuple[Tag, ...]) -> list[SimPoint]:
     """Plant tags first (ids in plant order), then the special demonstration points."""
     server_guid = uuid.uuid5(uuid.NAMESPACE_DNS, server_name.lower()).bytes
     asset_names = {a.code: a.name for a in ASSETS}
     specs: list[tuple[str, str, str, str, Tag | None, str]] = []
-    for tag in Plant().tags:
+    for tag in tags:
         digital = tag.role == "running"
         specs.append((tag.path, "Digital" if digital else "Float32", tag.eng_unit,
                       f"{asset_names.get(tag.asset, tag.asset)} {tag.role}", tag, "plant"))
@@ -260,7 +260,7 @@ class _Query:
     def all(self, name: str) -> list[str]:
         return list(self._values.get(name.lower(), []))
 
-    def int(self, name: str, default: int) -> int:
+    def integer(self, name: str, default: int) -> int:
         raw = self.get(name)
         if raw is None or raw == "":
             return default
@@ -299,7 +299,7 @@ class PiWebApiSimulator:
         self.data_server_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, data_server_name.lower()))
         self.data_server_web_id = "F1DS" + _b64(uuid.UUID(self.data_server_id).bytes)
         self.ssl_context = ssl_context
-        self.points = build_points(data_server_name, self.period_ticks)
+        self.points = build_points(data_server_name, self.period_ticks, self.plant.tags)
         self._by_web_id = {p.web_id: p for p in self.points}
         self._by_name = {p.name.lower(): p for p in self.points}
         self.created_ticks = now_ticks()
@@ -499,7 +499,7 @@ class PiWebApiSimulator:
 
     def _ds_points(self, root: str, m: re.Match[str], q: _Query, body: Any) -> tuple[int, Any]:
         self._require_data_server(m["web_id"])
-        start, count = q.int("startIndex", 0), q.int("maxCount", 1000)
+        start, count = q.integer("startIndex", 0), q.integer("maxCount", 1000)
         if start < 0 or count < 1:
             raise _PiHttpError(400, "startIndex must be zero or more and maxCount one or more.")
         pattern = _wildcard(q.get("nameFilter") or "*")
@@ -598,7 +598,7 @@ class PiWebApiSimulator:
         now = now_ticks()
         start = parse_time(q.get("startTime") or "*-1d", now)
         end = parse_time(q.get("endTime") or "*", now)
-        max_count = q.int("maxCount", 1000)
+        max_count = q.integer("maxCount", 1000)
         if max_count < 1:
             raise _PiHttpError(400, "maxCount must be one or more.")
         if max_count > MAX_ITEMS_PER_CALL:

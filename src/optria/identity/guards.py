@@ -39,8 +39,9 @@ def requires(permission: Permission):
 
 def declared_permission(handler: BaseRouteHandler) -> Permission | None:
     """The permission a route handler (or its controller/router) declared, if any."""
-    for guard in handler.resolve_guards():
-        perm = getattr(guard, "permission", None)
-        if perm is not None:
-            return perm
+    for layer in reversed(handler.ownership_layers):  # the handler's own guard wins over its controller's
+        for guard in getattr(layer, "guards", None) or []:
+            perm = getattr(guard, "permission", None)
+            if perm is not None:
+                return perm
     return None

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect
 
 from optria.identity import passwords
@@ -55,7 +55,7 @@ def _home_for(user: Any) -> str:
 
 
 @get("/login", opt=PUBLIC, name="login_page")
-async def login_page(request: Request, next: str = "/", org: str = "") -> Response:
+async def login_page(request: Request, next: FromQuery[str] = "/", org: FromQuery[str] = "") -> Response:
     user = request.scope.get("user")
     if user is not None:
         return Redirect(safe_next(next, _home_for(user)))
@@ -76,7 +76,7 @@ async def login_submit(request: Request, data: Annotated[LoginForm, Body(media_t
     if outcome.must_change_password:
         return Redirect("/account/password")
     user = await _store(request).session_user(outcome.session)
-    return Redirect(safe_next(data.next, _home_for(user)))
+    return Redirect(safe_next(data.next if data.next != "/" else None, _home_for(user)))
 
 
 @post("/logout", guards=[requires(Permission.AUTHENTICATED)], name="logout")

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""End-to-end smoke test: sign in as each demo role and visit every page and main API route.
+
+  python scripts/smoke_test_e2e.py --url http://localhost:8000     against a running server
+  python scripts/smoke_test_e2e.py                                   starts `optria serve` itself
+
+Prints one line per check and a summary; exits 1 on any failure. Later features add
+their pages to CHECKS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from optria.demo.seed import DEMO_TENANT_SLUG, DEMO_USERS, OWNER  # noqa: E402
+
+
+@dataclass
+class Check:
+    path: str
+    status: int = 200
+    contains: tuple[str, ...] = ()
+    json_keys: tuple[str, ...] = ()
+
+
+# Checks per role key: "owner" (platform owner), "admin" (tenant admin), "viewer", "anon".
+CHECKS: dict[str, list[Check]] = {
+    "anon": [
+        Check("/login", contains=('dir="rtl"', "تسجيل الدخول")),
+        Check("/healthz", json_keys=("status",)),
+        Check("/readyz", json_keys=("status", "checks")),
+        Check("/metrics", contains=("optria_http_requests_total",)),
+        Check("/internal/config/status", status=401),
+        Check("/api/schema/openapi.json", contains=("openapi",)),
+    ],
+    "owner": [
+        Check("/platform", contains=("OPTRIA IQ",)),
+        Check("/platform/tenants"),
+        Check("/platform/users"),
+        Check("/platform/ingestion"),
+        Check("/platform/poc"),
+        Check("/internal/config/status", json_keys=("has_database_url", "storage_tier", "required_secrets_ok")),
+        Check("/digital-twin", status=403),
+    ],
+    "admin": [
+        Check("/", contains=("لوحة التحكم",)),
+        Check("/digital-twin", contains=("التوأم الرقمي",)),
+        Check("/assets"),
+        Check("/blackbox", contains=("الصندوق الأسود الصناعي",)),
+        Check("/integrations"),
+        Check("/optimization"),
+        Check("/management/users"),
+        Check("/management/audit"),
+        Check("/account/password"),
+        Check("/internal/config/status", status=403),
+        Check("/no/such/page", status=404, contains=("الصفحة غير موجودة",)),
+    ],
+    "viewer": [
+        Check("/", contains=("لوحة التحكم",)),
+        Check("/digital-twin"),
+        Check("/blackbox"),
+        Check("/management/users", status=403),
+    ],
+}
+
+
+@dataclass
+class Report:
+    passed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def record(self, ok: bool, label: str, detail: str = "") -> None:
+        print(f"  {'ok  ' if ok else 'FAIL'} {label}{(' — ' + detail) if detail and not ok else ''}", flush=True)
+        if ok:
+            self.passed += 1
+        else:
+            self.failures.append(f"{label}: {detail}")
+
+
+def login(client: httpx.Client, organization: str, username: str, password: str) -> bool:
+    page = client.get("/login")
+    token = client.cookies.get("optria_csrf") or ""
+    m = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    token = m.group(1) if m else token
+    r = client.post("/login", data={"_csrf_token": token, "organization": organization, "username": username,
+                                    "password": password})
+    return r.status_code in (302, 303) and not r.headers.get("location", "").startswith("/login")
+
+
+def run_checks(base_url: str, credentials: dict[str, tuple[str, str, str]]) -> Report:
+    report = Report()
+    for role, checks in CHECKS.items():
+        print(f"[{role}]", flush=True)
+        with httpx.Client(base_url=base_url, follow_redirects=False, timeout=30) as client:
+            if role != "anon":
+                org, user, pw = credentials[role]
+                ok = login(client, org, user, pw)
+                report.record(ok, f"sign in as {role} ({user})", "login did not redirect to the app")
+                if not ok:
+                    continue
+            for check in checks:
+                label = f"GET {check.path} → {check.status}"
+                try:
+                    r = client.get(check.path)
+                except httpx.HTTPError as exc:
+                    report.record(False, label, f"request failed: {exc}")
+                    continue
+                problems = []
+                if r.status_code != check.status:
+                    problems.append(f"status {r.status_code}")
+                for text in check.contains:
+                    if text not in r.text:
+                        problems.append(f"missing {text!r}")
+                if check.json_keys:
+                    try:
+                        body = r.json()
+                        problems += [f"no key {k!r}" for k in check.json_keys if k not in body]
+                    except ValueError:
+                        problems.append("not JSON")
+                report.record(not problems, label, ", ".join(problems))
+            if role != "anon":
+                token = client.cookies.get("optria_csrf") or ""
+                r = client.post("/logout", data={"_csrf_token": token})
+                after = client.get("/")
+                report.record(r.status_code in (302, 303) and after.status_code in (302, 303),
+                              f"sign out as {role}", f"logout {r.status_code}, then / gave {after.status_code}")
+    return report
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "optria.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit("server did not become ready within 60 s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", help="base URL of a running server (default: start one)")
+    p.add_argument("--seed", action="store_true", help="seed the demo tenant first (when starting a server)")
+    args = p.parse_args(argv)
+    admin = next(u for u in DEMO_USERS if u.role == "tenant_admin")
+    viewer = next(u for u in DEMO_USERS if u.role == "viewer")
+    creds = {
+        "owner": ("", os.environ.get("SMOKE_OWNER_USER", OWNER.username), os.environ.get("SMOKE_OWNER_PASSWORD", OWNER.password)),
+        "admin": (DEMO_TENANT_SLUG, admin.username, admin.password),
+        "viewer": (DEMO_TENANT_SLUG, viewer.username, viewer.password),
+    }
+    proc = None
+    url = args.url
+    if url is None:
+        if args.seed:
+            subprocess.run([sys.executable, "-m", "optria.cli", "seed", "--demo-tenant",
+                            "--owner-password", creds["owner"][2]], check=True)
+        port = _free_port()
+        proc = start_server(port)
+        url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    try:
+        print(f"smoke test against {url}")
+        report = run_checks(url.rstrip("/"), creds)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    print(f"\n{report.passed} passed, {len(report.failures)} failed in {time.monotonic() - started:.1f}s")
+    for f in report.failures:
+        print(f"  - {f}")
+    return 1 if report.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Error answers (never a 500 for bad input) and the health endpoints."""
+
+from __future__ import annotations
+
+
+async def test_unknown_page_is_404_in_layout(web) -> None:
+    r = await web.get("/no/such/page")
+    assert r.status_code == 404
+    assert '<html lang="ar" dir="rtl">' in r.text and "الصفحة غير موجودة" in r.text
+
+
+async def test_unknown_api_route_is_json_404(web) -> None:
+    r = await web.get("/api/no-such-thing")
+    assert r.status_code == 404
+    assert r.json() == {"error": {"code": "not_found", "message": r.json()["error"]["message"]}}
+
+
+async def test_wrong_method_is_405_not_500(web) -> None:
+    r = await web.client.delete("/login")
+    assert r.status_code == 405
+
+
+async def test_garbage_form_body_is_not_a_500(web, accounts) -> None:
+    token = await web.ensure_csrf()
+    r = await web.client.post("/login", content=b"\xff\xfe\x00garbage", headers={
+        "content-type": "application/x-www-form-urlencoded", "x-csrf-token": token})
+    assert r.status_code < 500
+
+
+async def test_403_page_in_layout(web, accounts) -> None:
+    tenant = await accounts.tenant()
+    await web.login(await accounts.user("viewer", tenant))
+    r = await web.get("/management/users")
+    assert r.status_code == 403
+    assert "لا تملك صلاحية الوصول" in r.text and 'class="sidebar"' in r.text
+
+
+async def test_healthz_readyz_metrics(web) -> None:
+    assert (await web.get("/healthz")).json() == {"status": "ok"}
+    r = await web.get("/readyz")
+    assert r.status_code == 200 and r.json()["checks"] == {"database": "ok", "migrations": "ok"}
+    r = await web.get("/metrics")
+    assert r.status_code == 200
+    assert "optria_http_requests_total" in r.text and "optria_database_up 1.0" in r.text
+
+
+async def test_readyz_reports_pending_migrations(web, owner_conn) -> None:
+    owner_conn.execute("DELETE FROM schema_migrations WHERE key = '0001_core'")
+    r = await web.get("/readyz")
+    assert r.status_code == 503 and r.json()["checks"]["migrations"] == "1 pending"
+
+
+async def test_static_stylesheet_uses_logical_properties(web) -> None:
+    r = await web.get("/static/optria.css")
+    assert r.status_code == 200
+    css = r.text
+    assert "margin-inline" in css or "padding-inline" in css
+    for physical in ("margin-left", "margin-right", "padding-left", "padding-right", "text-align: left",
+                     "text-align: right", "border-left", "border-right"):
+        assert physical not in css, physical
+    assert "--shadow" in css and ":focus-visible" in css and ":hover" in css
