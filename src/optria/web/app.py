@@ -17,6 +17,7 @@ from optria import db as dbmod
 from optria.config import Settings, load_settings, validate_required_secrets
 from optria.identity import routes as identity_routes
 from optria.identity.store import IdentityStore
+from optria.secretbox import SecretBox
 from optria.logs import register_secrets, settings_secrets, setup_logging
 from optria.platform import routes as platform_routes
 from optria.web import health, pages
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
             app.state.db = dbmod.Database(resolved, min_size=1, max_size=8, name="optria-web")
             await app.state.db.open()
         app.state.identity = IdentityStore(app.state.db)
+        app.state.secretbox = SecretBox(secret)
 
     async def on_shutdown(app: Litestar) -> None:
         if owned_db and app.state.get("db") is not None:
