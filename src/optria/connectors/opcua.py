@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from asyncua import Client, ua
-from asyncua.crypto import cert_gen, security_policies
+from asyncua.crypto import cert_gen, security_policies, uacrypto
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -93,6 +93,30 @@ _CREDENTIAL_CODES = {
     ua.StatusCodes.BadIdentityTokenRejected, ua.StatusCodes.BadUserSignatureInvalid,
 }
 _POLICY_CODES = {ua.StatusCodes.BadSecurityPolicyRejected, ua.StatusCodes.BadSecurityModeRejected}
+
+
+class _RedactUserTokens(logging.Filter):
+    """asyncua logs every request it sends at DEBUG, ActivateSession included, and on a
+    SignAndEncrypt channel the UserNameIdentityToken carries the password in clear inside
+    that request; replace such log arguments before any handler formats them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else (record.args,) if record.args else ()
+        if any(isinstance(a, ua.ActivateSessionRequest) for a in args):
+            record.args = tuple("ActivateSessionRequest(<credentials redacted>)"
+                                if isinstance(a, ua.ActivateSessionRequest) else a for a in args)
+        elif isinstance(record.msg, ua.ActivateSessionRequest):
+            record.msg, record.args = "ActivateSessionRequest(<credentials redacted>)", ()
+        return True
+
+
+def _install_log_redaction() -> None:
+    target = logging.getLogger("asyncua.client.ua_client.UASocketProtocol")
+    if not any(isinstance(f, _RedactUserTokens) for f in target.filters):
+        target.addFilter(_RedactUserTokens())
+
+
+_install_log_redaction()
 
 
 # --------------------------------------------------------------------------- configuration
@@ -470,7 +494,7 @@ async def _apply_security(client: Client, cfg: OpcUaConfig, pki_dir: Path) -> di
     """Pick the configured endpoint from the server's list and load our certificate."""
     if not cfg.secure:
         return {}
-    cert = await asyncio.to_thread(ensure_client_certificate, pki_dir)
+    cert = await _client_certificate(pki_dir)
     endpoints = await client.connect_and_get_server_endpoints()
     wanted_uri, wanted_mode = _POLICY_CLASSES[cfg.security_policy].URI, _MODES[cfg.security_mode]
     match = next((ep for ep in endpoints if ep.SecurityPolicyUri == wanted_uri
@@ -482,22 +506,40 @@ async def _apply_security(client: Client, cfg: OpcUaConfig, pki_dir: Path) -> di
             f"{', '.join(offered) or 'nothing'}.", code="security_policy_not_offered")
     server_der = _first_cert(match.ServerCertificate or b"")
     await client.set_security(
-        _POLICY_CLASSES[cfg.security_policy], certificate=cert.cert_der,
-        private_key=cert.key_pem, server_certificate=server_der, mode=wanted_mode)
+        _POLICY_CLASSES[cfg.security_policy], certificate=uacrypto.CertProperties(cert.cert_der, "der"),
+        private_key=uacrypto.CertProperties(cert.key_pem, "pem"),
+        server_certificate=uacrypto.CertProperties(server_der, "der"), mode=wanted_mode)
     return {"client_certificate_thumbprint": cert.thumbprint,
             "server_certificate_thumbprint": hashlib.sha1(server_der).hexdigest() if server_der else None}  # noqa: S324
+
+
+async def _client_certificate(pki_dir: Path) -> AppCertificate:
+    try:
+        return await asyncio.to_thread(ensure_client_certificate, pki_dir)
+    except OSError as exc:
+        raise ConnectorError(f"Cannot create or read the client certificate under {pki_dir} "
+                             f"({exc.strerror or type(exc).__name__}).", code="invalid_config") from None
+
+
+async def _cancel_client_tasks(client: Client) -> None:
+    """Cancel the background tasks asyncua may leave behind: its publish loop survives a
+    close_session() after the connection already dropped, retrying once a second."""
+    session = getattr(client.uaclient, "session", None)
+    tasks = [getattr(client, name, None) for name in ("_stale_watchdog_task", "_supervisor_task",
+                                                      "_renew_channel_task")]
+    tasks.append(getattr(session, "_publish_task", None))
+    for task in tasks:
+        if isinstance(task, asyncio.Task) and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 async def _abort(client: Client) -> None:
     """Tear a client down without talking to the server (it may be the thing that hangs)."""
     with contextlib.suppress(Exception):
         client.uaclient.request_disconnect()
-    for name in ("_stale_watchdog_task", "_supervisor_task", "_renew_channel_task"):
-        task = getattr(client, name, None)
-        if isinstance(task, asyncio.Task) and not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+    await _cancel_client_tasks(client)
     with contextlib.suppress(Exception):
         client.disconnect_socket()
 
@@ -509,6 +551,8 @@ async def _close(client: Client) -> None:
             await client.disconnect()
     except BaseException:  # noqa: BLE001 - a failed close must not hide the caller's result
         await _abort(client)
+    else:
+        await _cancel_client_tasks(client)
 
 
 async def _connect(cfg: OpcUaConfig, pki_dir: Path) -> tuple[Client, dict[str, Any]]:
@@ -626,7 +670,10 @@ async def _read_server_facts(client: Client) -> dict[str, Any]:
     for key, dv in zip(_STATUS_NODES, values, strict=True):
         value = dv.Value.Value if dv.Value is not None and dv.StatusCode.is_good() else None
         if key == "server_state" and isinstance(value, int):
-            value = ua.ServerState(value).name
+            try:
+                value = ua.ServerState(value).name
+            except ValueError:
+                value = str(value)
         facts[key] = list(value) if key == "namespaces" and value is not None else value
     return facts
 
@@ -646,6 +693,8 @@ async def test_connection(config: Mapping[str, Any] | OpcUaConfig, pki_dir: Path
                                "security_mode": cfg.security_mode, "auth_type": cfg.auth_type}
     try:
         async with asyncio.timeout(limit):
+            if cfg.secure:  # known up front, so a "certificate rejected" result can show it
+                details["client_certificate_thumbprint"] = (await _client_certificate(pki_dir)).thumbprint
             client, facts = await _connect(cfg, pki_dir)
             details["connect_ms"] = round((time.perf_counter() - started) * 1000, 1)
             details.update(facts)
@@ -671,6 +720,9 @@ async def test_connection(config: Mapping[str, Any] | OpcUaConfig, pki_dir: Path
     return TestResult(success=True, message=(
         f"Connected to {product}{version} at {cfg.endpoint_host} ({cfg.security_policy}/{cfg.security_mode}); "
         f"round trip {details['round_trip_ms']:.0f} ms."), details=details)
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported
 
 
 # --------------------------------------------------------------------------- reads and browse
