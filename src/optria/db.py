@@ -25,6 +25,7 @@ from optria.config import Settings
 log = logging.getLogger("optria.db")
 
 APP_ROLE = "optria_app"
+INGEST_ROLE = "optria_ingest"  # BYPASSRLS, used only by the ingest writer (see migrations.ensure_ingest_role)
 EMBEDDED_DBNAME = "optria"
 
 

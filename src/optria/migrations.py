@@ -21,13 +21,14 @@ import psycopg
 from psycopg import sql
 
 from optria.config import PROJECT_ROOT
-from optria.db import APP_ROLE
+from optria.db import APP_ROLE, INGEST_ROLE
 
 log = logging.getLogger("optria.migrations")
 
 SQL_DIR = PROJECT_ROOT / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
-TIMESCALE_DIR = SQL_DIR / "timescale"
+TIMESCALE_DIR = SQL_DIR / "timescale"          # any TimescaleDB (Apache-licensed features)
+TIMESCALE_TSL_DIR = SQL_DIR / "timescale-tsl"  # community license only: caggs, compression, retention
 LOCK_KEY = 0x0715_7A1A  # advisory lock id shared by every runner
 NO_TX_MARKER = "-- optria:no-transaction"
 FILENAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -71,6 +72,8 @@ def all_migrations(tier: str) -> list[Migration]:
     ms = discover(MIGRATIONS_DIR)
     if tier in ("timescale", "timescale-apache") and TIMESCALE_DIR.exists():
         ms += discover(TIMESCALE_DIR, prefix="timescale/")
+    if tier == "timescale" and TIMESCALE_TSL_DIR.exists():
+        ms += discover(TIMESCALE_TSL_DIR, prefix="timescale-tsl/")
     return ms
 
 
@@ -100,6 +103,26 @@ def ensure_app_role(conn: psycopg.Connection) -> None:
     if not is_member:
         conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(APP_ROLE)))
     conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(APP_ROLE)))
+    ensure_ingest_role(conn)
+
+
+def ensure_ingest_role(conn: psycopg.Connection) -> bool:
+    """The ingest writer's role: BYPASSRLS, because PostgreSQL refuses COPY FROM into a table
+    with row-level security, and COPY is the ingest fast path. The writer checks every row's
+    (tenant, signal) pair against ``signals`` itself. Creating a BYPASSRLS role needs a
+    superuser; where that is not allowed the writer falls back to a staging table under RLS."""
+    role = sql.Identifier(INGEST_ROLE)
+    try:
+        with conn.transaction():
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [INGEST_ROLE]).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER BYPASSRLS").format(role))
+            if not conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", [INGEST_ROLE]).fetchone()[0]:
+                conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
+        return True
+    except psycopg.Error as exc:
+        log.warning("migrations.ingest_role_unavailable", extra={"error": str(exc).splitlines()[0][:200]})
+        return False
 
 
 def detect_tier(conn: psycopg.Connection) -> tuple[str, str | None, str | None]:
@@ -119,10 +142,13 @@ def detect_tier(conn: psycopg.Connection) -> tuple[str, str | None, str | None]:
 
 
 def grant_app_privileges(conn: psycopg.Connection) -> None:
-    role = sql.Identifier(APP_ROLE)
-    conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(role))
-    conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role))
-    conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON schema_migrations, storage_capabilities FROM {}").format(role))
+    for name in (APP_ROLE, INGEST_ROLE):
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name]).fetchone():
+            continue
+        role = sql.Identifier(name)
+        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(role))
+        conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role))
+        conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON schema_migrations, storage_capabilities FROM {}").format(role))
 
 
 def migrate(dsn: str) -> dict:

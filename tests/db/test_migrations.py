@@ -9,12 +9,19 @@ import psycopg
 import pytest
 
 from optria import migrations
-from optria.migrations import MIGRATIONS_DIR, TIMESCALE_DIR, MigrationError, additive_violations, migrate
+from optria.migrations import (
+    MIGRATIONS_DIR,
+    TIMESCALE_DIR,
+    TIMESCALE_TSL_DIR,
+    MigrationError,
+    additive_violations,
+    migrate,
+)
 from tests.fix_db import create_database_from, drop_database
 
 
 def _all_files() -> list[Path]:
-    return sorted(MIGRATIONS_DIR.glob("*.sql")) + sorted(TIMESCALE_DIR.glob("*.sql"))
+    return sorted(MIGRATIONS_DIR.glob("*.sql")) + sorted(TIMESCALE_DIR.glob("*.sql")) + sorted(TIMESCALE_TSL_DIR.glob("*.sql"))
 
 
 @pytest.mark.parametrize("path", _all_files(), ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -20,6 +20,7 @@ GLOBAL_TABLES = {
     "schema_migrations": "migration bookkeeping",
     "storage_capabilities": "one row describing the server",
     "login_attempts": "pre-authentication throttling, keyed by account name and client address",
+    "retention_settings": "one row of platform-wide retention days",
 }
 
 Factory = Callable[[psycopg.Connection, uuid.UUID, dict], None]
@@ -49,6 +50,153 @@ ROW_FACTORIES: dict[str, Factory] = {
     "audit_log": _audit,
 }
 
+
+# --- assets (0003_assets.sql): site → unit → asset → alert/work order → histories, health
+def _site(conn, tenant, ctx):
+    ctx["site_id"] = conn.execute("INSERT INTO sites (tenant_id, code, name) VALUES (%s, 'S1', 'Site') RETURNING id",
+                                  [tenant]).fetchone()[0]
+
+
+def _unit(conn, tenant, ctx):
+    ctx["unit_id"] = conn.execute("INSERT INTO units (tenant_id, site_id, code, name) VALUES (%s, %s, 'U1', 'Unit') "
+                                  "RETURNING id", [tenant, ctx["site_id"]]).fetchone()[0]
+
+
+def _asset(conn, tenant, ctx):
+    ctx["asset_id"] = conn.execute(
+        "INSERT INTO assets (tenant_id, site_id, unit_id, code, name, created_by) VALUES (%s, %s, %s, 'P-1', 'Pump', %s) "
+        "RETURNING id", [tenant, ctx["site_id"], ctx["unit_id"], ctx["user_id"]]).fetchone()[0]
+
+
+def _alert(conn, tenant, ctx):
+    ctx["alert_id"] = conn.execute(
+        "INSERT INTO alerts (tenant_id, asset_id, severity, title, raised_by) VALUES (%s, %s, 'high', 'Hot', %s) "
+        "RETURNING id", [tenant, ctx["asset_id"], ctx["user_id"]]).fetchone()[0]
+
+
+def _work_order(conn, tenant, ctx):
+    ctx["work_order_id"] = conn.execute(
+        "INSERT INTO work_orders (tenant_id, asset_id, alert_id, title, created_by) VALUES (%s, %s, %s, 'Fix', %s) "
+        "RETURNING id", [tenant, ctx["asset_id"], ctx["alert_id"], ctx["user_id"]]).fetchone()[0]
+
+
+def _alert_history(conn, tenant, ctx):
+    conn.execute("INSERT INTO alert_history (tenant_id, alert_id, asset_id, action, to_status, actor_user_id, actor_name) "
+                 "VALUES (%s, %s, %s, 'raised', 'open', %s, 'x')", [tenant, ctx["alert_id"], ctx["asset_id"], ctx["user_id"]])
+
+
+def _work_order_history(conn, tenant, ctx):
+    conn.execute("INSERT INTO work_order_history (tenant_id, work_order_id, asset_id, action, to_status, actor_name) "
+                 "VALUES (%s, %s, %s, 'opened', 'open', 'x')", [tenant, ctx["work_order_id"], ctx["asset_id"]])
+
+
+def _metrics_snapshot(conn, tenant, ctx):
+    conn.execute("INSERT INTO asset_metrics_snapshot (tenant_id, asset_id, time, health_score, failure_probability, status) "
+                 "VALUES (%s, %s, now(), 90, 0.1, 'normal')", [tenant, ctx["asset_id"]])
+
+
+def _health_latest(conn, tenant, ctx):
+    conn.execute("INSERT INTO asset_health_latest (tenant_id, asset_id, time, health_score, failure_probability, status) "
+                 "VALUES (%s, %s, now(), 90, 0.1, 'normal')", [tenant, ctx["asset_id"]])
+
+
+ROW_FACTORIES.update({
+    "sites": _site,
+    "units": _unit,
+    "assets": _asset,
+    "alerts": _alert,
+    "work_orders": _work_order,
+    "alert_history": _alert_history,
+    "work_order_history": _work_order_history,
+    "asset_metrics_snapshot": _metrics_snapshot,
+    "asset_health_latest": _health_latest,
+})
+
+
+# --- identity (0002_identity.sql): a tenant's OpenID Connect provider, and an SSO user linked to it
+def _identity_provider(conn, tenant, ctx):
+    ctx["identity_provider_id"] = conn.execute(
+        "INSERT INTO identity_providers (tenant_id, name, discovery_url, client_id) "
+        "VALUES (%s, 'Entra', 'https://login.example.test/v2.0', 'client') RETURNING id", [tenant]).fetchone()[0]
+    conn.execute("INSERT INTO users (tenant_id, username, email, role, auth_source, identity_provider_id, "
+                 "external_issuer, external_subject) VALUES (%s, %s, %s, 'viewer', 'sso', %s, 'https://iss', %s)",
+                 [tenant, f"sso{uuid.uuid4().hex[:6]}", f"{uuid.uuid4().hex[:6]}@x.test", ctx["identity_provider_id"],
+                  uuid.uuid4().hex])
+
+
+ROW_FACTORIES.update({"identity_providers": _identity_provider})
+
+
+
+# ----- integrations and time series -----
+
+def _integration(conn, tenant, ctx):
+    ctx["integration_id"] = conn.execute(
+        "INSERT INTO integrations (tenant_id, kind, name) VALUES (%s, 'opcua', %s) RETURNING id",
+        [tenant, f"int-{uuid.uuid4().hex[:6]}"]).fetchone()[0]
+
+
+def _integration_log(conn, tenant, ctx):
+    conn.execute("INSERT INTO integration_action_log (tenant_id, integration_id, action, success) VALUES (%s, %s, 'test', true)",
+                 [tenant, ctx["integration_id"]])
+
+
+def _signal(conn, tenant, ctx):
+    ctx["signal_id"] = conn.execute(
+        "INSERT INTO signals (tenant_id, integration_id, external_id, name) VALUES (%s, %s, 'ns=2;s=X', 'X') RETURNING id",
+        [tenant, ctx["integration_id"]]).fetchone()[0]
+
+
+def _mapping(conn, tenant, ctx):
+    conn.execute("INSERT INTO external_signal_mappings (tenant_id, signal_id, asset_id, metric_role) VALUES (%s, %s, %s, 'vibration')",
+                 [tenant, ctx["signal_id"], ctx["asset_id"]])
+
+
+def _sample(conn, tenant, ctx):
+    conn.execute("INSERT INTO signal_samples (tenant_id, signal_id, time, value) VALUES (%s, %s, now(), 1)",
+                 [tenant, ctx["signal_id"]])
+
+
+def _rollup(table):
+    def make(conn, tenant, ctx):
+        conn.execute(sql.SQL("INSERT INTO {} (tenant_id, signal_id, bucket, n, sum, last_time) VALUES (%s, %s, now(), 1, 1, now())")
+                     .format(sql.Identifier(table)), [tenant, ctx["signal_id"]])
+    return make
+
+
+def _latest(conn, tenant, ctx):
+    conn.execute("INSERT INTO signal_latest (tenant_id, signal_id, time, value) VALUES (%s, %s, now(), 1)",
+                 [tenant, ctx["signal_id"]])
+
+
+def _lease(conn, tenant, ctx):
+    conn.execute("INSERT INTO ingest_leases (tenant_id, integration_id, worker_id, expires_at) VALUES (%s, %s, 'w', now())",
+                 [tenant, ctx["integration_id"]])
+
+
+def _health(conn, tenant, ctx):
+    conn.execute("INSERT INTO ingest_health (tenant_id, integration_id) VALUES (%s, %s)", [tenant, ctx["integration_id"]])
+
+
+def _health_history(conn, tenant, ctx):
+    conn.execute("INSERT INTO ingest_health_history (tenant_id, integration_id, time, state, connected, samples_per_s, "
+                 "queue_depth, spool_bytes) VALUES (%s, %s, now(), 'streaming', true, 1, 0, 0)",
+                 [tenant, ctx["integration_id"]])
+
+
+ROW_FACTORIES.update({
+    "integrations": _integration,
+    "integration_action_log": _integration_log,
+    "signals": _signal,
+    "external_signal_mappings": _mapping,
+    "signal_samples": _sample,
+    "signal_1m_rollup": _rollup("signal_1m_rollup"),
+    "signal_1h_rollup": _rollup("signal_1h_rollup"),
+    "signal_latest": _latest,
+    "ingest_leases": _lease,
+    "ingest_health": _health,
+    "ingest_health_history": _health_history,
+})
 
 def tenant_tables(conn: psycopg.Connection) -> list[str]:
     rows = conn.execute("""

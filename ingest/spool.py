@@ -1,0 +1,93 @@
+"""A local append-only spool for samples that cannot wait for the database.
+
+Records are length-prefixed msgpack frames, fsynced on write, replayed in order and
+removed only after the replayed rows committed. A torn last frame (power cut mid-write)
+is ignored on replay; everything before it is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from uuid import UUID
+
+import msgspec
+
+from ingest.samples import Sample
+
+log = logging.getLogger("optria.ingest.spool")
+_HEADER = struct.Struct(">I")
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(list[tuple[str, int, float, float | None, int]])
+
+
+class Spool:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    @property
+    def size_bytes(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def append(self, samples: list[Sample]) -> None:
+        if not samples:
+            return
+        rows = [(str(s.tenant_id), s.signal_id, s.time.timestamp(), s.value, s.quality) for s in samples]
+        frame = _encoder.encode(rows)
+        with self._lock, open(self.path, "ab") as f:
+            f.write(_HEADER.pack(len(frame)) + frame)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def take(self) -> list[Path]:
+        """Move the spool aside for replay (new appends start a fresh file) and return every file
+        waiting for replay, oldest first, including ones left by a crash during an earlier replay."""
+        with self._lock:
+            if self.path.exists() and self.path.stat().st_size > 0:
+                n = 0
+                while (target := self.path.with_name(f"{self.path.name}.{n:06d}.replay")).exists():
+                    n += 1
+                self.path.rename(target)
+        return sorted(self.path.parent.glob(f"{self.path.name}.*.replay"))
+
+    def pending_bytes(self) -> int:
+        return self.size_bytes + sum(p.stat().st_size for p in self.path.parent.glob(f"{self.path.name}.*.replay"))
+
+    @staticmethod
+    def read_batches(path: Path) -> Iterator[list[Sample]]:
+        """Frames in the order written; stops quietly at a torn tail."""
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            return
+        with f:
+            while True:
+                head = f.read(_HEADER.size)
+                if len(head) < _HEADER.size:
+                    return
+                (length,) = _HEADER.unpack(head)
+                frame = f.read(length)
+                if len(frame) < length:
+                    log.warning("spool.torn_frame", extra={"path": str(path)})
+                    return
+                try:
+                    rows = _decoder.decode(frame)
+                except msgspec.DecodeError:
+                    log.warning("spool.corrupt_frame", extra={"path": str(path)})
+                    return
+                yield [Sample(UUID(t), sid, datetime.fromtimestamp(ts, timezone.utc), v, q) for t, sid, ts, v, q in rows]
+
+    @staticmethod
+    def done(path: Path) -> None:
+        """A replayed file's rows are committed: remove it."""
+        path.unlink(missing_ok=True)

@@ -1,0 +1,28 @@
+"""One worker kind per source protocol; ``build_worker`` picks it for an integration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.health import IntegrationHealth
+from ingest.store import IngestStore, IntegrationSpec
+from ingest.writer import Writer
+from optria.config import Settings
+
+
+def build_worker(spec: IntegrationSpec, secrets: dict[str, str], *, settings: Settings, writer: Writer,
+                 health: IntegrationHealth, store: IngestStore) -> Any:
+    config = {**spec.config, **secrets}
+    if spec.kind == "pi":
+        from ingest.workers.pi import PiWorker
+
+        return PiWorker(spec, config, settings=settings, writer=writer, health=health, store=store)
+    if spec.kind == "opcua":
+        from ingest.workers.opcua import OpcUaWorker
+
+        return OpcUaWorker(spec, config, settings=settings, writer=writer, health=health, store=store)
+    if spec.kind == "sql":
+        from ingest.workers.sql import SqlWorker
+
+        return SqlWorker(spec, config, settings=settings, writer=writer, health=health, store=store)
+    raise ValueError(f"unknown integration kind {spec.kind!r}")

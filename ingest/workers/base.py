@@ -1,0 +1,73 @@
+"""What every worker shares: converting connector samples, backoff, and gap bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import datetime, timezone
+
+from ingest.health import IntegrationHealth
+from ingest.samples import QUALITY_CODES, Rejected, Sample, make_sample
+from ingest.store import IngestStore, IntegrationSpec
+from ingest.writer import Writer
+from optria.config import Settings
+from optria.connectors.base import Sample as SourceSample
+
+log = logging.getLogger("optria.ingest.worker")
+
+
+class Backoff:
+    """Jittered exponential backoff: 0.5 s, 1 s, 2 s … capped, reset after a success."""
+
+    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
+        self.first, self.cap, self.current = first, cap, first
+
+    def reset(self) -> None:
+        self.current = self.first
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.current * (0.5 + random.random()))
+        self.current = min(self.current * 2, self.cap)
+
+
+class BaseWorker:
+    def __init__(self, spec: IntegrationSpec, config: dict, *, settings: Settings, writer: Writer,
+                 health: IntegrationHealth, store: IngestStore) -> None:
+        self.spec = spec
+        self.config = config
+        self.settings = settings
+        self.writer = writer
+        self.health = health
+        self.store = store
+        self.signal_by_external = spec.by_external_id()
+
+    def convert(self, samples: list[SourceSample]) -> list[Sample]:
+        """Connector samples → validated rows; malformed ones are counted and dropped, never raised."""
+        out: list[Sample] = []
+        now = datetime.now(timezone.utc)
+        for s in samples:
+            signal_id = self.signal_by_external.get(s.signal_id)
+            if signal_id is None:
+                self.health.reject("unknown_signal")
+                continue
+            if s.error:
+                self.health.reject("source_error")
+                continue
+            quality = QUALITY_CODES.get(s.quality, 3)
+            try:
+                out.append(make_sample(self.spec.tenant_id, signal_id, s.time, s.value, quality, now))
+            except Rejected as exc:
+                self.health.reject(exc.reason)
+        if len(out) < len(samples):
+            log.debug("ingest.rejected", extra={"integration_id": self.spec.id, "count": len(samples) - len(out)})
+        return out
+
+    async def mark_stale(self) -> None:
+        try:
+            await self.writer.mark_stale(self.spec.tenant_id, list(self.signal_by_external.values()))
+        except Exception as exc:
+            log.warning("ingest.mark_stale_failed", extra={"integration_id": self.spec.id, "error": str(exc)[:200]})
+
+    async def close(self) -> None:
+        return None
