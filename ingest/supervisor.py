@@ -52,7 +52,7 @@ class Supervisor:
         self.scan_interval_s = scan_interval_s
         self.health_interval_s = health_interval_s
         self.max_leases = max_leases
-        self.db = Database(dsn, min_size=1, max_size=4, name="optria-ingest")
+        self.db = Database(dsn, min_size=1, max_size=6, name="optria-ingest")
         self.store = IngestStore(self.db)
         spool_path = (spool_dir or Path(settings.data_dir) / "spool") / f"{self.worker_id.replace(':', '_')}.spool"
         self.spool = Spool(spool_path)
@@ -83,7 +83,8 @@ class Supervisor:
     # ----- lifecycle ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        await self.db.open()
+        if self.db.pool.closed:
+            await self.db.open()
         self.writer.start()
         listener = asyncio.create_task(self._listen(), name="ingest-listen")
         health = asyncio.create_task(self._health_loop(), name="ingest-health")

@@ -103,6 +103,8 @@ def cmd_demo(args, settings) -> int:
     """Everything for a local demo: database, schema, seed data, simulators, ingest and the web server."""
     from optria.demo import seed
 
+    notes = _point_demo_at_simulators()
+    settings = load_settings()
     dsn = _dsn(settings)
     result = _migrate(dsn)
     logins = asyncio.run(_with_db(dsn, seed.seed_demo))
@@ -113,6 +115,9 @@ def cmd_demo(args, settings) -> int:
     print("\nOPTRIA IQ demo is starting")
     print(f"  URL:           {url}")
     print(f"  storage tier:  {result['tier']}")
+    for note in notes:
+        print(f"  {note}")
+    print("  ingest metrics: http://127.0.0.1:9108/metrics")
     print("  logins (organization / username / password):")
     for login in logins:
         print(f"    {login.organization or '(none: platform owner)':<24} {login.username:<12} {login.password:<22} {login.role}")
@@ -137,14 +142,60 @@ def cmd_demo(args, settings) -> int:
 
 
 def _demo_children(args) -> list[list[str]]:
-    """Sub-processes the demo runs beside the web server (added as each service lands)."""
-    out = []
-    for name in DEMO_SERVICES:
-        out.append([name])
-    return out
+    """Sub-processes the demo runs beside the web server."""
+    return [["simulate", "--host", "127.0.0.1"], ["ingest"]]
 
 
-DEMO_SERVICES: list[str] = []
+LOCAL_OPCUA = "opc.tcp://127.0.0.1:4840"
+LOCAL_PI = "http://127.0.0.1:8081/piwebapi"
+
+
+def _reachable(url: str, timeout: float = 2.0) -> bool:
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else 4840)
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _point_demo_at_simulators() -> list[str]:
+    """Use the public demo endpoints when configured and reachable, else the local simulators.
+    The variables are set for this process and inherited by the web workers and children."""
+    notes = []
+    for var, local in (("OPCUA_ENDPOINT_URL", LOCAL_OPCUA), ("PI_BASE_URL", LOCAL_PI)):
+        current = os.environ.get(var, "").strip()
+        if current and current != local and _reachable(current):
+            notes.append(f"{var}: {current}")
+            continue
+        if current and current != local:
+            notes.append(f"{var}: {current} is unreachable; using the local simulator {local}")
+        else:
+            notes.append(f"{var}: local simulator {local}")
+        os.environ[var] = local
+    return notes
+
+
+def cmd_ingest(args, settings) -> int:
+    from ingest.service import run_ingest
+
+    dsn = _dsn(settings)
+    _migrate(dsn)
+    asyncio.run(run_ingest(settings, dsn, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
+                           lease_ttl_s=args.lease_ttl, max_leases=args.max_leases))
+    return 0
+
+
+def cmd_simulate(args, settings) -> int:
+    from optria.demo.simulate import run_simulators
+
+    asyncio.run(run_simulators(settings, host=args.host, opcua_port=args.opcua_port, pi_port=args.pi_port,
+                               update_hz=args.update_hz))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +217,20 @@ def build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--owner-password")
     sd.add_argument("--demo-tenant", action="store_true")
     sd.set_defaults(func=cmd_seed)
+
+    i = sub.add_parser("ingest", help="run the ingest service (workers, writer, jobs)")
+    i.add_argument("--metrics-host", default=os.environ.get("INGEST_METRICS_HOST", "127.0.0.1"))
+    i.add_argument("--metrics-port", type=int, default=int(os.environ.get("INGEST_METRICS_PORT", "9108")))
+    i.add_argument("--lease-ttl", type=float, default=15.0, help="seconds before another process may take a lease over")
+    i.add_argument("--max-leases", type=int, default=200, help="most integrations this process runs")
+    i.set_defaults(func=cmd_ingest)
+
+    sim = sub.add_parser("simulate", help="run the OPC-UA and PI Web API demo servers")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--opcua-port", type=int, default=4840)
+    sim.add_argument("--pi-port", type=int, default=8081)
+    sim.add_argument("--update-hz", type=float, default=1.0)
+    sim.set_defaults(func=cmd_simulate)
 
     d = sub.add_parser("demo", help="database, seed, simulators, ingest and web server in one command")
     d.add_argument("--host", default=os.environ.get("OPTRIA_HOST", "0.0.0.0"))

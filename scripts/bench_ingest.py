@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: figures and ratios measured in one run on this machine.
+
+1. writer   generated samples → Writer (COPY, dedupe, latest, rollups) vs raw binary COPY
+            of the same rows into a bare table.                      goal: ≥ 0.6 × raw
+2. e2e      OPC-UA simulator → ingest worker → database: sustained samples/s, missing
+            samples (database count vs simulator count), source→commit latency p50/p99,
+            CPU per sample vs a bare asyncua client that only counts notifications.
+            goal: 0 missing, p99 ≤ publishing interval + 50 ms, CPU ≤ 1.5 × bare client
+3. peak RSS of the ingest process.
+
+  python scripts/bench_ingest.py                 everything (embedded PostgreSQL)
+  python scripts/bench_ingest.py --only writer   one part
+Uses DATABASE_URL's server when set (creates and drops a scratch database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from ingest.samples import Sample  # noqa: E402
+from ingest.writer import COPY_TYPES, Writer  # noqa: E402
+from optria.migrations import migrate  # noqa: E402
+
+
+def admin_dsn() -> tuple[str, object | None]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url, None
+    from optria.embedded_pg import ensure_server
+
+    base = Path(tempfile.mkdtemp(prefix="optria-bench-pg-"))
+    base.chmod(0o755)
+    server = ensure_server(base, fast_unsafe=False)
+    return server.dsn("postgres"), server
+
+
+def scratch_db(admin: str) -> str:
+    name = f"optria_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(admin, dbname=name)
+    migrate(dsn)
+    return dsn
+
+
+def drop_db(admin: str, dsn: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def make_signals(dsn: str, count: int, kind: str = "opcua", external=lambda i: f"ns=2;s=Bench.S{i:05d}") -> tuple[uuid.UUID, int, list[int]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        tenant = conn.execute("INSERT INTO tenants (slug, name) VALUES (%s, 'Bench') RETURNING id",
+                              [f"bench-{uuid.uuid4().hex[:6]}"]).fetchone()[0]
+        site = conn.execute("INSERT INTO sites (tenant_id, code, name) VALUES (%s, 'B', 'Bench') RETURNING id", [tenant]).fetchone()[0]
+        unit = conn.execute("INSERT INTO units (tenant_id, site_id, code, name) VALUES (%s, %s, 'U', 'U') RETURNING id",
+                            [tenant, site]).fetchone()[0]
+        asset = conn.execute("INSERT INTO assets (tenant_id, site_id, unit_id, code, name) VALUES (%s, %s, %s, 'A', 'A') RETURNING id",
+                             [tenant, site, unit]).fetchone()[0]
+        integration = conn.execute("INSERT INTO integrations (tenant_id, kind, name) VALUES (%s, %s, 'bench') RETURNING id",
+                                   [tenant, kind]).fetchone()[0]
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO signals (tenant_id, integration_id, external_id, name) VALUES (%s, %s, %s, %s)",
+                            [(tenant, integration, external(i), f"S{i}") for i in range(count)])
+        ids = [r[0] for r in conn.execute("SELECT id FROM signals WHERE integration_id = %s ORDER BY id", [integration])]
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO external_signal_mappings (tenant_id, signal_id, asset_id, metric_role) "
+                            "VALUES (%s, %s, %s, 'other')", [(tenant, s, asset) for s in ids])
+    return tenant, integration, ids
+
+
+# ---------------------------------------------------------------------------------- part 1
+
+async def bench_writer(admin: str, rows_total: int, signals: int, batch: int) -> dict:
+    dsn = scratch_db(admin)
+    try:
+        tenant, _, ids = make_signals(dsn, signals)
+        start = datetime.now(timezone.utc) - timedelta(hours=2)
+        rows = [Sample(tenant, ids[k % signals], start + timedelta(milliseconds=100 * (k // signals)), float(k % 977), 0)
+                for k in range(rows_total)]
+        batches = [rows[i:i + batch] for i in range(0, rows_total, batch)]
+        # raw: the same rows, binary COPY into a bare table, one transaction per batch
+        async with await psycopg.AsyncConnection.connect(dsn) as conn:
+            await conn.execute("CREATE TABLE bench_bare (tenant_id uuid, signal_id bigint, time timestamptz, "
+                               "value double precision, quality smallint, ingest_time timestamptz)")
+            await conn.commit()
+            now = datetime.now(timezone.utc)
+            t0 = time.perf_counter()
+            for b in batches:
+                async with conn.cursor().copy("COPY bench_bare FROM STDIN (FORMAT BINARY)") as cp:
+                    cp.set_types(COPY_TYPES)
+                    for s in b:
+                        await cp.write_row((s.tenant_id, s.signal_id, s.time, s.value, s.quality, now))
+                await conn.commit()
+            raw_s = time.perf_counter() - t0
+        writer = Writer(dsn, notify=True)
+        t0 = time.perf_counter()
+        for b in batches:
+            await writer.write_batch(b)
+        writer_s = time.perf_counter() - t0
+        await writer.stop()
+        with psycopg.connect(dsn) as conn:
+            stored = conn.execute("SELECT count(*) FROM signal_samples").fetchone()[0]
+            rolled = conn.execute("SELECT sum(n) FROM signal_1m").fetchone()[0]
+        return {"rows": rows_total, "raw_rows_per_s": rows_total / raw_s, "writer_rows_per_s": rows_total / writer_s,
+                "ratio": raw_s / writer_s, "stored": stored, "rolled_up": rolled}
+    finally:
+        drop_db(admin, dsn)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=["writer", "e2e"])
+    p.add_argument("--rows", type=int, default=300_000)
+    p.add_argument("--batch", type=int, default=10_000)
+    p.add_argument("--e2e-seconds", type=float, default=20.0)
+    args = p.parse_args(argv)
+    admin, server = admin_dsn()
+    ok = True
+    try:
+        if args.only in (None, "writer"):
+            r = asyncio.run(bench_writer(admin, args.rows, 1000, args.batch))
+            print(f"[writer] raw COPY {r['raw_rows_per_s']:,.0f} rows/s; writer {r['writer_rows_per_s']:,.0f} rows/s; "
+                  f"ratio {r['ratio']:.2f} (goal ≥ 0.60); stored {r['stored']:,}, in 1-minute rollups {r['rolled_up']:,}")
+            ok &= r["stored"] == args.rows and r["rolled_up"] == args.rows
+        if args.only in (None, "e2e"):
+            from scripts.bench_ingest_e2e import run_e2e
+
+            ok &= run_e2e(admin, args.e2e_seconds)
+        print(f"peak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    finally:
+        if server is not None:
+            server.stop()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
