@@ -1,3 +1,5 @@
-"""Shared fixtures, loaded by concern from the fix_*.py modules."""
+"""Shared fixtures, loaded by concern from every tests/fix_*.py module (fix_db, fix_web, fix_opcua, ...)."""
 
-pytest_plugins = ["tests.fix_db", "tests.fix_web", "tests.fix_opcua", "tests.fix_pi", "tests.fix_oidc", "tests.fix_ingest"]
+from pathlib import Path
+
+pytest_plugins = [f"tests.{p.stem}" for p in sorted(Path(__file__).parent.glob("fix_*.py"))]
