@@ -1,0 +1,71 @@
+"""Two ingest processes share integrations through leases; killing one hands its work to the other."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from optria.demo.opcua_server import NONE_ONLY, bench_node_id
+from tests.fix_ingest import INGEST_SECRET, arrange_integration, count_samples, wait_for
+
+LEASE_TTL = 3.0
+
+
+def _start_ingest(db_dsn: str, data_dir) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": db_dsn, "SESSION_SECRET": INGEST_SECRET, "APP_ENV": "test",
+           "OPTRIA_DATA_DIR": str(data_dir)}
+    return subprocess.Popen([sys.executable, "-m", "optria.cli", "ingest", "--lease-ttl", str(LEASE_TTL),
+                             "--metrics-port", "0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _lease_holder(db_dsn: str, integration_id: int) -> str | None:
+    with psycopg.connect(db_dsn) as conn:
+        row = conn.execute("SELECT worker_id FROM ingest_leases WHERE integration_id = %s AND expires_at > now()",
+                           [integration_id]).fetchone()
+    return row[0] if row else None
+
+
+async def test_killed_process_lease_is_taken_over(opcua_sim_factory, db_dsn, owner_conn, tmp_path) -> None:
+    sim = await opcua_sim_factory(security=NONE_ONLY, bench_signals=10, bench_hz=5.0)
+    arranged = arrange_integration(owner_conn, "opcua", {"endpoint_url": sim.endpoint_url, "publishing_interval_ms": 200},
+                                   [f"ns=2;s={bench_node_id(i)}" for i in range(10)])
+    ids = list(arranged.signals.values())
+    a = _start_ingest(db_dsn, tmp_path / "a")
+    b = None
+    try:
+        first = await wait_for(lambda: _lease_holder(db_dsn, arranged.integration_id), timeout=40, what="a lease")
+        await wait_for(lambda: count_samples(db_dsn, ids) > 50, timeout=30, what="data from the first process")
+        b = _start_ingest(db_dsn, tmp_path / "b")
+        await asyncio.sleep(LEASE_TTL + 1)
+        assert _lease_holder(db_dsn, arranged.integration_id) == first   # a held lease is not stolen
+        a.send_signal(signal.SIGKILL)                                     # no goodbye, no release
+        a.wait(10)
+        killed_at = time.monotonic()
+        second = await wait_for(lambda: (h := _lease_holder(db_dsn, arranged.integration_id)) not in (None, first) and h,
+                                timeout=30, what="the second process to take the lease")
+        took = time.monotonic() - killed_at
+        assert took <= LEASE_TTL + 3.0, f"takeover took {took:.1f} s"
+        before = count_samples(db_dsn, ids)
+        await wait_for(lambda: count_samples(db_dsn, ids) > before + 50, timeout=30, what="data from the second process")
+        assert second != first
+    finally:
+        for p in (a, b):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    with psycopg.connect(db_dsn) as conn:
+        dupes = conn.execute("SELECT count(*) - count(DISTINCT (signal_id, time)) FROM signal_samples").fetchone()[0]
+        # the gap between the kill and the takeover was read back from the server's history
+        gaps = conn.execute("""SELECT max(d) FROM (SELECT time - lag(time) OVER (PARTITION BY signal_id ORDER BY time) AS d
+                               FROM signal_samples WHERE signal_id = ANY(%s)) x""", [ids]).fetchone()[0]
+    assert dupes == 0
+    assert gaps.total_seconds() < 1.0, f"a hole of {gaps} in the data"
