@@ -1,0 +1,84 @@
+"""The platform owner's ingestion dashboard: every integration of every tenant, at a glance.
+
+A row "stands out" when its data is stale (no sample for three times its expected interval),
+its worker's heartbeat is old (the ingest process is gone), or it reported an error recently.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from litestar import Request, Response, get
+
+from optria.identity.guards import requires
+from optria.identity.rbac import Permission
+from optria.platform.store import IngestionStore
+from optria.web.charts import Chart, Series, render
+from optria.web.errors import ApiError
+from optria.web.templating import render as render_page
+
+HEARTBEAT_STALE_S = 30
+ERROR_RECENT_S = 300
+
+
+def classify(row: dict[str, Any]) -> dict[str, Any]:
+    """Adds ``flags`` (stale, no_worker, error, disabled) and a ``level`` for the row's colour."""
+    flags = []
+    expected = row.get("expected_interval_s") or 60
+    if not row["enabled"] or (row["is_demo"] and not row["demo_stream"]):
+        flags.append("disabled")
+    elif not row.get("mapped"):
+        flags.append("no_mappings")
+    else:
+        if row["sample_age_s"] is None or row["sample_age_s"] > 3 * expected:
+            flags.append("stale")
+        if row["heartbeat_age_s"] is None or row["heartbeat_age_s"] > HEARTBEAT_STALE_S:
+            flags.append("no_worker")
+    if row["last_error_at"] is not None and \
+            (datetime.now(timezone.utc) - row["last_error_at"]).total_seconds() < ERROR_RECENT_S:
+        flags.append("error")
+    if row["state"] == "error":
+        flags.append("error")
+    level = "critical" if {"error", "no_worker"} & set(flags) else "warning" if "stale" in flags else \
+        "nodata" if {"disabled", "no_mappings"} & set(flags) else "normal"
+    return {**row, "flags": sorted(set(flags)), "level": level}
+
+
+def lag_chart(history: list[dict[str, Any]]) -> str:
+    return render(Chart(series=[
+        Series("p99", [(h["minute"], h["lag_p99_ms"]) for h in history], "#d64545"),
+        Series("p50", [(h["minute"], h["lag_p50_ms"]) for h in history], "#2f6fdb"),
+    ], unit="ms", title="lag"))
+
+
+@get("/platform/ingestion", guards=[requires(Permission.PLATFORM_CONSOLE)], name="platform_ingestion")
+async def ingestion_dashboard(request: Request) -> Response:
+    store = IngestionStore(request.app.state.db)
+    rows = [classify(r) for r in await store.overview()]
+    history = await store.lag_history()
+    summary = {
+        "integrations": len(rows),
+        "streaming": sum(1 for r in rows if r["state"] == "streaming"),
+        "attention": sum(1 for r in rows if r["level"] in ("critical", "warning")),
+        "samples_per_s": sum(r["samples_per_s"] or 0 for r in rows),
+    }
+    return render_page(request, "platform/ingestion.html", rows=rows, summary=summary, chart=lag_chart(history),
+                       breadcrumbs=[("Platform overview", "/platform"), ("Ingestion", "/platform/ingestion")])
+
+
+@get("/platform/ingestion/{integration_id:int}", guards=[requires(Permission.PLATFORM_CONSOLE)],
+     name="platform_ingestion_detail")
+async def ingestion_detail(request: Request, integration_id: int) -> Response:
+    store = IngestionStore(request.app.state.db)
+    rows = await store.overview(integration_id)
+    if not rows:
+        raise ApiError(404, "not_found", "No such integration.")
+    row = classify(rows[0])
+    history = await store.lag_history(integration_id)
+    return render_page(request, "platform/ingestion_detail.html", row=row, chart=lag_chart(history), history=history,
+                       breadcrumbs=[("Platform overview", "/platform"), ("Ingestion", "/platform/ingestion"),
+                                    (row["name"], None)])
+
+
+ROUTES = [ingestion_dashboard, ingestion_detail]
