@@ -1,0 +1,155 @@
+"""Part 2 and 3 of scripts/bench_ingest.py: OPC-UA simulator → ``optria ingest`` → database.
+
+The simulator runs in this process (so its exact write record is at hand); the ingest
+service and the bare reference client run as separate processes whose CPU time is read
+with psutil over the same measurement window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BARE_CLIENT = r"""
+import asyncio, resource, sys, time
+from asyncua import Client, ua
+endpoint, n, seconds, warmup = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+count = 0
+def on_publish(result):
+    global count
+    for notif in result.NotificationMessage.NotificationData or []:
+        if isinstance(notif, ua.DataChangeNotification):
+            count += len(notif.MonitoredItems)
+async def main():
+    global count
+    async with Client(endpoint, timeout=30) as client:
+        params = ua.CreateSubscriptionParameters(RequestedPublishingInterval=100, RequestedLifetimeCount=10000,
+            RequestedMaxKeepAliveCount=50, MaxNotificationsPerPublish=0, PublishingEnabled=True, Priority=0)
+        res = await client.uaclient.create_subscription(params, on_publish)
+        for start in range(0, n, 1000):
+            items = []
+            for i in range(start, min(n, start + 1000)):
+                rv = ua.ReadValueId(NodeId=ua.NodeId.from_string(f"ns=2;s=Bench.S{i:05d}"), AttributeId=ua.AttributeIds.Value)
+                mp = ua.MonitoringParameters(ClientHandle=i + 1, SamplingInterval=0, QueueSize=40, DiscardOldest=True)
+                items.append(ua.MonitoredItemCreateRequest(ItemToMonitor=rv, MonitoringMode=ua.MonitoringMode.Reporting,
+                                                           RequestedParameters=mp))
+            await client.uaclient.create_monitored_items(ua.CreateMonitoredItemsParameters(
+                SubscriptionId=res.SubscriptionId, TimestampsToReturn=ua.TimestampsToReturn.Both, ItemsToCreate=items))
+        await asyncio.sleep(warmup)
+        r0, c0 = resource.getrusage(resource.RUSAGE_SELF), count
+        await asyncio.sleep(seconds)
+        r1, c1 = resource.getrusage(resource.RUSAGE_SELF), count
+        cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+        print(f"{c1 - c0} {cpu}", flush=True)
+asyncio.run(main())
+"""
+
+
+def _cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+async def _case(admin: str, signals: int, hz: float, seconds: float) -> dict:
+    from optria.demo.opcua_server import NONE_ONLY, OpcUaSimulator, bench_node_id
+    from optria.demo.plant import Plant
+    from scripts.bench_ingest import drop_db, make_signals, scratch_db
+
+    pki = Path(tempfile.mkdtemp(prefix="optria-bench-pki-"))
+    sim = OpcUaSimulator(Plant(), port=0, cert_dir=pki, security=NONE_ONLY, update_hz=0.2, bench_signals=signals,
+                         bench_hz=hz, bench_history_s=int(seconds * 4 + 60))
+    await sim.start()
+    dsn = scratch_db(admin)
+    result: dict = {"signals": signals, "hz": hz}
+    try:
+        # the bare reference client, alone on the machine with the simulator
+        bare = await asyncio.create_subprocess_exec(sys.executable, "-c", BARE_CLIENT, sim.endpoint_url, str(signals),
+                                                    str(seconds), "5", stdout=subprocess.PIPE)
+        out, _ = await bare.communicate()
+        count, cpu = out.decode().split()
+        result["bare_per_s"] = int(count) / seconds
+        result["bare_cpu_us"] = float(cpu) / max(int(count), 1) * 1e6
+
+        tenant, integration, ids = make_signals(dsn, signals, external=lambda i: f"ns=2;s={bench_node_id(i)}")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("UPDATE integrations SET config = %s WHERE id = %s",
+                         [psycopg.types.json.Jsonb({"endpoint_url": sim.endpoint_url, "publishing_interval_ms": 100,
+                                                    "sampling_interval_ms": 0}), integration])
+        env = {**os.environ, "DATABASE_URL": dsn, "SESSION_SECRET": "bench-secret-" + "x" * 30, "APP_ENV": "test",
+               "OPTRIA_DATA_DIR": tempfile.mkdtemp(prefix="optria-bench-data-"), "OPTRIA_LOG_LEVEL": "WARNING"}
+        proc = subprocess.Popen([sys.executable, "-m", "optria.cli", "ingest", "--metrics-port", "0"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        ps = psutil.Process(proc.pid)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                with psycopg.connect(dsn) as conn:
+                    n = conn.execute("SELECT count(*) FROM signal_samples").fetchone()[0]
+                if n > signals * 3:
+                    break
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the ingest process did not start streaming")
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(3)
+            window_start = datetime.now(timezone.utc)
+            cpu0 = _cpu(ps)
+            peak_rss = 0
+            t_end = time.monotonic() + seconds
+            while time.monotonic() < t_end:
+                peak_rss = max(peak_rss, ps.memory_info().rss)
+                await asyncio.sleep(0.5)
+            cpu1 = _cpu(ps)
+            window_end = datetime.now(timezone.utc)
+            await asyncio.sleep(3)   # let the window's data commit
+            with psycopg.connect(dsn) as conn:
+                stored = conn.execute("SELECT count(*) FROM signal_samples WHERE time >= %s AND time < %s",
+                                      [window_start, window_end]).fetchone()[0]
+                lag = conn.execute("SELECT lag_p50_ms, lag_p99_ms FROM ingest_health WHERE integration_id = %s",
+                                   [integration]).fetchone()
+                db_lag = conn.execute(
+                    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ingest_time - time)) * 1000, "
+                    "percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM ingest_time - time)) * 1000 "
+                    "FROM signal_samples WHERE time >= %s AND time < %s", [window_start, window_end]).fetchone()
+            written = sum(len(sim.written_samples(bench_node_id(i), window_start, window_end - timedelta(microseconds=1)))
+                          for i in range(signals))
+            result.update({
+                "written": written, "stored": stored, "missing": written - stored,
+                "ingest_per_s": stored / seconds, "ingest_cpu_us": (cpu1 - cpu0) / max(stored, 1) * 1e6,
+                "lag_p50_ms": lag[0] if lag else None, "lag_p99_ms": lag[1] if lag else None,
+                "db_lag_p50_ms": db_lag[0], "db_lag_p99_ms": db_lag[1], "peak_rss_mib": peak_rss / 2**20,
+            })
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    finally:
+        await sim.stop()
+        drop_db(admin, dsn)
+    return result
+
+
+def run_e2e(admin: str, seconds: float) -> bool:
+    ok = True
+    for signals, hz in ((1000, 10.0), (5000, 1.0)):
+        r = asyncio.run(_case(admin, signals, hz, seconds))
+        cpu_ratio = r["ingest_cpu_us"] / r["bare_cpu_us"] if r["bare_cpu_us"] else float("nan")
+        print(f"[e2e {signals}×{hz:g} Hz] sustained {r['ingest_per_s']:,.0f} samples/s; written {r['written']:,}, "
+              f"stored {r['stored']:,}, missing {r['missing']:,}; lag at commit p50 {r['lag_p50_ms'] or 0:.0f} ms, "
+              f"p99 {r['lag_p99_ms'] or 0:.0f} ms (goal ≤ 150 ms); "
+              f"CPU/sample ingest {r['ingest_cpu_us']:.1f} µs vs bare client {r['bare_cpu_us']:.1f} µs = "
+              f"{cpu_ratio:.2f}× (goal ≤ 1.5×); ingest peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
+        ok &= r["missing"] == 0
+    return ok
