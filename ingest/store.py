@@ -46,6 +46,9 @@ RETURNING integration_id
 
 RELEASE_LEASE = "DELETE FROM ingest_leases WHERE worker_id = %(worker)s AND integration_id = %(integration)s"
 RELEASE_ALL = "DELETE FROM ingest_leases WHERE worker_id = %(worker)s"
+STOP_ALL_HEALTH = """
+UPDATE ingest_health SET state = 'stopped', connected = false, heartbeat_at = now() WHERE worker_id = %(worker)s
+"""
 
 UPSERT_HEALTH = """
 INSERT INTO ingest_health AS h (tenant_id, integration_id, worker_id, state, connected, samples_per_s, samples_total,
@@ -135,6 +138,7 @@ class IngestStore:
         async with self.db.platform("ingest") as conn:
             if integration_id is None:
                 await conn.execute(RELEASE_ALL, {"worker": worker})
+                await conn.execute(STOP_ALL_HEALTH, {"worker": worker})
             else:
                 await conn.execute(RELEASE_LEASE, {"worker": worker, "integration": integration_id})
                 await conn.execute(STOP_HEALTH, {"worker": worker, "integration": integration_id})

@@ -110,11 +110,16 @@ class Supervisor:
         self._wake.set()
 
     async def _shutdown(self) -> None:
+        for run in self.running.values():
+            run.health.set_state("stopped", connected=False)
+        try:
+            await self._write_health()   # final figures before the workers go
+        except Exception:
+            pass
         for integration_id in list(self.running):
             await self._stop_worker(integration_id, release=False)
-        await self.writer.stop()
+        await self.writer.stop()         # flush everything queued
         try:
-            await self._write_health()
             await self.store.release(self.worker_id)
         except Exception as exc:
             log.warning("ingest.release_failed", extra={"error": str(exc)[:200]})
