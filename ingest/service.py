@@ -45,7 +45,7 @@ def _observe_commit(sup: Supervisor):
 
 async def run_ingest(settings: Settings, dsn: str, *, metrics_host: str = "127.0.0.1", metrics_port: int = 9108,
                      lease_ttl_s: float = 15.0, max_leases: int = 200, with_jobs: bool = True,
-                     maintain_rollups: bool = True) -> None:
+                     maintain_rollups: bool | None = None) -> None:
     sup = Supervisor(settings, dsn, lease_ttl_s=lease_ttl_s, max_leases=max_leases, maintain_rollups=maintain_rollups)
     _observe_commit(sup)
     loop = asyncio.get_running_loop()

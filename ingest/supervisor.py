@@ -44,7 +44,7 @@ class Running:
 class Supervisor:
     def __init__(self, settings: Settings, dsn: str, *, worker_id: str | None = None, lease_ttl_s: float = 15.0,
                  scan_interval_s: float = 5.0, health_interval_s: float = 2.0, max_leases: int = 200,
-                 spool_dir: Path | None = None, maintain_rollups: bool = True) -> None:
+                 spool_dir: Path | None = None, maintain_rollups: bool | None = None) -> None:
         self.settings = settings
         self.dsn = dsn
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

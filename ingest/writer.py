@@ -171,12 +171,14 @@ async def copy_rows(conn: psycopg.AsyncConnection, table: str, columns: str, typ
 
 
 class Writer:
-    def __init__(self, dsn: str, *, maintain_rollups: bool = True, queue_batches: int = 256,
+    def __init__(self, dsn: str, *, maintain_rollups: bool | None = None, queue_batches: int = 256,
                  max_batch_rows: int = 20_000, spool: Spool | None = None,
                  on_commit: Callable[[list[Sample], float], None] | None = None,
                  notify: bool = True) -> None:
         self.dsn = dsn
-        self.maintain_rollups = maintain_rollups
+        # None: decided by the storage tier (continuous aggregates do it in the `timescale` tier)
+        self._rollups_setting = maintain_rollups
+        self.maintain_rollups = True if maintain_rollups is None else maintain_rollups
         self.max_batch_rows = max_batch_rows
         self.queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_batches)
         self.spool = spool
@@ -276,6 +278,9 @@ class Writer:
             self._direct_copy = bool(has_ingest_role)
             await conn.execute(f"SET ROLE {INGEST_ROLE if has_ingest_role else APP_ROLE}")
             await conn.execute(STAGING_DDL)
+            if self._rollups_setting is None:
+                row = await (await conn.execute("SELECT tier FROM storage_capabilities")).fetchone()
+                self.maintain_rollups = not (row and row[0] == "timescale")
             await conn.commit()
             self._conn = conn
         return self._conn

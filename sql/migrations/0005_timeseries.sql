@@ -67,6 +67,13 @@ BEGIN
     END IF;
 END $$;
 
+-- Raw samples as tenants read them: the tenant predicate is in the view (it runs with its owner's rights),
+-- so it holds in every tier, including the timescale tier where the hypertable has no RLS and the
+-- app role may not read it directly (see sql/timescale-tsl/).
+CREATE VIEW signal_samples_tenant WITH (security_barrier = true) AS
+    SELECT tenant_id, signal_id, time, value, quality, ingest_time FROM signal_samples
+    WHERE optria_tenant_visible(tenant_id);
+
 CREATE TABLE signal_latest (
     tenant_id uuid NOT NULL,
     signal_id bigint NOT NULL,

@@ -183,6 +183,10 @@ def migrate(dsn: str) -> dict:
                 applied_now.append(m.key)
             with conn.transaction():
                 grant_app_privileges(conn)
+                if tier == "timescale":
+                    # no RLS on these in this tier (see sql/timescale-tsl/0001): tenants go through views
+                    conn.execute(sql.SQL("REVOKE ALL ON signal_samples, signal_1m_agg, signal_1h_agg FROM {}")
+                                 .format(sql.Identifier(APP_ROLE)))
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
     if applied_now:

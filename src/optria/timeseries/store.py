@@ -32,7 +32,7 @@ WHERE tenant_id = %(tenant)s AND signal_id = ANY(%(signals)s::int8[])
 
 RAW = """
 SELECT signal_id, time, value, quality
-FROM signal_samples
+FROM signal_samples_tenant
 WHERE tenant_id = %(tenant)s AND signal_id = ANY(%(signals)s::int8[]) AND time >= %(since)s AND time < %(until)s
 ORDER BY signal_id, time
 LIMIT %(limit)s
