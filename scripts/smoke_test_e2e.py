@@ -34,6 +34,8 @@ class Check:
     status: int = 200
     contains: tuple[str, ...] = ()
     json_keys: tuple[str, ...] = ()
+    follow: str | None = None                 # regex whose group 1 is a link of this page to check next
+    follow_contains: tuple[str, ...] = ()     # what the followed page must contain (status 200)
 
 
 # Checks per role key: "owner" (platform owner), "admin" (tenant admin), "viewer", "anon".
@@ -45,34 +47,71 @@ CHECKS: dict[str, list[Check]] = {
         Check("/metrics", contains=("optria_http_requests_total",)),
         Check("/internal/config/status", status=401),
         Check("/api/schema/openapi.json", contains=("openapi",)),
+        Check("/login?org=demo-aramco", contains=('value="demo-aramco"',)),
+        Check("/sso/callback?state=forged&code=x", status=400, contains=("تسجيل الدخول",)),
+        Check("/api/tenant/users", status=401),
     ],
     "owner": [
         Check("/platform", contains=("OPTRIA IQ",)),
-        Check("/platform/tenants"),
-        Check("/platform/users"),
+        Check("/platform/tenants", contains=("demo-aramco", 'id="create-tenant"')),
+        Check("/platform/users", contains=("demo-aramco", "optimizer")),
+        Check("/platform/users?tenant=demo-aramco&role=tenant_admin", contains=("عدد المستخدمين: 1",)),
+        Check("/api/platform/tenants", json_keys=("items", "total")),
+        Check("/api/platform/users?tenant=demo-aramco", json_keys=("items", "total", "pages")),
+        Check("/management/users", status=403),
         Check("/platform/ingestion"),
         Check("/platform/poc"),
         Check("/internal/config/status", json_keys=("has_database_url", "storage_tier", "required_secrets_ok")),
         Check("/digital-twin", status=403),
     ],
     "admin": [
-        Check("/", contains=("لوحة التحكم",)),
-        Check("/digital-twin", contains=("التوأم الرقمي",)),
-        Check("/assets"),
+        Check("/", contains=("لوحة التحكم", "الأصول حسب الحالة", 'href="/assets?status=nodata"', 'href="/alerts?status=active"',
+                             'href="/work-orders?status=active"', 'data-testid="dashboard-integrations"')),
+        Check("/digital-twin", contains=("التوأم الرقمي", 'data-testid="twin-card"'),
+              follow=r'href="(/digital-twin/assets/\d+)"',
+              follow_contains=('data-testid="twin-signals"', 'data-testid="twin-health"', "/blackbox?asset_id=")),
+        Check("/digital-twin?status=bogus", contains=('data-testid="filter-notices"',)),
+        Check("/digital-twin/assets/987654321", status=404),
+        Check("/assets", contains=("P-101", "K-201", 'data-status="nodata"'), follow=r'href="(/assets/\d+)" dir="ltr"',
+              follow_contains=('data-testid="health"', 'data-testid="signals"', "/digital-twin/assets/",
+                               "/blackbox?asset_id=", 'data-testid="raise-alert-form"')),
+        Check("/assets?status=bogus", contains=('data-testid="filter-notices"',)),
+        Check("/assets/sites", contains=("RasTanura", "Abqaiq")),
+        Check("/assets/new", contains=('data-testid="asset-form"',)),
+        Check("/alerts", contains=("التنبيهات",)),
+        Check("/alerts?status=active"),
+        Check("/work-orders", contains=("أوامر العمل",)),
+        Check("/api/assets", json_keys=("items", "total", "page", "page_size")),
+        Check("/api/sites", json_keys=("items",)),
+        Check("/assets/987654321", status=404),
         Check("/blackbox", contains=("الصندوق الأسود الصناعي",)),
         Check("/integrations"),
         Check("/optimization"),
-        Check("/management/users"),
-        Check("/management/audit"),
+        Check("/management/users", contains=("optimizer", "reliability", 'href="/management/users/new"')),
+        Check("/management/users?role=viewer", contains=("عدد المستخدمين: 1",)),
+        Check("/management/users/new", contains=('name="username"', "عشرة أحرف")),
+        Check("/management/audit", contains=("سجل التدقيق",)),
+        Check("/management/sso", contains=("/sso/callback",)),
+        Check("/management/sso/new", contains=('name="discovery_url"',)),
+        Check("/api/tenant/users", json_keys=("items", "total", "pages")),
+        Check("/api/tenant/audit", json_keys=("items", "total")),
+        Check("/platform/users", status=403),
         Check("/account/password"),
         Check("/internal/config/status", status=403),
         Check("/no/such/page", status=404, contains=("الصفحة غير موجودة",)),
     ],
     "viewer": [
         Check("/", contains=("لوحة التحكم",)),
-        Check("/digital-twin"),
+        Check("/digital-twin", contains=('data-testid="twin-card"',)),
+        Check("/digital-twin/stream", status=406),
         Check("/blackbox"),
+        Check("/assets", contains=("P-101",), follow=r'href="(/assets/\d+)" dir="ltr"',
+              follow_contains=('data-testid="health"',)),
+        Check("/alerts"),
+        Check("/work-orders"),
+        Check("/assets/new", status=403),
         Check("/management/users", status=403),
+        Check("/api/tenant/users", status=403),
     ],
 }
 
@@ -98,6 +137,24 @@ def login(client: httpx.Client, organization: str, username: str, password: str)
     r = client.post("/login", data={"_csrf_token": token, "organization": organization, "username": username,
                                     "password": password})
     return r.status_code in (302, 303) and not r.headers.get("location", "").startswith("/login")
+
+
+def follow_link(client: httpx.Client, check: Check, page: str, report: Report) -> None:
+    """Check the first link of ``page`` matching ``check.follow`` (e.g. an asset found in the list)."""
+    m = re.search(check.follow or "", page)
+    if not m:
+        report.record(False, f"link {check.follow!r} in {check.path}", "no such link on the page")
+        return
+    target = m.group(1)
+    label = f"GET {target} (from {check.path}) → 200"
+    try:
+        r = client.get(target)
+    except httpx.HTTPError as exc:
+        report.record(False, label, f"request failed: {exc}")
+        return
+    problems = [] if r.status_code == 200 else [f"status {r.status_code}"]
+    problems += [f"missing {text!r}" for text in check.follow_contains if text not in r.text]
+    report.record(not problems, label, ", ".join(problems))
 
 
 def run_checks(base_url: str, credentials: dict[str, tuple[str, str, str]]) -> Report:
@@ -131,6 +188,8 @@ def run_checks(base_url: str, credentials: dict[str, tuple[str, str, str]]) -> R
                     except ValueError:
                         problems.append("not JSON")
                 report.record(not problems, label, ", ".join(problems))
+                if check.follow and not problems:
+                    follow_link(client, check, r.text, report)
             if role != "anon":
                 token = client.cookies.get("optria_csrf") or ""
                 r = client.post("/logout", data={"_csrf_token": token})

@@ -21,6 +21,7 @@ GLOBAL_TABLES = {
     "storage_capabilities": "one row describing the server",
     "login_attempts": "pre-authentication throttling, keyed by account name and client address",
     "retention_settings": "one row of platform-wide retention days",
+    "poc_reports": "the platform owner's proof-of-concept reports; no tenant owns them (RLS: platform scope only)",
 }
 
 Factory = Callable[[psycopg.Connection, uuid.UUID, dict], None]
@@ -197,6 +198,25 @@ ROW_FACTORIES.update({
     "ingest_health": _health,
     "ingest_health_history": _health_history,
 })
+
+# ----- optimization (0007_optimization.sql): a run, and an opportunity it found for the asset -----
+def _optimization_run(conn, tenant, ctx):
+    ctx["optimization_run_id"] = conn.execute(
+        "INSERT INTO optimization_runs (tenant_id, scope, scope_id, engine, requested_by, requested_by_name) "
+        "VALUES (%s, 'asset', %s, 'analytics', %s, 'x') RETURNING id", [tenant, ctx["asset_id"], ctx["user_id"]]).fetchone()[0]
+
+
+def _optimization_opportunity(conn, tenant, ctx):
+    conn.execute("INSERT INTO optimization_opportunities (tenant_id, run_id, asset_id, source, kind, severity, title) "
+                 "VALUES (%s, %s, %s, 'analytics', 'anomaly', 'medium', 'x')",
+                 [tenant, ctx["optimization_run_id"], ctx["asset_id"]])
+
+
+ROW_FACTORIES.update({
+    "optimization_runs": _optimization_run,
+    "optimization_opportunities": _optimization_opportunity,
+})
+
 
 def tenant_tables(conn: psycopg.Connection) -> list[str]:
     rows = conn.execute("""

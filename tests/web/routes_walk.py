@@ -21,11 +21,12 @@ class RouteInfo:
     handler: HTTPRouteHandler
     permission: Permission | None
     public: bool
+    typed_path: str = ""    # the same template with parameter types ({asset_id:int}), used to fill values
 
     def concrete(self, fill: str | None = None) -> str:
         """The path with every parameter filled by a value of the right type that names nothing real."""
         out = []
-        for part in self.path.split("/"):
+        for part in (self.typed_path or self.path).split("/"):
             if part.startswith("{") and part.endswith("}"):
                 kind = part[1:-1].split(":")[1] if ":" in part else "str"
                 out.append(fill or {"int": "987654321", "uuid": str(uuid.uuid4())}.get(kind, "no-such-thing"))
@@ -46,7 +47,8 @@ def walk(app: Litestar) -> list[RouteInfo]:
                 if method in ("HEAD", "OPTIONS"):
                     continue
                 found.append(RouteInfo(method, route.path_format if hasattr(route, "path_format") else route.path,
-                                       handler, declared_permission(handler), bool(handler.opt.get("public"))))
+                                       handler, declared_permission(handler), bool(handler.opt.get("public")),
+                                       typed_path=route.path))
     return sorted(found, key=lambda r: (r.path, r.method))
 
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from optria.config import load_settings
 from optria.db import Database
+from optria.demo.seed_assets import seed_demo_assets
+from optria.demo.seed_integrations import seed_demo_integrations
 from optria.identity.passwords import hash_password
 from optria.identity.store import IdentityStore
+from optria.secretbox import SecretBox
 
 DEMO_TENANT_SLUG = "demo-aramco"
 DEMO_TENANT_NAME = "Demo ARAMCO"
@@ -41,18 +45,22 @@ async def seed_platform_owner(db: Database, username: str, password: str, email:
                                   display_name="Platform Owner")
 
 
-async def seed_demo_tenant(db: Database) -> str:
-    """Create the Demo ARAMCO tenant and its users; returns the tenant id."""
+async def seed_demo_tenant(db: Database, box: SecretBox | None = None) -> str:
+    """Create the Demo ARAMCO tenant, its users, the demo plant's assets and the demo integrations with
+    their mappings; returns the tenant id. ``box`` seals integration secrets (default: from SESSION_SECRET,
+    the key the web and ingest processes use)."""
     store = IdentityStore(db)
     tenant_id = await store.ensure_tenant(DEMO_TENANT_SLUG, DEMO_TENANT_NAME, is_demo=True)
     for login in DEMO_USERS:
         await store.ensure_local_user(tenant_id=tenant_id, username=login.username,
                                       email=f"{login.username}@demo-aramco.example",
                                       role=login.role, password_hash=hash_password(login.password))
+    await seed_demo_assets(db, tenant_id)
+    await seed_demo_integrations(db, tenant_id, box or SecretBox(load_settings().session_key()))
     return str(tenant_id)
 
 
-async def seed_demo(db: Database) -> list[DemoLogin]:
+async def seed_demo(db: Database, box: SecretBox | None = None) -> list[DemoLogin]:
     await seed_platform_owner(db, OWNER.username, OWNER.password)
-    await seed_demo_tenant(db)
+    await seed_demo_tenant(db, box)
     return [OWNER, *DEMO_USERS]

@@ -15,6 +15,7 @@ from optria.identity.auth import login as do_login
 from optria.identity.auth import safe_next
 from optria.identity.guards import PUBLIC, requires
 from optria.identity.rbac import Permission
+from optria.identity.sso_providers import login_options
 from optria.identity.store import IdentityStore
 from optria.web import i18n
 from optria.web.middleware import SESSION_USER_KEY
@@ -59,7 +60,9 @@ async def login_page(request: Request, next: FromQuery[str] = "/", org: FromQuer
     user = request.scope.get("user")
     if user is not None:
         return Redirect(safe_next(next, _home_for(user)))
-    return render(request, "auth/login.html", next=safe_next(next), organization=org, username="", error=None)
+    options = await login_options(request.app.state.db, _store(request), org)
+    return render(request, "auth/login.html", next=safe_next(next), organization=org, username="", error=None,
+                  sso_providers=options)
 
 
 @post("/login", opt=PUBLIC, name="login_submit")
@@ -69,9 +72,10 @@ async def login_submit(request: Request, data: Annotated[LoginForm, Body(media_t
                              password=data.password[:512], addr=client_addr(request),
                              user_agent=request.headers.get("user-agent", ""), previous_session=old)
     if outcome.session is None:
+        options = await login_options(request.app.state.db, _store(request), data.organization)
         return render(request, "auth/login.html", status_code=401, next=safe_next(data.next),
                       organization=data.organization, username=data.username,
-                      error=i18n.gettext(outcome.error or "Sign-in failed."))
+                      error=i18n.gettext(outcome.error or "Sign-in failed."), sso_providers=options)
     request.set_session({SESSION_USER_KEY: outcome.session})
     if outcome.must_change_password:
         return Redirect("/account/password")

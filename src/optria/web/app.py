@@ -16,10 +16,26 @@ from litestar.static_files import create_static_files_router
 from optria import db as dbmod
 from optria.config import Settings, load_settings, validate_required_secrets
 from optria.identity import routes as identity_routes
+from optria.assets import api as assets_api
+from optria.assets import dashboard as assets_dashboard
+from optria.assets import routes as assets_routes
+from optria.blackbox import routes as blackbox_routes
+from optria.identity import api as identity_api
+from optria.identity import management_routes, sso_routes
+from optria.tenants import routes as tenants_routes
 from optria.identity.store import IdentityStore
+from optria.integrations import api as integrations_api
+from optria.integrations import mapping_api as integrations_mapping_api
+from optria.integrations import mapping_routes as integrations_mapping_routes
+from optria.integrations import routes as integrations_routes
 from optria.secretbox import SecretBox
 from optria.logs import register_secrets, settings_secrets, setup_logging
+from optria.optimization import api as optimization_api
+from optria.optimization import routes as optimization_routes
+from optria.platform import ingestion as platform_ingestion
 from optria.platform import routes as platform_routes
+from optria.twin import live as twin_live
+from optria.twin import routes as twin_routes
 from optria.web import health, pages
 from optria.web.errors import http_exception_handler, internal_error_handler
 from optria.web.middleware import RequestContextMiddleware
@@ -63,7 +79,13 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
                       cookie_secure=settings.is_production, cookie_samesite="lax")
 
     route_handlers = [
-        *health.ROUTES, *identity_routes.ROUTES, *platform_routes.ROUTES, *pages.ROUTES,
+        *health.ROUTES, *identity_routes.ROUTES, *platform_routes.ROUTES, *platform_ingestion.ROUTES, *pages.ROUTES,
+        *assets_dashboard.ROUTES, *assets_routes.ROUTES, *assets_api.ROUTES,
+        *management_routes.ROUTES, *sso_routes.ROUTES, *identity_api.ROUTES, *tenants_routes.ROUTES,
+        *twin_routes.ROUTES, *blackbox_routes.ROUTES,
+        *optimization_routes.ROUTES, *optimization_api.ROUTES,
+        *integrations_routes.ROUTES, *integrations_mapping_routes.ROUTES, *integrations_api.ROUTES,
+        *integrations_mapping_api.ROUTES,
         create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"public": True},
                                    name="static", include_in_schema=False),
     ]
@@ -73,7 +95,7 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
         csrf_config=csrf,
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
         on_startup=[on_startup],
-        on_shutdown=[on_shutdown],
+        on_shutdown=[twin_live.close_hub, on_shutdown],
         openapi_config=OpenAPIConfig(title="OPTRIA IQ API", version="0.1.0", path="/api/schema"),
         debug=False,
     )

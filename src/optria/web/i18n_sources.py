@@ -24,4 +24,58 @@ def data_msgids() -> set[str]:
             "This account signs in with your organization's single sign-on.",
             "The current password is incorrect.", "The new passwords do not match.",
             "Choose a password different from the current one.", "Sign-in failed."}
+    ids |= _identity_msgids()
+    ids |= _assets_msgids()
+    ids |= _twin_msgids()
+    ids |= _ingestion_msgids()
+    ids |= _optimization_msgids()
+    return ids
+
+
+def _ingestion_msgids() -> set[str]:
+    """Ingest states and row flags of the ingestion dashboard (issue 6)."""
+    from optria.web.templating import INGEST_FLAG_LABELS, INGEST_STATE_LABELS
+
+    return set(INGEST_STATE_LABELS.values()) | set(INGEST_FLAG_LABELS.values())
+
+
+def _identity_msgids() -> set[str]:
+    """Users, audit log, single sign-on and platform tenants (issue 4)."""
+    from optria.identity import management_routes, sso, sso_accounts, sso_providers, sso_routes, users
+    from optria.tenants import routes as tenants_routes
+
+    ids = set(users.MESSAGES) | set(users.AUDIT_ACTIONS.values()) | set(sso.MESSAGES) | set(sso_accounts.MESSAGES)
+    ids |= set(sso_providers.MESSAGES) | set(sso_routes.MESSAGES) | set(management_routes.MESSAGES)
+    ids |= set(tenants_routes.MESSAGES)
+    ids |= set(management_routes.DETAIL_LABELS.values()) | {v for v in management_routes.DETAIL_VALUES.values()}
+    ids |= {"Users", "Single sign-on", "Add identity provider", "Add user", "Audit log", "Tenants", "All users",
+            "Your role does not allow this action."}
+    return ids
+
+
+def _assets_msgids() -> set[str]:
+    """Assets, alerts, work orders and the dashboard (issue 7): labels of stored values and page titles."""
+    from optria.assets.models import label_msgids
+
+    return label_msgids() | {"Assets", "Add asset", "Edit", "Sites and units", "Alerts", "Work orders"}
+
+
+def _twin_msgids() -> set[str]:
+    """Digital Twin (issue 7): metric roles, data states, reasons, ranges and live-state texts."""
+    from optria.twin import cards, routes
+
+    ids = set(cards.ROLE_LABELS.values()) | set(cards.DATA_STATES.values()) | set(cards.REASON_LABELS.values())
+    ids |= set(routes.RANGE_LABELS.values()) | set(routes.TEXTS.values())
+    ids |= {routes.RANGE_NOTICE, routes.PAGE_PAST_END, "Digital Twin", "Digital twin view", "Warning", "Critical"}
+    return ids
+
+
+def _optimization_msgids() -> set[str]:
+    """Optimization runs and opportunities (issue 9): stored values' labels, analytics texts, fallback reasons."""
+    from optria.optimization import ai, analytics, models, routes, runs
+
+    ids = set(analytics.M.values()) | set(ai.REASON_MESSAGES.values()) | set(runs.MESSAGES) | set(routes.MESSAGES)
+    for labels in (models.STATUS_LABELS, models.ENGINE_LABELS, models.SCOPE_LABELS, models.KIND_LABELS,
+                   models.SOURCE_LABELS, models.ORIGIN_LABELS):
+        ids |= set(labels.values())
     return ids

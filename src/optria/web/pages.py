@@ -1,4 +1,4 @@
-"""Pages of the shell: the home page and the sections later work fills in.
+"""Pages of the shell: the sections later work fills in (the home page is the dashboard, in optria.assets).
 
 A section not built yet answers with a clear "not available yet" page behind the same
 permission it will have, so navigation, RBAC and the route contract are right from day one.
@@ -8,19 +8,10 @@ from __future__ import annotations
 
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
-from litestar.response import Redirect
 
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.web.templating import NAV, render
-
-
-@get("/", guards=[requires(Permission.AUTHENTICATED)], name="home")
-async def home(request: Request) -> Response:
-    user = request.scope["user"]
-    if user.is_platform_owner:
-        return Redirect("/platform")
-    return render(request, "home.html", breadcrumbs=[])
 
 
 def coming_soon(path: str, permission: Permission, title: str) -> HTTPRouteHandler:
@@ -32,8 +23,8 @@ def coming_soon(path: str, permission: Permission, title: str) -> HTTPRouteHandl
 
 
 # Sections still to be built; each entry is removed when its real page lands.
-PENDING_SECTIONS = {"/digital-twin", "/assets", "/blackbox", "/integrations", "/optimization", "/management/users",
-                    "/management/audit", "/platform", "/platform/tenants", "/platform/users", "/platform/ingestion",
+PENDING_SECTIONS = {"/platform",
                     "/platform/poc"}
 
-ROUTES = [home] + [coming_soon(item.href, item.permission, item.label) for item in NAV if item.href in PENDING_SECTIONS]
+# The home page ("/") is the dashboard, in optria.assets.dashboard.
+ROUTES = [coming_soon(item.href, item.permission, item.label) for item in NAV if item.href in PENDING_SECTIONS]

@@ -48,6 +48,12 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Ingestion", "/platform/ingestion", Permission.PLATFORM_CONSOLE, "pulse", "platform"),
     NavItem("Proof of concept", "/platform/poc", Permission.PLATFORM_CONSOLE, "check", "platform"),
 )
+INGEST_STATE_LABELS = {
+    "starting": "Starting", "connecting": "Connecting", "streaming": "Streaming", "backfilling": "Backfilling",
+    "reconnecting": "Reconnecting", "error": "Error", "stopped": "Stopped", "not_running": "Not running",
+}
+INGEST_FLAG_LABELS = {"stale": "Stale data", "no_worker": "No ingest worker", "error": "Error",
+                      "disabled": "Not streaming", "no_mappings": "No mapped tags"}
 NAV_SECTIONS = {"main": "", "management": "Management", "platform": "Platform"}
 
 
@@ -80,6 +86,8 @@ def build_environment() -> Environment:
     env.filters["num"] = _fmt_num
     env.globals["urlencode"] = urlencode
     env.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
+    env.globals["state_label"] = lambda state: INGEST_STATE_LABELS.get(state, state)
+    env.globals["flag_label"] = lambda flag: INGEST_FLAG_LABELS.get(flag, flag)
     return env
 
 

@@ -1,0 +1,67 @@
+"""The dashboard (``/``): assets by health status, top at-risk assets, active alerts and work orders.
+
+Every figure links to the filtered list behind it. Platform owners have no tenant
+dashboard and go to the platform console. The integrations panel is a partial
+(``templates/dashboard/_integrations.html``) that the integrations work fills through
+:func:`integrations_panel`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, Response, get
+from litestar.exceptions import PermissionDeniedException
+from litestar.response import Redirect
+
+from optria.assets import store
+from optria.assets.models import HEALTH_STATUSES, LABELS
+from optria.assets.store import Conn
+from optria.assets.web import can, db_of, page_flags
+from optria.identity.guards import requires
+from optria.identity.rbac import Permission
+from optria.integrations import store as integrations_store
+from optria.web.templating import render
+
+AT_RISK_ROWS = 5
+LATEST_ROWS = 5
+
+
+async def integrations_panel(conn: Conn, tenant_id: UUID) -> dict[str, Any]:
+    """Context of the integrations panel: enabled integrations with their ingest state."""
+    return await integrations_store.dashboard_integrations(conn, tenant_id)
+
+
+async def dashboard_context(conn: Conn, tenant_id: UUID) -> dict[str, Any]:
+    counts = await store.status_counts(conn, tenant_id)
+    by_status = {status: counts.get(status, 0) for status in HEALTH_STATUSES}
+    alerts, _ = await store.list_alerts(conn, tenant_id, status="active", page_size=LATEST_ROWS)
+    work_orders, _ = await store.list_work_orders(conn, tenant_id, status="active", page_size=LATEST_ROWS)
+    return {
+        "asset_total": sum(by_status.values()),
+        "by_status": by_status,
+        "at_risk": await store.at_risk_assets(conn, tenant_id, AT_RISK_ROWS),
+        "alert_counts": await store.alert_counts(conn, tenant_id),
+        "latest_alerts": alerts,
+        "wo_counts": await store.work_order_counts(conn, tenant_id),
+        "latest_work_orders": work_orders,
+        "site_count": len(await store.list_sites(conn, tenant_id)),
+        "panel": await integrations_panel(conn, tenant_id),
+    }
+
+
+@get("/", guards=[requires(Permission.AUTHENTICATED)], name="home")
+async def dashboard(request: Request) -> Response:
+    user = request.scope["user"]
+    if user.is_platform_owner:
+        return Redirect("/platform")
+    if not can(request, Permission.VIEW_DASHBOARD) or user.tenant_id is None:
+        raise PermissionDeniedException("Your role does not allow this page.")
+    async with db_of(request).tenant(user.tenant_id) as conn:
+        context = await dashboard_context(conn, user.tenant_id)
+    return render(request, "dashboard/index.html", breadcrumbs=[], labels=LABELS, statuses=HEALTH_STATUSES,
+                  **context, **page_flags(request))
+
+
+ROUTES = [dashboard]

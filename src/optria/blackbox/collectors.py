@@ -1,0 +1,447 @@
+"""Collectors: read a source incrementally, turn each record into an event, store it idempotently.
+
+Each collector runs as an ingest-service job (see :mod:`optria.blackbox.jobs`), beside the
+workers and never in the sample write path. One round is one transaction in the explicit
+``platform("blackbox")`` scope: lock the collector's cursor row (``FOR UPDATE SKIP LOCKED``,
+so when two ingest processes run the same collector one of them simply skips the round),
+read what is new, write events with their tenant_id (``ON CONFLICT DO NOTHING`` on
+tenant, source system, source id and event time), save the cursor or per-source state,
+commit. A crash anywhere rolls the whole round back, so nothing is lost or doubled.
+
+=================  ======================================================================
+collector          reads
+=================  ======================================================================
+blackbox.alerts    ``alert_history`` after the cursor, in (xact_id, id) order, stopping below
+                   the oldest transaction in flight (raised, acknowledged, cleared)
+blackbox.work_     ``work_order_history`` the same way (opened, status changes, closed)
+orders
+blackbox.limits    mapped signals with limits whose ``signal_latest`` moved past the last
+                   evaluated sample; then their new ``signal_samples`` by primary-key range,
+                   scale/offset applied, through the hysteresis machine of
+                   :mod:`optria.blackbox.limits`; state in ``blackbox_signal_state``
+blackbox.quality   ``signal_latest`` rows of mapped signals whose good/bad quality (3 bad,
+                   4 stale) differs from ``blackbox_signal_state.quality_bad``
+blackbox.          ``ingest_health`` rows whose state (or reconnect counter) differs from
+integrations       ``blackbox_integration_state``
+blackbox.          ``optimization_runs`` from the lowest run that may still change (started,
+optimization       finished or failed, recommendations); skipped while the table is absent
+=================  ======================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from optria.blackbox import store
+from optria.blackbox.events import EventRecord, fmt_value
+from optria.blackbox.limits import Limits, Transition, side, step
+from optria.blackbox.recording import record
+from optria.blackbox.severity import alert_severity, limit_severity, work_order_severity
+from optria.blackbox.store import Conn
+from optria.db import Database
+
+log = logging.getLogger("optria.blackbox.collectors")
+
+PLATFORM_REASON = "blackbox"
+
+
+class Collector:
+    """Base: a named job whose ``run_once`` drains its source in rounds of ``batch`` records."""
+
+    name = "blackbox.collector"
+    interval_s = 1.0
+    batch = 2_000
+    max_rounds = 10          # rounds per run_once: catches up fast after downtime, yet yields regularly
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def run_once(self) -> int:
+        total = 0
+        for _ in range(self.max_rounds):
+            processed, more = await self.round()
+            total += processed
+            if not more:
+                break
+        return total
+
+    async def round(self) -> tuple[int, bool]:
+        async with self.db.platform(PLATFORM_REASON) as conn:
+            cursor = await store.lock_cursor(conn, self.name)
+            if cursor is None:
+                return 0, False  # another process is running this collector right now
+            processed, more = await self.collect(conn, cursor)
+            if processed:
+                await store.save_cursor(conn, cursor, processed)
+        if processed:
+            log.debug("blackbox.collected", extra={"collector": self.name, "records": processed})
+        return processed, more
+
+    async def collect(self, conn: Conn, cursor: dict[str, Any]) -> tuple[int, bool]:
+        raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------- alerts and work orders
+
+
+def alert_event(row: dict[str, Any]) -> EventRecord:
+    action = row["action"]
+    payload = {"alert_id": row["alert_id"], "from_status": row["from_status"], "to_status": row["to_status"],
+               "alert_severity": row["severity"], "alert_source": row["source"], "source_ref": row["source_ref"]}
+    if row["note"]:
+        payload["note"] = row["note"]
+    common = dict(tenant_id=row["tenant_id"], source_system="alerts", source_id=f"alert_history:{row['id']}",
+                  event_time=row["at"], summary=row["title"], payload=payload, asset_id=row["asset_id"],
+                  site_id=row["site_id"], unit_id=row["unit_id"], actor=row["actor_name"],
+                  correlation_id=f"alert:{row['alert_id']}")
+    if action == "raised":
+        return EventRecord(source_type="alert_raised", severity=alert_severity(row["severity"]), event_category="alarm",
+                           alarm_key=row["alarm_key"], **common)
+    return EventRecord(source_type=f"alert_{action}", severity="info", event_category="operator_action", **common)
+
+
+def work_order_event(row: dict[str, Any]) -> EventRecord:
+    action = row["action"]
+    payload = {"work_order_id": row["work_order_id"], "from_status": row["from_status"], "to_status": row["to_status"],
+               "priority": row["priority"], "alert_id": row["alert_id"]}
+    if row["note"]:
+        payload["note"] = row["note"]
+    severity = work_order_severity(row["priority"]) if action == "opened" else "info"
+    return EventRecord(tenant_id=row["tenant_id"], source_system="work_orders", source_type=f"work_order_{action}",
+                       source_id=f"work_order_history:{row['id']}", event_time=row["at"], severity=severity,
+                       event_category="maintenance", summary=row["title"], payload=payload, asset_id=row["asset_id"],
+                       site_id=row["site_id"], unit_id=row["unit_id"], actor=row["actor_name"],
+                       correlation_id=f"work_order:{row['work_order_id']}")
+
+
+class HistoryCollector(Collector):
+    """Follows an append-only history table by (xact_id, id)."""
+
+    query = ""
+
+    def normalize(self, row: dict[str, Any]) -> EventRecord:
+        raise NotImplementedError
+
+    async def collect(self, conn: Conn, cursor: dict[str, Any]) -> tuple[int, bool]:
+        rows = await store.fetch_all(conn, self.query, {"xid": cursor["position_xid"], "id": cursor["position"],
+                                                        "limit": self.batch})
+        if not rows:
+            return 0, False
+        await record(conn, (self.normalize(r) for r in rows))
+        last = rows[-1]
+        cursor.update(position=last["id"], position_xid=last["xid"], position_time=datetime.now(timezone.utc))
+        return len(rows), len(rows) == self.batch
+
+
+class AlertCollector(HistoryCollector):
+    name = "blackbox.alerts"
+    query = store.ALERT_HISTORY_AFTER
+
+    def normalize(self, row: dict[str, Any]) -> EventRecord:
+        return alert_event(row)
+
+
+class WorkOrderCollector(HistoryCollector):
+    name = "blackbox.work_orders"
+    query = store.WORK_ORDER_HISTORY_AFTER
+
+    def normalize(self, row: dict[str, Any]) -> EventRecord:
+        return work_order_event(row)
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def limit_event(c: dict[str, Any], t: Transition, when: datetime, value: float, raw: float | None,
+                quality: int, deadband: float) -> EventRecord:
+    sid = c["signal_id"]
+    unit = f" {c['unit']}" if c["unit"] else ""
+    high = t.level.endswith("_high")
+    if t.kind == "breach":
+        summary = f"{c['signal_name']}: {fmt_value(value)}{unit} {'>' if high else '<'} {fmt_value(t.limit)}"
+        severity, source_type, alarm_key = limit_severity(t.level), "limit_breach", f"limit:{sid}:{t.level}"
+    else:
+        summary = f"{c['signal_name']}: {fmt_value(value)}{unit} {'≤' if high else '≥'} {fmt_value(t.limit)}"
+        severity, source_type, alarm_key = "info", "limit_return", None
+    payload = {"value": value, "raw_value": raw, "limit": t.limit, "level": t.level, "state_after": t.to_state,
+               "deadband": round(deadband, 6), "unit": c["unit"], "quality": quality, "metric_role": c["metric_role"]}
+    return EventRecord(tenant_id=c["tenant_id"], source_system="limits", source_type=source_type,
+                       source_id=f"signal:{sid}:{t.kind}:{t.level}", event_time=when, severity=severity,
+                       event_category="limit", summary=summary, payload=payload, asset_id=c["asset_id"],
+                       site_id=c["site_id"], unit_id=c["unit_id"], integration_id=c["integration_id"], signal_id=sid,
+                       correlation_id=f"limit:{sid}", alarm_key=alarm_key)
+
+
+def evaluate_signal(c: dict[str, Any], samples: list[dict[str, Any]]) -> tuple[str, datetime | None, list[EventRecord]]:
+    """Run one signal's new samples through the hysteresis machine: (state, since, events)."""
+    limits = Limits(c["warn_low"], c["warn_high"], c["crit_low"], c["crit_high"])
+    state, since = c["limit_state"], c["limit_since"]
+    events: list[EventRecord] = []
+    scale, offset = c["scale"], c["offset"]
+    for s in samples:
+        raw = s["value"]
+        if raw is None or s["quality"] in (3, 4):
+            continue  # bad or stale data says nothing about the process
+        value = raw * scale + offset
+        new_state, transitions = step(limits, state, value)
+        for t in transitions:
+            events.append(limit_event(c, t, s["time"], value, raw, s["quality"], limits.deadband))
+        if new_state != state:
+            if new_state == "normal":
+                since = None
+            elif state == "normal" or side(state) != side(new_state):
+                since = s["time"]
+            # an escalation or de-escalation on the same side: standing since the band was first entered
+            state = new_state
+    return state, since, events
+
+
+class LimitCollector(Collector):
+    name = "blackbox.limits"
+    batch = 500                 # signals per round
+    per_signal = 2_000          # samples per signal per round
+    first_lookback = "1 hour"   # how far back a signal seen for the first time is evaluated
+
+    async def collect(self, conn: Conn, cursor: dict[str, Any]) -> tuple[int, bool]:
+        candidates = await store.fetch_all(conn, store.LIMIT_CANDIDATES, {"limit": self.batch,
+                                                                          "first_lookback": self.first_lookback})
+        if not candidates:
+            return 0, False
+        rows = await store.fetch_all(conn, store.SAMPLES_AFTER, {
+            "tenants": [c["tenant_id"] for c in candidates], "signals": [c["signal_id"] for c in candidates],
+            "since": [c["since"] for c in candidates], "per_signal": self.per_signal})
+        by_signal: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            by_signal[(r["tenant_id"], r["signal_id"])].append(r)
+        events: list[EventRecord] = []
+        states: list[tuple] = []
+        more = len(candidates) == self.batch
+        for c in candidates:
+            samples = by_signal.get((c["tenant_id"], c["signal_id"]), [])
+            if not samples:  # nothing stored after the last evaluated time (e.g. retention): catch up to latest
+                states.append((c["tenant_id"], c["signal_id"], c["limit_state"], c["limit_since"], c["latest_time"]))
+                continue
+            more = more or len(samples) == self.per_signal
+            state, since, found = evaluate_signal(c, samples)
+            events.extend(found)
+            states.append((c["tenant_id"], c["signal_id"], state, since, samples[-1]["time"]))
+        if events:
+            await record(conn, events)
+        if states:
+            cols = list(zip(*states))
+            await conn.execute(store.SAVE_LIMIT_STATE, {"tenants": list(cols[0]), "signals": list(cols[1]),
+                                                        "states": list(cols[2]), "since": list(cols[3]),
+                                                        "times": list(cols[4])})
+        cursor["position_time"] = datetime.now(timezone.utc)
+        return len(rows), more
+
+
+# ----------------------------------------------------------------------------- data quality
+
+
+def quality_event(row: dict[str, Any]) -> tuple[EventRecord, bool, datetime | None]:
+    """The event for one quality change, the new bad flag and since when it has been bad."""
+    bad = row["quality"] in (3, 4)
+    if bad:
+        source_type = "quality_stale" if row["quality"] == 4 else "quality_bad"
+        # a stale mark keeps the last sample's time; the change happened when it was marked
+        when = row["ingest_time"] if row["quality"] == 4 else row["time"]
+        severity = "medium"
+    else:
+        source_type, when, severity = "quality_good", row["time"], "info"
+    sid = row["signal_id"]
+    payload = {"quality": row["quality"], "value": row["value"], "sample_time": row["time"].isoformat()}
+    event = EventRecord(tenant_id=row["tenant_id"], source_system="quality", source_type=source_type,
+                        source_id=f"signal:{sid}:{source_type}", event_time=when, severity=severity,
+                        event_category="quality", summary=row["signal_name"], payload=payload,
+                        asset_id=row["asset_id"], site_id=row["site_id"], unit_id=row["unit_id"],
+                        integration_id=row["integration_id"], signal_id=sid, correlation_id=f"quality:{sid}")
+    return event, bad, (when if bad else None)
+
+
+class QualityCollector(Collector):
+    name = "blackbox.quality"
+    batch = 2_000
+
+    async def collect(self, conn: Conn, cursor: dict[str, Any]) -> tuple[int, bool]:
+        rows = await store.fetch_all(conn, store.QUALITY_CHANGES, {"limit": self.batch})
+        if not rows:
+            return 0, False
+        events, states = [], []
+        for row in rows:
+            event, bad, since = quality_event(row)
+            events.append(event)
+            states.append((row["tenant_id"], row["signal_id"], bad, since))
+        await record(conn, events)
+        cols = list(zip(*states))
+        await conn.execute(store.SAVE_QUALITY_STATE, {"tenants": list(cols[0]), "signals": list(cols[1]),
+                                                      "bad": list(cols[2]), "since": list(cols[3])})
+        cursor["position_time"] = datetime.now(timezone.utc)
+        return len(rows), len(rows) == self.batch
+
+
+# ----------------------------------------------------------------------------- integrations
+
+CONNECTED_STATES = frozenset({"streaming", "backfilling"})
+INTEGRATION_SEVERITY = {"integration_connected": "info", "integration_disconnected": "high",
+                        "integration_error": "high", "integration_stopped": "low",
+                        "integration_backfill_started": "low", "integration_backfilled": "info"}
+
+
+def integration_transitions(prev: str | None, new: str, prev_reconnects: int | None, reconnects: int) -> list[str]:
+    """Event source types for a change of an integration's ingest state (prev None: first seen)."""
+    if prev == new:
+        if new in CONNECTED_STATES and prev_reconnects is not None and reconnects > prev_reconnects:
+            return ["integration_disconnected", "integration_connected"]  # dropped and came back between polls
+        return []
+    if new == "error":
+        return ["integration_error"]
+    if new == "stopped":
+        return ["integration_stopped"] if prev is not None else []
+    if new == "backfilling":
+        return (["integration_connected"] if prev not in CONNECTED_STATES else []) + ["integration_backfill_started"]
+    if new == "streaming":
+        return ["integration_backfilled"] if prev == "backfilling" else ["integration_connected"]
+    # starting, connecting, reconnecting, or a state this version does not know
+    return ["integration_disconnected"] if prev in CONNECTED_STATES else []
+
+
+def integration_events(row: dict[str, Any]) -> list[EventRecord]:
+    out = []
+    for i, source_type in enumerate(integration_transitions(row["prev_state"], row["state"], row["prev_reconnects"],
+                                                            row["reconnects"])):
+        payload: dict[str, Any] = {"state": row["state"], "previous_state": row["prev_state"], "kind": row["kind"],
+                                   "reconnects": row["reconnects"]}
+        if row["last_sample_time"] is not None:
+            payload["last_sample_time"] = row["last_sample_time"].isoformat()
+        if source_type == "integration_error" and row["last_error"]:
+            payload["last_error"] = str(row["last_error"])[:300]
+        # two events of one change share the heartbeat time; a microsecond apart keeps the order visible
+        when = row["heartbeat_at"] + timedelta(microseconds=i)
+        out.append(EventRecord(tenant_id=row["tenant_id"], source_system="ingest", source_type=source_type,
+                               source_id=f"integration:{row['integration_id']}:{source_type}", event_time=when,
+                               severity=INTEGRATION_SEVERITY[source_type], event_category="integration",
+                               summary=row["integration_name"], payload=payload,
+                               integration_id=row["integration_id"],
+                               correlation_id=f"integration:{row['integration_id']}"))
+    return out
+
+
+class IntegrationCollector(Collector):
+    name = "blackbox.integrations"
+    interval_s = 2.0
+    batch = 1_000
+
+    async def collect(self, conn: Conn, cursor: dict[str, Any]) -> tuple[int, bool]:
+        rows = await store.fetch_all(conn, store.INTEGRATION_CHANGES, {"limit": self.batch})
+        if not rows:
+            return 0, False
+        await record(conn, (e for row in rows for e in integration_events(row)))
+        for row in rows:
+            await conn.execute(store.SAVE_INTEGRATION_STATE, {
+                "tenant_id": row["tenant_id"], "integration_id": row["integration_id"], "state": row["state"],
+                "connected": row["connected"], "reconnects": row["reconnects"], "seen_at": row["heartbeat_at"]})
+        cursor["position_time"] = datetime.now(timezone.utc)
+        return len(rows), len(rows) == self.batch
+
+
+# ----------------------------------------------------------------------------- optimization runs
+
+RUN_FINISHED = frozenset({"succeeded", "fallback"})
+RUN_FAILED = frozenset({"failed"})
+RUN_STARTED = frozenset({"running"}) | RUN_FINISHED | RUN_FAILED
+RUN_COLUMNS = frozenset({"tenant_id", "id", "scope", "scope_id", "scope_label", "engine", "status", "created_at", "started_at",
+                         "finished_at", "error", "fallback_reason", "recommendations"})
+SETTLE = timedelta(minutes=10)   # a run created this recently may still be joined by one with a lower id
+
+
+def run_events(row: dict[str, Any]) -> list[EventRecord]:
+    """Events of one optimization run (started, finished or failed, recommendations), by its current status."""
+    status = row["status"]
+    started = row["started_at"]
+    finished = row["finished_at"]
+    engine = row["engine"]
+    label = row["scope_label"] or engine
+    scope = row["scope"]
+    base = dict(tenant_id=row["tenant_id"], source_system="optimization", event_category="optimization",
+                asset_id=row["asset_id"], unit_id=row["unit_id"], site_id=row["site_id"],
+                integration_id=row["integration_id"], correlation_id=f"optimization_run:{row['id']}")
+    info = {"run_id": row["id"], "engine": engine, "scope": scope, "scope_id": row["scope_id"]}
+    out = []
+    if status in RUN_STARTED and started is not None:
+        out.append(EventRecord(source_type="optimization_started", source_id=f"optimization_run:{row['id']}:started",
+                               event_time=started, severity="info", summary=label, payload=info, **base))
+    if finished is not None and status in RUN_FINISHED:
+        payload = {**info, "status": status}
+        if row["fallback_reason"]:
+            payload["fallback_reason"] = str(row["fallback_reason"])[:300]
+        out.append(EventRecord(source_type="optimization_finished", source_id=f"optimization_run:{row['id']}:finished",
+                               event_time=finished, severity="info", summary=label, payload=payload, **base))
+        recs = row["recommendations"]
+        if isinstance(recs, list) and recs:
+            first = recs[0] if isinstance(recs[0], dict) else {}
+            title = str(first.get("title") or label)[:200]
+            out.append(EventRecord(source_type="optimization_recommendations",
+                                   source_id=f"optimization_run:{row['id']}:recommendations", event_time=finished,
+                                   severity="info", summary=title, payload={**info, "count": len(recs)}, **base))
+    if finished is not None and status in RUN_FAILED:
+        payload = {**info, "status": status}
+        if row["error"]:
+            payload["error"] = str(row["error"])[:300]
+        out.append(EventRecord(source_type="optimization_failed", source_id=f"optimization_run:{row['id']}:failed",
+                               event_time=finished, severity="low", summary=label, payload=payload, **base))
+    return out
+
+
+class OptimizationCollector(Collector):
+    """Optimization runs (``optimization_runs``, 0007_optimization.sql): started, finished or failed, recommendations.
+
+    Skipped while the table does not exist (or lacks a column read here). The cursor is the
+    lowest run id that may still change (queued, running, or created within ``SETTLE``): runs
+    from there on are re-read each round and their events deduplicated by the uniqueness rule.
+    """
+
+    name = "blackbox.optimization"
+    interval_s = 2.0
+    batch = 1_000
+    table = "optimization_runs"
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._ready = False
+
+    async def _table_ready(self, conn: Conn) -> bool:
+        present = await store.fetch_one(conn, store.TABLE_EXISTS, {"name": self.table})
+        if not present or not present["present"]:
+            return False
+        columns = {r["column_name"] for r in await store.fetch_all(conn, store.TABLE_COLUMNS, {"name": self.table})}
+        if not RUN_COLUMNS <= columns:
+            log.warning("blackbox.optimization_runs_unreadable", extra={"missing": sorted(RUN_COLUMNS - columns)})
+            return False
+        return True
+
+    async def collect(self, conn: Conn, cursor: dict[str, Any]) -> tuple[int, bool]:
+        if not self._ready:
+            self._ready = await self._table_ready(conn)
+            if not self._ready:
+                return 0, False
+        rows = await store.fetch_all(conn, store.OPTIMIZATION_RUNS_FROM, {"position": cursor["position"],
+                                                                          "limit": self.batch})
+        if not rows:
+            return 0, False
+        await record(conn, (e for row in rows for e in run_events(row)))
+        now = datetime.now(timezone.utc)
+        unsettled = [r["id"] for r in rows if r["status"] not in RUN_FINISHED | RUN_FAILED
+                     or r["created_at"] > now - SETTLE]
+        new_position = min(unsettled) if unsettled else rows[-1]["id"] + 1
+        moved = new_position != cursor["position"]
+        cursor.update(position=new_position, position_time=now)
+        return (len(rows) if moved else 0), len(rows) == self.batch and moved
+
+
+def all_collectors(db: Database) -> list[Collector]:
+    return [AlertCollector(db), WorkOrderCollector(db), LimitCollector(db), QualityCollector(db),
+            IntegrationCollector(db), OptimizationCollector(db)]

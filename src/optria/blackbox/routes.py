@@ -1,0 +1,254 @@
+"""Pages of the Industrial Black Box: overview with incidents and alarm health, incident timeline,
+incident actions and exports, event explorer and event detail. The JSON API is in ``api.py``.
+
+Every handler runs in one tenant transaction; an id of another tenant finds nothing and
+answers 404. Roles without ``VIEW_BLACKBOX_DETAILS`` never receive payloads or actors;
+actions need ``ACT_ON_INCIDENTS``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect
+
+from optria.blackbox import api, export, incidents, store
+from optria.blackbox.filters import N_, NotInTenant, event_filter, incident_filter
+from optria.blackbox.health import PERIODS_H, alarm_health
+from optria.blackbox.models import (
+    INCIDENT_STATUS_FILTERS,
+    LABELS,
+    SEVERITY_CHOICES,
+    AcknowledgeForm,
+    ResolveForm,
+)
+from optria.blackbox.events import CATEGORIES, SOURCE_SYSTEMS
+from optria.blackbox.trends import incident_trends
+from optria.blackbox.web import check_id, client_addr, db_of, page_flags, pager, sees_details, tenant_of
+from optria.identity.guards import requires
+from optria.identity.rbac import Permission
+from optria.web.errors import ApiError
+from optria.web.i18n import gettext
+from optria.web.templating import render
+
+PAGE_SIZE = 25
+EVENT_PAGE_SIZE = 50
+EVENT_COUNT_CAP = 10_000
+TIMELINE_LIMIT = 1_000
+ASSET_OPTIONS = 500
+
+NOT_IN_TENANT = {
+    "asset": N_("That asset was not found in your organization."),
+    "site": N_("That site was not found in your organization."),
+    "integration": N_("That integration was not found in your organization."),
+}
+FLASH = {"acknowledged": N_("Incident acknowledged."), "resolved": N_("Incident resolved.")}
+CRUMB = ("Industrial Black Box", "/blackbox")
+
+
+def _not_in_tenant(exc: NotInTenant) -> ApiError:
+    return ApiError(404, "not_found", NOT_IN_TENANT[exc.what])
+
+
+def _flash(request: Request) -> dict[str, str] | None:
+    message = FLASH.get(request.query_params.get("done", ""))
+    return {"kind": "success", "message": gettext(message)} if message else None
+
+
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def _with_payload_text(rows: list[dict[str, Any]], details: bool) -> list[dict[str, Any]]:
+    """Pre-format payloads for display (Arabic kept readable), only for roles that may see them."""
+    for row in rows:
+        payload = row.get("payload")
+        row["payload_json"] = json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True, default=str) \
+            if details and payload else None
+    return rows
+
+
+def _common(request: Request) -> dict[str, Any]:
+    return {"labels": LABELS, "here": _here(request), **page_flags(request)}
+
+
+# ----------------------------------------------------------------------------- overview
+
+
+@get("/blackbox", guards=[requires(Permission.VIEW_BLACKBOX)], name="blackbox_index")
+async def blackbox_index(request: Request) -> Response:
+    tenant_id = tenant_of(request)
+    hours = int(request.query_params.get("hours", "24")) if request.query_params.get("hours") in ("24", "168") else 24
+    async with db_of(request).tenant(tenant_id) as conn:
+        try:
+            f, notices = await incident_filter(conn, tenant_id, request.query_params)
+        except NotInTenant as exc:
+            raise _not_in_tenant(exc) from None
+        params, active = f.sql_params()
+        rows, total = await store.list_incidents(conn, tenant_id, params, active, limit=PAGE_SIZE,
+                                                 offset=(f.page - 1) * PAGE_SIZE)
+        counters = await store.counters(conn, tenant_id, f.asset_id)
+        health = await alarm_health(conn, tenant_id, asset_id=f.asset_id, hours=hours)
+        sites = await store.fetch_all(conn, store.SITES, {"tenant_id": tenant_id})
+        assets = await store.fetch_all(conn, store.ASSET_OPTIONS, {"tenant_id": tenant_id, "limit": ASSET_OPTIONS})
+        focus = await store.fetch_one(conn, store.ASSET, {"tenant_id": tenant_id, "asset_id": f.asset_id}) \
+            if f.asset_id else None
+        rejections = await store.fetch_all(conn, store.LIST_REJECTIONS, {"tenant_id": tenant_id}) \
+            if sees_details(request) else []
+    crumbs = [CRUMB] + ([(focus["code"], None)] if focus else [])
+    return render(request, "blackbox/index.html", breadcrumbs=crumbs, incidents=rows, filter=f,
+                  notices=[gettext(n) for n in notices], counters=counters, health=health, hours=hours,
+                  periods=PERIODS_H, sites=sites, assets=assets, focus=focus, rejections=rejections,
+                  statuses=INCIDENT_STATUS_FILTERS, severities=SEVERITY_CHOICES,
+                  pager=pager(f, total, PAGE_SIZE, "/blackbox"), **_common(request))
+
+
+# ----------------------------------------------------------------------------- incident
+
+
+async def _incident_or_404(conn, tenant_id, incident_id: int) -> dict[str, Any]:
+    incident = await store.fetch_one(conn, store.INCIDENT, {"tenant_id": tenant_id, "incident_id": incident_id})
+    if incident is None:
+        raise NotFoundException()
+    return incident
+
+
+async def _timeline(conn, tenant_id, incident_id: int) -> list[dict[str, Any]]:
+    return await store.fetch_all(conn, store.TIMELINE, {"tenant_id": tenant_id, "incident_id": incident_id,
+                                                        "limit": TIMELINE_LIMIT})
+
+
+async def _incident_page(request: Request, incident_id: int, *, status_code: int = 200, **extra: Any) -> Response:
+    tenant_id = tenant_of(request)
+    async with db_of(request).tenant(tenant_id) as conn:
+        incident = await _incident_or_404(conn, tenant_id, incident_id)
+        timeline = _with_payload_text(await _timeline(conn, tenant_id, incident_id), sees_details(request))
+        trends = await incident_trends(conn, tenant_id, incident)
+    context: dict[str, Any] = {"error": None, "ack_error": None, "resolve_error": None, "resolve_note": "",
+                               "open_form": None}
+    context.update(extra)
+    return render(request, "blackbox/incident.html", status_code=status_code, flash=_flash(request),
+                  breadcrumbs=[CRUMB, (gettext("Incident #%(id)s", id=incident_id), None)], incident=incident,
+                  timeline=timeline, timeline_limit=TIMELINE_LIMIT, trends=trends, **context, **_common(request))
+
+
+@get("/blackbox/incidents/{incident_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)], name="blackbox_incident")
+async def blackbox_incident(request: Request, incident_id: int) -> Response:
+    return await _incident_page(request, check_id(incident_id))
+
+
+@post("/blackbox/incidents/{incident_id:int}/acknowledge", guards=[requires(Permission.ACT_ON_INCIDENTS)],
+      name="blackbox_incident_acknowledge")
+async def blackbox_incident_acknowledge(
+        request: Request, incident_id: int,
+        data: Annotated[AcknowledgeForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Response:
+    check_id(incident_id)
+    tenant_id = tenant_of(request)
+    try:
+        async with db_of(request).tenant(tenant_id) as conn:
+            await incidents.acknowledge(conn, tenant_id, incident_id, request.scope["user"], data.note,
+                                        client_addr(request))
+    except incidents.IncidentNotFound:
+        raise NotFoundException() from None
+    except incidents.IncidentConflict as exc:
+        return await _incident_page(request, incident_id, status_code=409, error=gettext(exc.message))
+    except incidents.NoteError as exc:
+        return await _incident_page(request, incident_id, status_code=422, ack_error=gettext(exc.message),
+                                    open_form="acknowledge")
+    return Redirect(f"/blackbox/incidents/{incident_id}?done=acknowledged")
+
+
+@post("/blackbox/incidents/{incident_id:int}/resolve", guards=[requires(Permission.ACT_ON_INCIDENTS)],
+      name="blackbox_incident_resolve")
+async def blackbox_incident_resolve(
+        request: Request, incident_id: int,
+        data: Annotated[ResolveForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Response:
+    check_id(incident_id)
+    tenant_id = tenant_of(request)
+    try:
+        async with db_of(request).tenant(tenant_id) as conn:
+            await incidents.resolve(conn, tenant_id, incident_id, request.scope["user"], data.note, client_addr(request))
+    except incidents.IncidentNotFound:
+        raise NotFoundException() from None
+    except incidents.IncidentConflict as exc:
+        return await _incident_page(request, incident_id, status_code=409, error=gettext(exc.message))
+    except incidents.NoteError as exc:
+        return await _incident_page(request, incident_id, status_code=422, resolve_error=gettext(exc.message),
+                                    resolve_note=data.note[:2000], open_form="resolve")
+    return Redirect(f"/blackbox/incidents/{incident_id}?done=resolved")
+
+
+async def _export_data(request: Request, incident_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    tenant_id = tenant_of(request)
+    async with db_of(request).tenant(tenant_id) as conn:
+        incident = await _incident_or_404(conn, tenant_id, check_id(incident_id))
+        timeline = await _timeline(conn, tenant_id, incident_id)
+    return incident, timeline
+
+
+@get("/blackbox/incidents/{incident_id:int}/export.csv", guards=[requires(Permission.VIEW_BLACKBOX)],
+     name="blackbox_incident_csv")
+async def blackbox_incident_csv(request: Request, incident_id: int) -> Response:
+    incident, timeline = await _export_data(request, incident_id)
+    body = export.timeline_csv(timeline, details=sees_details(request))
+    return Response(content=body.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="incident-{incident_id}.csv"'})
+
+
+@get("/blackbox/incidents/{incident_id:int}/export.json", guards=[requires(Permission.VIEW_BLACKBOX)],
+     name="blackbox_incident_json")
+async def blackbox_incident_json(request: Request, incident_id: int) -> Response:
+    incident, timeline = await _export_data(request, incident_id)
+    body = export.timeline_json(incident, timeline, details=sees_details(request))
+    return Response(content=json.dumps(body, default=str, ensure_ascii=False, indent=1).encode("utf-8"),
+                    media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="incident-{incident_id}.json"'})
+
+
+# ----------------------------------------------------------------------------- events
+
+
+@get("/blackbox/events", guards=[requires(Permission.VIEW_BLACKBOX)], name="blackbox_events")
+async def blackbox_events(request: Request) -> Response:
+    tenant_id = tenant_of(request)
+    async with db_of(request).tenant(tenant_id) as conn:
+        try:
+            f, notices = await event_filter(conn, tenant_id, request.query_params)
+        except NotInTenant as exc:
+            raise _not_in_tenant(exc) from None
+        params, active = f.sql_params()
+        rows, total = await store.list_events(conn, tenant_id, params, active, limit=EVENT_PAGE_SIZE,
+                                              offset=(f.page - 1) * EVENT_PAGE_SIZE, cap=EVENT_COUNT_CAP)
+        sites = await store.fetch_all(conn, store.SITES, {"tenant_id": tenant_id})
+        assets = await store.fetch_all(conn, store.ASSET_OPTIONS, {"tenant_id": tenant_id, "limit": ASSET_OPTIONS})
+        integrations = await store.fetch_all(conn, store.INTEGRATION_OPTIONS, {"tenant_id": tenant_id})
+    return render(request, "blackbox/events.html", breadcrumbs=[CRUMB, ("Event explorer", None)], events=rows,
+                  filter=f, notices=[gettext(n) for n in notices], sites=sites, assets=assets,
+                  integrations=integrations, severities=SEVERITY_CHOICES, categories=CATEGORIES,
+                  source_systems=SOURCE_SYSTEMS,
+                  pager=pager(f, total, EVENT_PAGE_SIZE, "/blackbox/events", capped=total >= EVENT_COUNT_CAP),
+                  **_common(request))
+
+
+@get("/blackbox/events/{event_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)], name="blackbox_event")
+async def blackbox_event(request: Request, event_id: int) -> Response:
+    tenant_id = tenant_of(request)
+    check_id(event_id)
+    async with db_of(request).tenant(tenant_id) as conn:
+        event = await store.fetch_one(conn, store.EVENT, {"tenant_id": tenant_id, "event_id": event_id})
+        if event is None:
+            raise NotFoundException()
+        linked = await store.fetch_all(conn, store.INCIDENTS_OF_EVENT, {"tenant_id": tenant_id, "event_id": event_id})
+    _with_payload_text([event], sees_details(request))
+    return render(request, "blackbox/event.html",
+                  breadcrumbs=[CRUMB, ("Event explorer", "/blackbox/events"), (gettext("Event #%(id)s", id=event_id), None)],
+                  event=event, linked=linked, **_common(request))
+
+
+ROUTES = [blackbox_index, blackbox_incident, blackbox_incident_acknowledge, blackbox_incident_resolve,
+          blackbox_incident_csv, blackbox_incident_json, blackbox_events, blackbox_event, *api.ROUTES]

@@ -1,0 +1,150 @@
+"""What a twin card shows, computed once for the server-rendered page and the live stream.
+
+A card is a plain dict: the page renders it with Jinja, the stream sends it as JSON and the
+page's script patches the same fields in place (text only, never markup), so a card looks
+the same whether it came with the page or a second later over the stream.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from optria.twin.scoring import Limits, limit_state
+
+# English msgids of the metric roles (translated in templates; listed in i18n_sources).
+ROLE_LABELS = {
+    "vibration": "Vibration", "temperature": "Temperature", "pressure": "Pressure", "flow": "Flow",
+    "power": "Power", "running": "Running state", "level": "Level", "speed": "Speed", "current": "Electric current",
+    "other": "Other signal",
+}
+# What the stale indicator and the "no data" texts say (English msgids).
+DATA_STATES = {
+    "unmapped": "No mapped signals",
+    "waiting": "Waiting for first data",
+    "all": "Data is stale",
+    "some": "Some signals are stale",
+    "none": "Live",
+}
+
+# Why a signal counts in the score (reason codes of optria.twin.scoring; English msgids).
+REASON_LABELS = {
+    "crit_high": "Above the critical limit", "crit_low": "Below the critical limit",
+    "warn_high": "Above the warning limit", "warn_low": "Below the warning limit",
+    "drift": "Drifting up from its recent baseline", "drift_watch": "Slightly above its recent baseline",
+    "quality": "Questionable data quality", "bad_quality": "Bad data quality", "stale": "No current data",
+    "no_data": "No data received yet", "ai_score": "AI model score",
+}
+
+RISK_HIGH, RISK_MID = 0.5, 0.2
+
+
+def risk_level(status: str, probability: float | None) -> str:
+    """The card colour: none (no data), low, mid or high; the worse of status and probability."""
+    if status == "nodata":
+        return "none"
+    p = probability or 0.0
+    if status == "critical" or p >= RISK_HIGH:
+        return "high"
+    if status == "warning" or p >= RISK_MID:
+        return "mid"
+    return "low"
+
+
+def fmt_value(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def _limits(sig: dict[str, Any]) -> Limits:
+    return Limits(sig.get("wl"), sig.get("wh"), sig.get("cl"), sig.get("ch"))
+
+
+def gauge(value: float | None, limits: Limits) -> dict[str, Any]:
+    """Positions (percent of the bar, left to right) of the value and the limits.
+
+    The scale depends on the limits only, so the limit marks stay put while live values
+    move; a value beyond the scale sits at its end. Without limits there is no gauge."""
+    marks = [(k, v) for k, v in (("cl", limits.crit_low), ("wl", limits.warn_low), ("wh", limits.warn_high),
+                                 ("ch", limits.crit_high)) if v is not None]
+    if not marks:
+        return {"pos": None, "marks": []}
+    lo, hi = min(v for _, v in marks), max(v for _, v in marks)
+    has_low = any(k in ("cl", "wl") for k, _ in marks)
+    has_high = any(k in ("ch", "wh") for k, _ in marks)
+    span = hi - lo or abs(hi) or 1.0
+    lo = lo - span * 0.25 if has_low else (0.0 if lo > 0 else lo - span)
+    hi = hi + span * 0.25 if has_high else (0.0 if hi < 0 else hi + span)
+    if hi - lo <= 0:
+        hi = lo + 1.0
+
+    def at(v: float) -> float:
+        return round(min(100.0, max(0.0, (v - lo) / (hi - lo) * 100.0)), 1)
+
+    return {"pos": at(value) if value is not None else None, "marks": [{"kind": k, "pos": at(v)} for k, v in marks]}
+
+
+def value_view(sig: dict[str, Any]) -> dict[str, Any]:
+    value = sig.get("v")
+    limits = _limits(sig)
+    state = limit_state(value, limits)[0] if sig.get("fresh") else ("stale" if sig.get("t") is not None else "nodata")
+    return {
+        "id": sig["id"], "role": sig["role"], "role_label": ROLE_LABELS.get(sig["role"], "Other signal"),
+        "name": sig["name"], "unit": sig.get("unit") or "", "text": fmt_value(value), "value": value,
+        "state": state, "t": sig.get("t"), "q": sig.get("q"), "interval": sig.get("i"),
+        "time": None if sig.get("t") is None else datetime.fromtimestamp(float(sig["t"]), timezone.utc),
+        "limits": {"wl": limits.warn_low, "wh": limits.warn_high, "cl": limits.crit_low, "ch": limits.crit_high},
+        "scale": sig.get("sc", 1.0), "offset": sig.get("of", 0.0),
+        "gauge": gauge(value, limits),
+    }
+
+
+def _epoch(t: datetime | None) -> float | None:
+    return None if t is None else round(t.timestamp(), 3)
+
+
+def data_state(row: dict[str, Any]) -> str:
+    if not row.get("n_signals"):
+        return "unmapped"
+    if not row.get("n_with_data"):
+        return "waiting"
+    if not row.get("n_fresh"):
+        return "all"
+    if row["n_fresh"] < row["n_signals"]:
+        return "some"
+    return "none"
+
+
+def card(row: dict[str, Any]) -> dict[str, Any]:
+    """The card of one asset from a grid / cards query row."""
+    status = row["status"]
+    score = row.get("health_score")
+    probability = row.get("failure_probability")
+    shown = status != "nodata"
+    return {
+        "id": row["id"],
+        "status": status,
+        "score": int(round(score)) if shown and score is not None else None,
+        "prob": probability if shown else None,
+        "prob_pct": int(round(probability * 100)) if shown and probability is not None else None,
+        "risk": risk_level(status, probability if shown else None),
+        "source": row.get("health_source"),
+        "data": data_state(row),
+        "newest": _epoch(row.get("newest")),
+        "fresh_until": _epoch(row.get("fresh_until")),
+        "all_stale_at": _epoch(row.get("all_stale_at")),
+        "values": [value_view(s) for s in (row.get("signals") or [])],
+    }
+
+
+def stream_card(c: dict[str, Any]) -> dict[str, Any]:
+    """The compact JSON the stream sends (what the script needs to patch a card or a signal row)."""
+    return {
+        "id": c["id"], "status": c["status"], "score": c["score"], "prob_pct": c["prob_pct"], "risk": c["risk"],
+        "data": c["data"], "newest": c["newest"], "fresh_until": c["fresh_until"], "all_stale_at": c["all_stale_at"],
+        "values": [{"id": v["id"], "text": v["text"], "state": v["state"], "t": v["t"], "pos": v["gauge"]["pos"]}
+                   for v in c["values"]],
+    }

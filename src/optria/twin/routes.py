@@ -1,0 +1,324 @@
+"""The Digital Twin pages and their live stream.
+
+- ``GET /digital-twin``: the plant as a grid of asset cards, grouped by site and unit,
+  filtered by site / unit / status / search (invalid filters are dropped with a notice),
+  one page of ``PAGE_SIZE`` cards at a time; empty states say what to set up next.
+- ``GET /digital-twin/assets/{asset_id}``: one asset's signals against their limits, trends
+  (1 h from ``signal_1m``; 24 h and 7 d from ``signal_1h``), health history, and the way
+  on to its Black Box incidents.
+- ``GET /digital-twin/stream``: Server-Sent Events with the changed cards of the user's
+  tenant (see optria.twin.live). The page's script opens it with ``EventSource``, which
+  reconnects by itself and resumes from the last event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from optria.assets import filters
+from optria.assets import store as assets_store
+from optria.assets.models import HEALTH_STATUSES, LABELS
+from optria.assets.store import like_pattern
+from optria.assets.web import check_id, db_of, page_flags, tenant_of
+from optria.identity.guards import requires
+from optria.identity.rbac import Permission, has_permission
+from optria.timeseries import store as timeseries
+from optria.twin import cards, live
+from optria.twin import store as twin_store
+from optria.web.i18n import current_lang, gettext
+from optria.web.svg import Line, Series, line_chart, time_format
+from optria.web.templating import render
+
+log = logging.getLogger("optria.twin")
+
+PAGE_SIZE = 48
+TOP_VALUES = live.TOP_VALUES
+MAX_STREAM_IDS = 200
+KEEPALIVE_S = 15.0
+SESSION_RECHECK_S = 60.0
+RETRY_MS = 3000
+MAX_CATCH_UP = timedelta(minutes=10)
+
+# range key -> (aggregate view, SQL interval, seconds, largest gap drawn as a line)
+RANGES: dict[str, tuple[str, str, int, int]] = {
+    "1h": ("1m", "1 hour", 3600, 180),
+    "24h": ("1h", "24 hours", 86400, 7200),
+    "7d": ("1h", "7 days", 7 * 86400, 7200),
+}
+RANGE_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days"}
+RANGE_NOTICE = "Unknown time range; showing the last hour."
+PAGE_PAST_END = "That page is past the end of the list; showing the first page."
+TEXTS = {
+    "live": "Live", "connecting": "Connecting…", "reconnecting": "Connection lost — reconnecting…",
+    "ended": "Live updates stopped. Reload the page to continue.",
+}
+
+
+def _display(row: Mapping[str, Any], prefix: str = "") -> str:
+    name_ar = row.get(prefix + "name_ar")
+    return name_ar if current_lang.get() == "ar" and name_ar else (row.get(prefix + "name") or "")
+
+
+def _group(card_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ordered rows → [{site, units: [{unit, cards}]}] keeping the query's order."""
+    groups: list[dict[str, Any]] = []
+    for row in card_rows:
+        if not groups or groups[-1]["site_id"] != row["site_id"]:
+            groups.append({"site_id": row["site_id"], "site": row, "units": []})
+        units = groups[-1]["units"]
+        if not units or units[-1]["unit_id"] != row["unit_id"]:
+            units.append({"unit_id": row["unit_id"], "unit": row, "cards": []})
+        units[-1]["cards"].append({"row": row, "card": cards.card(row)})
+    return groups
+
+
+def _pager(page: int, total: int, base_query: str) -> dict[str, Any]:
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    sep = "&" if base_query else "?"
+
+    def link(n: int) -> str:
+        return "/digital-twin" + base_query + (f"{sep}page={n}" if n > 1 else "")
+
+    return {"page": page, "pages": pages, "total": total,
+            "first": (page - 1) * PAGE_SIZE + 1 if total else 0, "last": min(total, page * PAGE_SIZE),
+            "prev": link(page - 1) if page > 1 else None, "next": link(page + 1) if page < pages else None}
+
+
+def _ui_texts() -> dict[str, Any]:
+    """Translated labels the page's script needs (it only ever sets text, never markup)."""
+    return {
+        "status": {k: gettext(v) for k, v in LABELS["health_status"].items()},
+        "data": {k: gettext(v) for k, v in cards.DATA_STATES.items()},
+        "live": {k: gettext(v) for k, v in TEXTS.items()},
+    }
+
+
+def _server_now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# ----------------------------------------------------------------------------- the grid
+
+
+@get("/digital-twin", guards=[requires(Permission.VIEW_TWIN)], name="twin_index")
+async def twin_index(request: Request) -> Response:
+    tenant_id = tenant_of(request)
+    rendered_at = _server_now_ms()
+    async with db_of(request).tenant(tenant_id) as conn:
+        sites = await twin_store.site_overview(conn, tenant_id)
+        units = await twin_store.units(conn, tenant_id)
+        f, notices = filters.asset_filter(request.query_params, sites, units)
+        query = dict(site_id=f.site_id, unit_id=f.unit_id, status=f.status, q=like_pattern(f.q), page_size=PAGE_SIZE,
+                     top=TOP_VALUES)
+        rows, total = await twin_store.grid(conn, tenant_id, page=f.page, **query)
+        if not rows and f.page > 1:
+            notices.append(PAGE_PAST_END)
+            f.page = 1
+            rows, total = await twin_store.grid(conn, tenant_id, page=1, **query)
+        setup = await twin_store.setup_state(conn, tenant_id)
+    asset_total = sum(s["asset_count"] for s in sites)
+    shown_sites = [s for s in sites if f.site_id in (None, s["id"])]
+    by_status = {st: sum(s[st] for s in shown_sites) for st in HEALTH_STATUSES}
+    ids = [r["id"] for r in rows]
+    stream = "/digital-twin/stream?" + "&".join(
+        [f"ids={','.join(map(str, ids))}"] + [f"since={rendered_at}"]) if ids else ""
+    return render(
+        request, "digital_twin/index.html", breadcrumbs=[("Digital Twin", None)],
+        groups=_group(rows), total=total, asset_total=asset_total, sites=sites, units=units, filter=f,
+        notices=[gettext(n) for n in notices], statuses=HEALTH_STATUSES, by_status=by_status, setup=setup,
+        pager=_pager(f.page, total, f.query(page=1)), labels=LABELS, role_labels=cards.ROLE_LABELS,
+        data_states=cards.DATA_STATES, stream_url=stream, ui_texts=json.dumps(_ui_texts(), ensure_ascii=False),
+        server_now=rendered_at, **page_flags(request))
+
+
+# ----------------------------------------------------------------------------- one asset
+
+
+def _range(params: Mapping[str, str]) -> tuple[str, list[str]]:
+    raw = (params.get("range") or "").strip()
+    if not raw:
+        return "1h", []
+    if raw not in RANGES:
+        return "1h", [RANGE_NOTICE]
+    return raw, []
+
+
+def _chart_for(value: dict[str, Any], buckets: list[dict[str, Any]], key: str, now: datetime) -> Any:
+    """The trend chart of one signal: bucket means as a line over the min–max band, in shown units."""
+    view, _, seconds, gap = RANGES[key]
+    half = 30 if view == "1m" else 1800  # plot each bucket at its middle
+    scale, offset = value["scale"], value["offset"]
+    points, band = [], []
+    for b in buckets:
+        x = b["bucket"].timestamp() + half
+        if b["avg"] is not None:
+            points.append((x, b["avg"] * scale + offset))
+        if b["min"] is not None and b["max"] is not None:
+            lo, hi = sorted((b["min"] * scale + offset, b["max"] * scale + offset))
+            band.append((x, lo, hi))
+    series = Series(points=points, band=band, css=f"role-{value['role']}")
+    limits = value["limits"]
+    lines = [Line(v, kind, gettext(label)) for kind, v, label in (
+        ("crit", limits["ch"], "Critical"), ("warn", limits["wh"], "Warning"),
+        ("warn", limits["wl"], "Warning"), ("crit", limits["cl"], "Critical")) if v is not None]
+    title = gettext("Trend of %(name)s", name=value["name"])
+    return line_chart([series], x_range=(now.timestamp() - seconds, now.timestamp()), title=title, lines=lines,
+                      gap=gap, empty_text=gettext("No data in this period"), testid=f"trend-{value['id']}")
+
+
+def _health_chart(history: list[dict[str, Any]], key: str, now: datetime) -> Any:
+    seconds = RANGES[key][2]
+    series = Series(points=[(h["time"].timestamp(), h["health_score"]) for h in history if h["health_score"] is not None],
+                    css="health")
+    lines = [Line(75, "warn", gettext("Warning")), Line(40, "crit", gettext("Critical"))]
+    return line_chart([series], x_range=(now.timestamp() - seconds, now.timestamp()), y_range=(0, 100), lines=lines,
+                      title=gettext("Health score history"), gap=None, testid="health-history",
+                      empty_text=gettext("No health scores in this period"), x_format=time_format(seconds))
+
+
+def _transitions(history: list[dict[str, Any]], limit: int = 10) -> list[dict[str, Any]]:
+    """Status changes in the history, newest first."""
+    out, previous = [], None
+    for h in history:
+        if h["status"] != previous:
+            out.append(h)
+            previous = h["status"]
+    return list(reversed(out))[:limit]
+
+
+@get("/digital-twin/assets/{asset_id:int}", guards=[requires(Permission.VIEW_TWIN)], name="twin_asset")
+async def twin_asset(request: Request, asset_id: FromPath[int]) -> Response:
+    tenant_id = tenant_of(request)
+    check_id(asset_id)
+    key, notices = _range(request.query_params)
+    view, span, seconds, _ = RANGES[key]
+    hours = seconds / 3600
+    rendered_at = _server_now_ms()
+    async with db_of(request).tenant(tenant_id) as conn:
+        asset = await assets_store.get_asset(conn, tenant_id, asset_id)
+        if asset is None:
+            raise NotFoundException()
+        now = await twin_store.now(conn)
+        card_rows = await twin_store.cards_by_id(conn, tenant_id, [asset_id], top=TOP_VALUES, detail=[asset_id])
+        signal_ids = [v["id"] for v in (card_rows[0]["signals"] if card_rows else [])]
+        trend_rows = await timeseries.trend(conn, tenant_id, signal_ids, hours=hours, resolution=view, until=now)
+        history = await twin_store.health_history(conn, tenant_id, asset_id, span)
+        setup = await twin_store.setup_state(conn, tenant_id)
+        contributing = await twin_store.contributing(conn, tenant_id, asset_id)
+    card = cards.card(card_rows[0]) if card_rows else None
+    charts = {v["id"]: _chart_for(v, trend_rows.get(v["id"], []), key, now) for v in (card["values"] if card else [])}
+    name = _display(asset)
+    return render(
+        request, "digital_twin/asset.html",
+        breadcrumbs=[("Assets", "/assets"), (name, f"/assets/{asset_id}"), ("Digital twin view", None)],
+        asset=asset, asset_name=name, card=card, charts=charts, range_key=key, ranges=RANGES,
+        range_labels=RANGE_LABELS, notices=[gettext(n) for n in notices], history=history,
+        health_chart=_health_chart(history, key, now), transitions=_transitions(history),
+        contributing=contributing, reasons=cards.REASON_LABELS, labels=LABELS, role_labels=cards.ROLE_LABELS, data_states=cards.DATA_STATES,
+        setup=setup, stream_url=f"/digital-twin/stream?ids={asset_id}&detail={asset_id}&since={rendered_at}",
+        ui_texts=json.dumps(_ui_texts(), ensure_ascii=False), server_now=rendered_at, **page_flags(request))
+
+
+# ----------------------------------------------------------------------------- live stream
+
+
+def _id_set(raw: str | None, limit: int) -> frozenset[int] | None:
+    """``1,2,3`` → ids (positive bigints only, at most ``limit``); None when absent or nothing valid."""
+    if not raw:
+        return None
+    ids = set()
+    for part in raw.split(",")[:limit]:
+        part = part.strip()
+        if part.isdigit() and 0 < int(part) < 2**63:
+            ids.add(int(part))
+    return frozenset(ids) or None
+
+
+def _since(request: Request) -> datetime | None:
+    raw = request.headers.get("last-event-id") or request.query_params.get("since") or ""
+    if not raw.strip().isdigit():
+        return None
+    try:
+        return datetime.fromtimestamp(int(raw) / 1000, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+async def _still_allowed(request: Request, tenant_id: UUID) -> bool:
+    """Long streams re-check the session now and then, as every other request does on arrival."""
+    user = request.scope["user"]
+    try:
+        fresh = await request.app.state.identity.session_user(user.session_id)
+    except Exception:
+        return True  # a database hiccup is not a reason to cut the stream
+    return fresh is not None and fresh.tenant_id == tenant_id and has_permission(fresh.role, Permission.VIEW_TWIN)
+
+
+async def _events(request: Request, tenant_id: UUID, only: frozenset[int] | None, detail: frozenset[int],
+                  since: datetime | None) -> AsyncIterator[ServerSentEventMessage]:
+    hub = live.hub_of(request.app)
+    sub = hub.subscribe(tenant_id, only=only, detail=detail)
+    try:
+        yield ServerSentEventMessage(comment="optria twin stream", retry=RETRY_MS)
+        last_id = 0
+        if since is not None:
+            if since < datetime.now(timezone.utc) - MAX_CATCH_UP:
+                yield ServerSentEventMessage(event="reload", data="{}")
+                return
+            event = await live.catch_up(request.app.state.db, tenant_id, since, only=only, detail=detail)
+            last_id = event.id
+            data = event.payload(only)
+            yield ServerSentEventMessage(event="cards", id=event.id, data=data or '{"now":%s,"cards":[]}' % event.now)
+        recheck_at = time.monotonic() + SESSION_RECHECK_S
+        while True:
+            try:
+                item = await asyncio.wait_for(sub.queue.get(), timeout=KEEPALIVE_S)
+            except asyncio.TimeoutError:
+                item = None
+            if item is live.CLOSE:
+                return
+            if time.monotonic() >= recheck_at:
+                recheck_at = time.monotonic() + SESSION_RECHECK_S
+                if not await _still_allowed(request, tenant_id):
+                    yield ServerSentEventMessage(event="ended", data="{}")
+                    return
+            if item is None:
+                yield ServerSentEventMessage(comment="keep-alive")
+                continue
+            event_id, data = item
+            if event_id < last_id:
+                continue  # older than the catch-up this stream began with
+            last_id = event_id
+            yield ServerSentEventMessage(event="cards", id=event_id, data=data)
+    finally:
+        hub.unsubscribe(sub)
+
+
+@get("/digital-twin/stream", guards=[requires(Permission.VIEW_TWIN)], name="twin_stream")
+async def twin_stream(request: Request) -> Response:
+    """Server-Sent Events for an open twin page (``Accept: text/event-stream``, as EventSource sends)."""
+    tenant_id = tenant_of(request)
+    if "text/event-stream" not in request.headers.get("accept", ""):
+        return Response(content="This address is the live event stream of the Digital Twin page. "
+                                "Open /digital-twin in a browser, or request it with Accept: text/event-stream.\n",
+                        status_code=406, media_type="text/plain")
+    only = _id_set(request.query_params.get("ids"), MAX_STREAM_IDS)
+    detail = _id_set(request.query_params.get("detail"), 5) or frozenset()
+    return ServerSentEvent(_events(request, tenant_id, only, detail, _since(request)),
+                           headers={"Cache-Control": "no-cache, no-store"})
+
+
+ROUTES = [twin_index, twin_asset, twin_stream]

@@ -1,0 +1,350 @@
+"""SQL of the twin: the card grid, one asset's live signals and health history, the
+changes the live hub pushes, and the scoring job's cross-tenant reads and writes. Trends
+come from optria.timeseries.store, the one reader of the aggregates for pages.
+
+Page and hub queries run inside ``db.tenant(tenant_id)`` and still filter by ``tenant_id``.
+The scoring job's queries run in ``db.platform("scoring")`` and carry each row's tenant id;
+sets of assets travel as two parallel arrays (tenant ids, asset ids) unnested in SQL, so the
+job reads any number of assets in one round trip.
+
+Freshness is the rule of optria.twin.scoring in SQL: a signal is fresh while its quality is
+usable (< 3), it has a value, and its newest sample is younger than
+``STALE_AFTER_INTERVALS`` × the mapping's expected interval. Asset status on pages is the
+assets area's ``EFFECTIVE_STATUS`` (a missing or stale health row reads "nodata"), so the
+twin, the assets list and the dashboard always agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from optria.assets.models import STALE_AFTER_INTERVALS
+from optria.assets.store import ASSET_FROM, EFFECTIVE_STATUS, INSERT_HEALTH_SNAPSHOT, STALE, UPSERT_HEALTH_LATEST, Conn
+from optria.twin.scoring import AI_MAX_AGE_S, BASELINE_GAP_MINUTES, DRIFT_ROLES, LEVEL_MINUTES
+
+# Order in which a card lists its signals (the first ones are its key values).
+ROLE_ORDER = ("vibration", "temperature", "pressure", "flow", "power", "speed", "current", "level", "running", "other")
+_ROLES = "ARRAY[" + ", ".join(f"'{r}'" for r in ROLE_ORDER) + "]::text[]"
+_STALE_AT = f"l.time + make_interval(secs => m.expected_interval_s * {STALE_AFTER_INTERVALS})"
+_FRESH = f"coalesce(l.quality < 3 AND l.value IS NOT NULL AND {_STALE_AT} > now(), false)"
+
+
+def signal_summary(asset: str) -> str:
+    """LEFT JOIN LATERAL with the signal figures of the asset ``asset`` (an SQL expression):
+    counts, newest sample, when the first fresh signal goes stale, and the signals as JSON —
+    the first %(top)s by role for every card, all of them for assets in %(detail)s."""
+    return f"""
+LEFT JOIN LATERAL (
+    SELECT count(*)::int AS n_signals,
+           count(x.time)::int AS n_with_data,
+           (count(*) FILTER (WHERE x.fresh))::int AS n_fresh,
+           max(x.time) AS newest,
+           min(x.stale_at) FILTER (WHERE x.fresh) AS fresh_until,
+           max(x.stale_at) FILTER (WHERE x.fresh) AS all_stale_at,
+           coalesce(json_agg(json_build_object(
+               'id', x.signal_id, 'role', x.metric_role, 'name', x.name, 'unit', x.unit, 'v', x.shown,
+               't', extract(epoch FROM x.time), 'q', x.quality, 'fresh', x.fresh, 'i', x.expected_interval_s,
+               'wl', x.warn_low, 'wh', x.warn_high, 'cl', x.crit_low, 'ch', x.crit_high,
+               'sc', x.scale, 'of', x."offset") ORDER BY x.rn)
+             FILTER (WHERE x.rn <= %(top)s OR {asset} = ANY(%(detail)s::int8[])), '[]'::json) AS signals
+    FROM (
+        SELECT m.signal_id, m.metric_role, s.name, coalesce(m.unit, s.eng_unit) AS unit,
+               l.value * m.scale + m."offset" AS shown, l.time, l.quality, m.expected_interval_s,
+               m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.scale, m."offset",
+               {_STALE_AT} AS stale_at, {_FRESH} AS fresh,
+               row_number() OVER (ORDER BY array_position({_ROLES}, m.metric_role), m.id) AS rn
+        FROM external_signal_mappings m
+        JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
+        LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+        WHERE m.tenant_id = %(tenant_id)s AND m.asset_id = {asset} AND m.enabled
+    ) x
+) sig ON true
+"""
+
+
+CARD_COLUMNS = f"""
+a.id, a.code::text AS code, a.name, a.name_ar, a.asset_type, a.criticality, a.expected_interval_s,
+a.site_id, s.name AS site_name, s.name_ar AS site_name_ar,
+a.unit_id, u.name AS unit_name, u.name_ar AS unit_name_ar,
+h.time AS health_time, h.health_score, h.failure_probability, h.source AS health_source,
+{EFFECTIVE_STATUS} AS status, {STALE} AS health_stale
+"""
+
+CARD_ORDER = "site_name, site_id, unit_name NULLS FIRST, unit_id NULLS FIRST, name, id"
+
+# The grid: one page of cards (filters as in the assets list; NULL = no filter) with the total.
+GRID = f"""
+WITH cards AS (
+    SELECT {CARD_COLUMNS}
+    FROM {ASSET_FROM}
+    WHERE a.tenant_id = %(tenant_id)s
+      AND (%(site_id)s::bigint IS NULL OR a.site_id = %(site_id)s)
+      AND (%(unit_id)s::bigint IS NULL OR a.unit_id = %(unit_id)s)
+      AND (%(q)s::text IS NULL OR a.name ILIKE %(q)s OR a.code ILIKE %(q)s OR a.name_ar ILIKE %(q)s)
+), page AS (
+    SELECT c.*, count(*) OVER () AS total FROM cards c
+    WHERE %(status)s::text IS NULL OR c.status = %(status)s
+    ORDER BY {CARD_ORDER}
+    LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT p.*, sig.* FROM page p
+{signal_summary("p.id")}
+ORDER BY {CARD_ORDER}
+"""
+
+# Cards of given assets (the twin view of one asset, a reconnecting stream's catch-up).
+CARDS_BY_ID = f"""
+SELECT {CARD_COLUMNS}, sig.*
+FROM {ASSET_FROM}
+{signal_summary("a.id")}
+WHERE a.tenant_id = %(tenant_id)s AND a.id = ANY(%(ids)s::int8[])
+ORDER BY s.name, a.site_id, u.name NULLS FIRST, a.unit_id NULLS FIRST, a.name, a.id
+"""
+
+# Cards whose data, score or mapping changed after %(since)s, optionally only of %(only)s.
+CHANGED_CARDS = f"""
+WITH changed AS (
+    SELECT m.asset_id FROM signal_latest l
+    JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
+    WHERE l.tenant_id = %(tenant_id)s AND l.ingest_time > %(since)s
+    UNION
+    SELECT h.asset_id FROM asset_health_latest h WHERE h.tenant_id = %(tenant_id)s AND h.updated_at > %(since)s
+    UNION
+    SELECT m.asset_id FROM external_signal_mappings m WHERE m.tenant_id = %(tenant_id)s AND m.updated_at > %(since)s
+)
+SELECT {CARD_COLUMNS}, sig.*
+FROM changed c
+JOIN assets a ON a.tenant_id = %(tenant_id)s AND a.id = c.asset_id
+JOIN sites s ON s.tenant_id = a.tenant_id AND s.id = a.site_id
+LEFT JOIN units u ON u.tenant_id = a.tenant_id AND u.id = a.unit_id
+LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
+{signal_summary("a.id")}
+WHERE %(only)s::int8[] IS NULL OR a.id = ANY(%(only)s::int8[])
+"""
+
+# Sites with their assets counted by effective status (filter chips and the site filter).
+SITE_OVERVIEW = f"""
+SELECT s.id, s.code::text AS code, s.name, s.name_ar,
+       count(a.id)::int AS asset_count,
+       (count(a.id) FILTER (WHERE {EFFECTIVE_STATUS} = 'normal'))::int AS normal,
+       (count(a.id) FILTER (WHERE {EFFECTIVE_STATUS} = 'warning'))::int AS warning,
+       (count(a.id) FILTER (WHERE {EFFECTIVE_STATUS} = 'critical'))::int AS critical,
+       (count(a.id) FILTER (WHERE {EFFECTIVE_STATUS} = 'nodata'))::int AS nodata
+FROM sites s
+LEFT JOIN assets a ON a.tenant_id = s.tenant_id AND a.site_id = s.id
+LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
+WHERE s.tenant_id = %(tenant_id)s
+GROUP BY s.tenant_id, s.id
+ORDER BY s.name, s.id
+"""
+
+UNITS = """
+SELECT id, site_id, code::text AS code, name, name_ar FROM units WHERE tenant_id = %(tenant_id)s ORDER BY name, id
+"""
+
+# What a new tenant still has to do before the twin shows data.
+SETUP = """
+SELECT EXISTS (SELECT 1 FROM integrations WHERE tenant_id = %(tenant_id)s) AS has_integrations,
+       EXISTS (SELECT 1 FROM external_signal_mappings WHERE tenant_id = %(tenant_id)s AND enabled) AS has_mappings,
+       EXISTS (SELECT 1 FROM signal_latest l JOIN external_signal_mappings m
+                 ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id AND m.enabled
+               WHERE l.tenant_id = %(tenant_id)s) AS has_data
+"""
+
+HEALTH_HISTORY = """
+SELECT time, health_score, failure_probability, status, source
+FROM asset_metrics_snapshot
+WHERE tenant_id = %(tenant_id)s AND asset_id = %(asset_id)s AND time >= now() - %(span)s::interval
+ORDER BY time
+"""
+
+CONTRIBUTING = """
+SELECT contributing FROM asset_health_latest WHERE tenant_id = %(tenant_id)s AND asset_id = %(asset_id)s
+"""
+
+NOW = "SELECT now() AS now"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# ----------------------------------------------------------------------------- scoring job (platform scope)
+
+# Mappings whose asset needs a new score: the mapping changed, its signal got data, or its
+# newest sample crossed the staleness limit, after %(since)s (and, for staleness, by now).
+SCORING_CHANGES = f"""
+SELECT m.tenant_id, m.asset_id, m.signal_id, m.updated_at, l.ingest_time, {_STALE_AT} AS stale_at
+FROM external_signal_mappings m
+LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+WHERE m.updated_at > %(since)s
+   OR (m.enabled AND (l.ingest_time > %(since)s OR ({_STALE_AT} > %(since)s AND {_STALE_AT} <= now())))
+"""
+
+_TARGETS = "SELECT * FROM unnest(%(tenants)s::uuid[], %(assets)s::int8[]) AS t(tenant_id, asset_id)"
+
+SCORING_SIGNALS = f"""
+WITH target AS ({_TARGETS})
+SELECT m.tenant_id, m.asset_id, m.signal_id, s.name, m.metric_role, coalesce(m.unit, s.eng_unit) AS unit,
+       m.scale, m."offset", m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.expected_interval_s, m.updated_at,
+       l.time, l.value, l.quality
+FROM target t
+JOIN external_signal_mappings m ON m.tenant_id = t.tenant_id AND m.asset_id = t.asset_id AND m.enabled
+JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
+LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+ORDER BY m.tenant_id, m.asset_id, m.id
+"""
+
+_BASELINE_AGG = "count(*) AS buckets, sum(r.avg * r.n) / nullif(sum(r.n), 0) AS mean, stddev_pop(r.avg) AS sd, avg(r.max - r.min) AS rng"
+_DRIFT_ROLES = "ARRAY[" + ", ".join(f"'{r}'" for r in DRIFT_ROLES) + "]::text[]"
+
+# Baselines of drift-watched signals: completed hours of the last day, the last hour without
+# its newest minutes, and the recent level (raw units).
+SCORING_BASELINES = f"""
+WITH target AS ({_TARGETS}),
+sig AS (
+    SELECT m.tenant_id, m.signal_id FROM target t
+    JOIN external_signal_mappings m ON m.tenant_id = t.tenant_id AND m.asset_id = t.asset_id AND m.enabled
+    WHERE m.metric_role = ANY({_DRIFT_ROLES})
+)
+SELECT sig.signal_id, hr.buckets AS h_buckets, hr.mean AS h_mean, hr.sd AS h_sd, hr.rng AS h_range,
+       mn.buckets AS m_buckets, mn.mean AS m_mean, mn.sd AS m_sd, mn.rng AS m_range, lv.level
+FROM sig
+LEFT JOIN LATERAL (
+    SELECT {_BASELINE_AGG} FROM signal_1h r
+    WHERE r.tenant_id = sig.tenant_id AND r.signal_id = sig.signal_id
+      AND r.bucket >= date_trunc('hour', now()) - interval '24 hours' AND r.bucket < date_trunc('hour', now())
+) hr ON true
+LEFT JOIN LATERAL (
+    SELECT {_BASELINE_AGG} FROM signal_1m r
+    WHERE r.tenant_id = sig.tenant_id AND r.signal_id = sig.signal_id
+      AND r.bucket >= now() - interval '60 minutes' AND r.bucket < now() - interval '{BASELINE_GAP_MINUTES} minutes'
+) mn ON true
+LEFT JOIN LATERAL (
+    SELECT sum(r.avg * r.n) / nullif(sum(r.n), 0) AS level FROM signal_1m r
+    WHERE r.tenant_id = sig.tenant_id AND r.signal_id = sig.signal_id
+      AND r.bucket >= now() - interval '{LEVEL_MINUTES} minutes'
+) lv ON true
+"""
+
+SCORING_PREVIOUS = f"""
+WITH target AS ({_TARGETS})
+SELECT h.tenant_id, h.asset_id, h.time, h.status, h.health_score, h.failure_probability, h.source
+FROM target t JOIN asset_health_latest h ON h.tenant_id = t.tenant_id AND h.asset_id = t.asset_id
+"""
+
+# The newest AI score per asset: walks the asset's snapshots back from now (primary key order)
+# until an AI row or the age limit, so the job caches the answer for a while.
+SCORING_AI = f"""
+WITH target AS ({_TARGETS})
+SELECT t.tenant_id, t.asset_id, ai.time, ai.health_score, ai.failure_probability, ai.status
+FROM target t
+CROSS JOIN LATERAL (
+    SELECT x.time, x.health_score, x.failure_probability, x.status FROM asset_metrics_snapshot x
+    WHERE x.tenant_id = t.tenant_id AND x.asset_id = t.asset_id AND x.source = 'ai'
+      AND x.time > now() - make_interval(secs => {AI_MAX_AGE_S})
+    ORDER BY x.time DESC LIMIT 1
+) ai
+"""
+
+NOTIFY_LIVE = "SELECT pg_notify('optria_live', %(payload)s)"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+async def _all(conn: Conn, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cur = await conn.execute(sql, params)
+    return await cur.fetchall()
+
+
+async def grid(conn: Conn, tenant_id: UUID, *, site_id: int | None, unit_id: int | None, status: str | None,
+               q: str | None, page: int, page_size: int, top: int) -> tuple[list[dict[str, Any]], int]:
+    params = {"tenant_id": tenant_id, "site_id": site_id, "unit_id": unit_id, "status": status, "q": q,
+              "limit": page_size, "offset": (page - 1) * page_size, "top": top, "detail": []}
+    rows = await _all(conn, GRID, params)
+    return rows, int(rows[0]["total"]) if rows else 0
+
+
+async def cards_by_id(conn: Conn, tenant_id: UUID, ids: list[int], *, top: int,
+                      detail: list[int] | None = None) -> list[dict[str, Any]]:
+    return await _all(conn, CARDS_BY_ID, {"tenant_id": tenant_id, "ids": ids, "top": top, "detail": detail or []})
+
+
+async def changed_cards(conn: Conn, tenant_id: UUID, since: datetime, *, top: int, only: list[int] | None,
+                        detail: list[int]) -> tuple[datetime, list[dict[str, Any]]]:
+    """(database time of the read, cards changed after ``since``)."""
+    now = (await (await conn.execute(NOW)).fetchone())["now"]  # type: ignore[index]
+    rows = await _all(conn, CHANGED_CARDS, {"tenant_id": tenant_id, "since": since, "top": top, "only": only,
+                                            "detail": detail})
+    return now, rows
+
+
+async def site_overview(conn: Conn, tenant_id: UUID) -> list[dict[str, Any]]:
+    return await _all(conn, SITE_OVERVIEW, {"tenant_id": tenant_id})
+
+
+async def units(conn: Conn, tenant_id: UUID) -> list[dict[str, Any]]:
+    return await _all(conn, UNITS, {"tenant_id": tenant_id})
+
+
+async def setup_state(conn: Conn, tenant_id: UUID) -> dict[str, bool]:
+    rows = await _all(conn, SETUP, {"tenant_id": tenant_id})
+    return dict(rows[0])
+
+
+async def health_history(conn: Conn, tenant_id: UUID, asset_id: int, span: str) -> list[dict[str, Any]]:
+    return await _all(conn, HEALTH_HISTORY, {"tenant_id": tenant_id, "asset_id": asset_id, "span": span})
+
+
+async def contributing(conn: Conn, tenant_id: UUID, asset_id: int) -> list[dict[str, Any]]:
+    """Why the asset has its current score (the latest row's findings, worst first)."""
+    rows = await _all(conn, CONTRIBUTING, {"tenant_id": tenant_id, "asset_id": asset_id})
+    return list(rows[0]["contributing"] or []) if rows else []
+
+
+async def now(conn: Conn) -> datetime:
+    return (await (await conn.execute(NOW)).fetchone())["now"]  # type: ignore[index]
+
+
+# --- scoring job
+
+
+def _targets(pairs: list[tuple[UUID, int]]) -> dict[str, Any]:
+    return {"tenants": [p[0] for p in pairs], "assets": [p[1] for p in pairs]}
+
+
+async def scoring_changes(conn: Conn, since: datetime | None) -> list[dict[str, Any]]:
+    return await _all(conn, SCORING_CHANGES, {"since": since or EPOCH})
+
+
+async def scoring_signals(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
+    return await _all(conn, SCORING_SIGNALS, _targets(pairs))
+
+
+async def scoring_baselines(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
+    return await _all(conn, SCORING_BASELINES, _targets(pairs))
+
+
+async def scoring_previous(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
+    return await _all(conn, SCORING_PREVIOUS, _targets(pairs))
+
+
+async def scoring_ai(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
+    return await _all(conn, SCORING_AI, _targets(pairs))
+
+
+async def write_health(conn: Conn, latest: list[dict[str, Any]], snapshots: list[dict[str, Any]]) -> None:
+    """Upsert the latest rows (never moving back in time) and append the due snapshots."""
+    def params(row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "contributing": Jsonb(row["contributing"])}
+
+    async with conn.cursor() as cur:
+        if snapshots:
+            await cur.executemany(INSERT_HEALTH_SNAPSHOT, [params(r) for r in snapshots])
+        if latest:
+            await cur.executemany(UPSERT_HEALTH_LATEST, [params(r) for r in latest])
+
+
+async def notify_live(conn: Conn, payload: str) -> None:
+    await conn.execute(NOTIFY_LIVE, {"payload": payload})

@@ -1,0 +1,113 @@
+/* Live updates of the Digital Twin pages.
+ *
+ * The page carries data-twin-stream (the SSE address) and data-server-now. EventSource
+ * reconnects by itself and sends Last-Event-ID, so the server resumes where the page left
+ * off. Cards are patched in place by asset id; only text and data attributes change (never
+ * markup), so nothing in an event can inject HTML. A timer marks data as stale when its
+ * newest sample is older than the expected interval allows, even if no event arrives.
+ */
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-twin-stream]");
+  var source = root && root.getAttribute("data-twin-stream");
+  if (!source || !window.EventSource) {
+    return;
+  }
+  var texts = JSON.parse(document.getElementById("twin-texts").textContent);
+  var offset = Number(root.getAttribute("data-server-now")) / 1000 - Date.now() / 1000;
+  var stateEl = document.querySelector("[data-live-state]");
+
+  function serverNow() { return Date.now() / 1000 + offset; }
+
+  function each(selector, scope, fn) {
+    Array.prototype.forEach.call((scope || document).querySelectorAll(selector), fn);
+  }
+
+  function setText(scope, name, value) {
+    each('[data-field="' + name + '"]', scope, function (el) { el.textContent = value; });
+  }
+
+  function setLive(state) {
+    if (!stateEl) { return; }
+    stateEl.setAttribute("data-live-state", state);
+    each("[data-live-text]", stateEl, function (el) { el.textContent = texts.live[state] || ""; });
+  }
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  function utc(epoch) {
+    var d = new Date(epoch * 1000);
+    return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " +
+      pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds()) + " UTC";
+  }
+
+  function showData(el, state) {
+    el.setAttribute("data-data", state);
+    setText(el, "data", state === "none" ? "" : (texts.data[state] || ""));
+  }
+
+  function applyCard(card) {
+    each('[data-asset-id="' + card.id + '"]', document, function (el) {
+      el.setAttribute("data-status", card.status);
+      el.setAttribute("data-risk", card.risk);
+      el.setAttribute("data-fresh-until", card.fresh_until == null ? "" : card.fresh_until);
+      el.setAttribute("data-all-stale-at", card.all_stale_at == null ? "" : card.all_stale_at);
+      setText(el, "score", card.score == null ? "—" : String(card.score));
+      setText(el, "prob", card.prob_pct == null ? "—" : card.prob_pct + "%");
+      each('[data-field="status"]', el, function (badge) {
+        badge.className = badge.className.replace(/\bstatus-[a-z]+\b/, "status-" + card.status);
+        badge.textContent = texts.status[card.status] || card.status;
+      });
+      showData(el, card.data);
+      el.classList.remove("just-updated");
+      void el.offsetWidth;  // restart the highlight animation
+      el.classList.add("just-updated");
+    });
+    card.values.forEach(function (v) {
+      each('[data-asset-id="' + card.id + '"] [data-signal-id="' + v.id + '"], [data-twin-stream] [data-signal-id="' + v.id + '"]',
+        document, function (row) {
+          row.setAttribute("data-state", v.state);
+          setText(row, "value", v.text);
+          if (v.t != null) { setText(row, "time", utc(v.t)); }
+          each('[data-field="pos"]', row, function (pointer) {
+            if (v.pos == null) { pointer.hidden = true; return; }
+            pointer.hidden = false;
+            pointer.style.insetInlineStart = v.pos + "%";
+          });
+        });
+    });
+  }
+
+  function markStale() {
+    var now = serverNow();
+    each("[data-asset-id][data-data]", document, function (el) {
+      var state = el.getAttribute("data-data");
+      if (state === "unmapped" || state === "waiting" || state === "all") { return; }
+      var all = parseFloat(el.getAttribute("data-all-stale-at"));
+      var some = parseFloat(el.getAttribute("data-fresh-until"));
+      if (!isNaN(all) && now >= all) {
+        showData(el, "all");
+      } else if (state === "none" && !isNaN(some) && now >= some) {
+        showData(el, "some");
+      }
+    });
+  }
+
+  var events = new EventSource(source);
+  events.addEventListener("open", function () { setLive("live"); });
+  events.addEventListener("error", function () {
+    setLive(events.readyState === EventSource.CLOSED ? "ended" : "reconnecting");
+  });
+  events.addEventListener("cards", function (e) {
+    var message = JSON.parse(e.data);
+    if (typeof message.now === "number") { offset = message.now - Date.now() / 1000; }
+    message.cards.forEach(applyCard);
+    markStale();
+    setLive("live");
+  });
+  events.addEventListener("reload", function () { events.close(); window.location.reload(); });
+  events.addEventListener("ended", function () { events.close(); setLive("ended"); });
+  window.addEventListener("pagehide", function () { events.close(); });
+  markStale();
+  window.setInterval(markStale, 1000);
+})();

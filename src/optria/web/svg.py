@@ -1,0 +1,172 @@
+"""Small server-rendered SVG charts: a line chart with a min–max band and limit lines, and a sparkline.
+
+No JavaScript and no chart library: a page gets plain ``<svg>`` markup it can print, zoom and
+read without a script. Charts are RTL-safe: the ``<svg>`` carries ``dir="ltr"`` so time runs
+left to right and numbers keep their digit order inside an Arabic page (as in printed
+Arabic engineering charts), text anchors are explicit rather than "start"/"end", and every
+chart has a ``<title>`` and ``aria-label`` in the page's language. All text is escaped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from markupsafe import Markup, escape
+
+
+@dataclass
+class Series:
+    """Points (x, y) in order; an optional band of (x, low, high) drawn behind the line."""
+
+    points: Sequence[tuple[float, float]]
+    css: str = "series"
+    band: Sequence[tuple[float, float, float]] = field(default_factory=list)
+
+
+@dataclass
+class Line:
+    """A horizontal reference line (a limit), drawn dashed with a short label."""
+
+    value: float
+    kind: str            # warn | crit | ref
+    label: str = ""
+
+
+def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
+    """About ``count`` round tick values covering [lo, hi]."""
+    if not math.isfinite(lo) or not math.isfinite(hi):
+        return []
+    if hi <= lo:
+        hi = lo + (abs(lo) or 1.0)
+    raw = (hi - lo) / max(count, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.floor(lo / step) * step
+    ticks, t = [], start
+    while t <= hi + step * 1e-9:
+        if t >= lo - step * 1e-9:
+            ticks.append(round(t, 10))
+        t += step
+    return ticks
+
+
+def _fmt_num(v: float) -> str:
+    if abs(v) >= 10_000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+    return f"{v:g}"
+
+
+def time_format(span_s: float) -> Callable[[float], str]:
+    """Axis labels for a time span: clock time up to two days, then month-day (UTC)."""
+    pattern = "%H:%M" if span_s <= 2 * 86400 else "%m-%d"
+    return lambda x: datetime.fromtimestamp(x, timezone.utc).strftime(pattern)
+
+
+def _segments(points: Sequence[tuple[float, float]], gap: float | None) -> list[list[tuple[float, float]]]:
+    """Split where consecutive x values are further apart than ``gap`` (missing data is not drawn over)."""
+    out: list[list[tuple[float, float]]] = []
+    for p in points:
+        if out and (gap is None or p[0] - out[-1][-1][0] <= gap):
+            out[-1].append(p)
+        else:
+            out.append([p])
+    return out
+
+
+def line_chart(series: Sequence[Series], *, x_range: tuple[float, float], title: str, lines: Sequence[Line] = (),
+               y_range: tuple[float, float] | None = None, width: int = 640, height: int = 200, gap: float | None = None,
+               x_format: Callable[[float], str] | None = None, empty_text: str = "",
+               testid: str = "chart") -> Markup:
+    """A line chart with axes, gridlines and limit lines; ``empty_text`` shows when there are no points."""
+    pad_l, pad_r, pad_t, pad_b = 52, 14, 10, 26
+    plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
+    x0, x1 = x_range
+    if x1 <= x0:
+        x1 = x0 + 1.0
+    ys = [y for s in series for _, y in s.points] + [v for s in series for _, lo, hi in s.band for v in (lo, hi)]
+    ys = [y for y in ys if y is not None and math.isfinite(y)]
+    if y_range is not None:
+        y0, y1 = y_range
+    elif ys:
+        limit_values = [ln.value for ln in lines if math.isfinite(ln.value)]
+        y0, y1 = min(ys + limit_values), max(ys + limit_values)
+        span = (y1 - y0) or abs(y1) or 1.0
+        y0, y1 = y0 - span * 0.08, y1 + span * 0.08
+    else:
+        y0, y1 = 0.0, 1.0
+    if y1 <= y0:
+        y1 = y0 + 1.0
+
+    def sx(x: float) -> float:
+        return round(pad_l + (x - x0) / (x1 - x0) * plot_w, 1)
+
+    def sy(y: float) -> float:
+        return round(pad_t + (1 - (y - y0) / (y1 - y0)) * plot_h, 1)
+
+    fmt_x = x_format or time_format(x1 - x0)
+    parts = [
+        f'<svg class="svg-chart" dir="ltr" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" data-testid="{escape(testid)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+        f'<rect class="chart-bg" x="{pad_l}" y="{pad_t}" width="{plot_w}" height="{plot_h}"/>',
+    ]
+    for t in nice_ticks(y0, y1):
+        y = sy(t)
+        parts.append(f'<line class="grid" x1="{pad_l}" x2="{pad_l + plot_w}" y1="{y}" y2="{y}"/>')
+        parts.append(f'<text class="tick" x="{pad_l - 6}" y="{y + 4}" text-anchor="end">{escape(_fmt_num(t))}</text>')
+    for i in range(5):
+        x = x0 + (x1 - x0) * i / 4
+        anchor = "start" if i == 0 else ("end" if i == 4 else "middle")
+        parts.append(f'<text class="tick" x="{sx(x)}" y="{height - 8}" text-anchor="{anchor}">{escape(fmt_x(x))}</text>')
+    for s in series:
+        for seg in _segments([(x, lo, hi) for x, lo, hi in s.band], gap):  # type: ignore[arg-type]
+            if len(seg) < 2:
+                continue
+            upper = " ".join(f"{sx(x)},{sy(hi)}" for x, _, hi in seg)  # type: ignore[misc]
+            lower = " ".join(f"{sx(x)},{sy(lo)}" for x, lo, _ in reversed(seg))  # type: ignore[misc]
+            parts.append(f'<polygon class="band {escape(s.css)}" points="{upper} {lower}"/>')
+        for seg in _segments(s.points, gap):
+            if len(seg) == 1:
+                x, y = seg[0]
+                parts.append(f'<circle class="dot {escape(s.css)}" cx="{sx(x)}" cy="{sy(y)}" r="2.5"/>')
+            else:
+                pts = " ".join(f"{sx(x)},{sy(y)}" for x, y in seg)
+                parts.append(f'<polyline class="line {escape(s.css)}" points="{pts}"/>')
+    for ln in lines:
+        if not (y0 <= ln.value <= y1):
+            continue
+        y = sy(ln.value)
+        parts.append(f'<line class="limit limit-{escape(ln.kind)}" x1="{pad_l}" x2="{pad_l + plot_w}" y1="{y}" y2="{y}"/>')
+        if ln.label:
+            parts.append(f'<text class="limit-label limit-{escape(ln.kind)}" x="{pad_l + plot_w - 4}" y="{y - 3}" '
+                         f'text-anchor="end">{escape(ln.label)}</text>')
+    if not ys and empty_text:
+        parts.append(f'<text class="empty" x="{pad_l + plot_w / 2}" y="{pad_t + plot_h / 2}" text-anchor="middle" '
+                     f'direction="rtl" unicode-bidi="plaintext">{escape(empty_text)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def sparkline(values: Sequence[float], *, title: str, width: int = 120, height: int = 28,
+              lines: Sequence[Line] = ()) -> Markup:
+    """A tiny trend line (no axes) for cards and table rows."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    parts = [f'<svg class="sparkline" dir="ltr" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+             f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
+    if len(vals) >= 2:
+        lo, hi = min(vals + [ln.value for ln in lines]), max(vals + [ln.value for ln in lines])
+        span = (hi - lo) or 1.0
+        step = (width - 2) / (len(vals) - 1)
+        pts = " ".join(f"{round(1 + i * step, 1)},{round(height - 2 - (v - lo) / span * (height - 4), 1)}"
+                       for i, v in enumerate(vals))
+        for ln in lines:
+            y = round(height - 2 - (ln.value - lo) / span * (height - 4), 1)
+            parts.append(f'<line class="limit limit-{escape(ln.kind)}" x1="0" x2="{width}" y1="{y}" y2="{y}"/>')
+        parts.append(f'<polyline class="line" points="{pts}"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -1,0 +1,70 @@
+"""Arranging integrations tests: an app whose platform defaults point at the simulators, a tenant
+with a small plant, and helpers that create integrations through the API.
+
+Not the code under test: tests call the API and pages themselves; these only save repetition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optria.db import Database
+from tests.fix_web import Account, Accounts, Web, make_settings
+from tests.web.assets_setup import PlantIds, make_plant
+
+MARKER = "Zq-MARKER-pw-7731"   # a password that must never come back in any response, log or stored field
+
+
+def integ_settings(tmp_path: Path, *, opcua: Any = None, pi: Any = None, **extra: Any):
+    values: dict[str, Any] = {"OPTRIA_DATA_DIR": str(tmp_path)}
+    if opcua is not None:
+        values["OPCUA_ENDPOINT_URL"] = opcua.endpoint_url
+    if pi is not None:
+        values["PI_BASE_URL"] = pi.base_url
+    values.update(extra)
+    return make_settings(**values)
+
+
+@dataclass
+class Tenant:
+    admin: Account
+    plant: PlantIds
+
+    @property
+    def tenant_id(self) -> Any:
+        return self.plant.tenant_id
+
+    def asset(self, n: int = 1) -> int:
+        return list(self.plant.assets.values())[n - 1]
+
+
+async def tenant_with_plant(db: Database, accounts: Accounts, tag: str = "A", assets: int = 3) -> Tenant:
+    tenant = await accounts.tenant()
+    admin = await accounts.user("tenant_admin", tenant)
+    plant = await make_plant(db, tenant[0], tag=tag, assets=assets)
+    return Tenant(admin, plant)
+
+
+async def create(web: Web, kind: str, name: str, config: dict[str, Any] | None = None, password: str | None = None,
+                 expect: int = 201) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": kind, "name": name, "config": config or {}}
+    if password is not None:
+        body["password"] = password
+    r = await web.api("POST", "/api/integrations/", json=body)
+    assert r.status_code == expect, r.text
+    return r.json()
+
+
+async def test_it(web: Web, integration_id: int) -> dict[str, Any]:
+    r = await web.api("POST", f"/api/integrations/{integration_id}/test")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+test_it.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def rows(owner_conn, sql: str, *params: Any) -> list[tuple]:
+    return owner_conn.execute(sql, params).fetchall()
