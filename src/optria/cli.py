@@ -1,4 +1,4 @@
-"""The ``optria`` command: serve, migrate, seed, demo (and, as they land, simulate, ingest, poc, bench).
+"""The ``optria`` command: serve, migrate, seed, demo, simulate, ingest, poc (and, as they land, bench).
 
 Failures an operator can fix (configuration, an unreachable database) end with a one-line
 message and exit code 2, never a traceback.
@@ -198,6 +198,57 @@ def cmd_simulate(args, settings) -> int:
     return 0
 
 
+def cmd_poc(args, settings) -> int:
+    """The proof of concept from the command line: each step printed as it finishes; exit 0 when all pass."""
+    notes = [] if args.no_local_fallback else _point_demo_at_simulators()
+    settings = load_settings()
+    dsn = _dsn(settings)
+    _migrate(dsn)
+    from optria.platform import poc
+
+    options = poc.PocOptions(tenant_slug=args.tenant, fault_asset=args.fault_asset, fault_ramp_s=args.ramp,
+                             connection_timeout_s=args.connection_timeout, stream_timeout_s=args.stream_timeout,
+                             data_timeout_s=args.data_timeout, incident_timeout_s=args.incident_timeout,
+                             run_timeout_s=args.run_timeout, ai_timeout_s=args.ai_timeout, poll_s=args.poll)
+    for note in notes:
+        print(f"  {note}", flush=True)
+    result = asyncio.run(_with_db(dsn, lambda db: _run_poc(db, settings, options, as_json=args.json)))
+    if args.json:
+        import json
+
+        print(json.dumps(result, default=str, ensure_ascii=False, indent=2))
+    return 0 if result["status"] == "passed" else 1
+
+
+async def _run_poc(db, settings, options, *, as_json: bool) -> dict:
+    from optria.platform import poc
+    from optria.secretbox import SecretBox
+
+    report_id = await poc.start_report(db, options, origin="cli", requested_by=None,
+                                       requested_by_name=os.environ.get("USER") or "cli")
+    printed: set[str] = set()
+    if not as_json:
+        print(f"OPTRIA IQ proof of concept #{report_id} against {options.tenant_slug}", flush=True)
+
+    def show(steps: list[dict]) -> None:
+        for n, step in enumerate(steps, start=1):
+            if as_json or step["key"] in printed or step["status"] in ("pending", "running"):
+                continue
+            printed.add(step["key"])
+            seconds = (step["duration_ms"] or 0) / 1000
+            evidence = step["evidence_url"] or step["tenant_url"] or ""
+            label = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}.get(step["status"], step["status"])
+            print(f"  [{label}] {n}. {step['title']} ({seconds:.1f} s) — {step['message']}"
+                  + (f" → {evidence}" if evidence else ""), flush=True)
+
+    result = await poc.run_report(db, settings, SecretBox(settings.session_key()), options, report_id,
+                                  actor_name="cli", on_step=show)
+    if not as_json:
+        print(f"Result: {result['status'].upper()} — {result.get('summary', '')} Report: /platform/poc/{report_id}",
+              flush=True)
+    return result
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="optria", description="OPTRIA IQ platform")
     sub = p.add_subparsers(dest="command", required=True)
@@ -231,6 +282,22 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--pi-port", type=int, default=8081)
     sim.add_argument("--update-hz", type=float, default=1.0)
     sim.set_defaults(func=cmd_simulate)
+
+    pc = sub.add_parser("poc", help="run the end-to-end proof of concept against a demo tenant")
+    pc.add_argument("--tenant", default="demo-aramco", help="slug of the demo tenant (default demo-aramco)")
+    pc.add_argument("--fault-asset", default="P-101", help="asset that gets the scripted bearing fault")
+    pc.add_argument("--ramp", type=float, default=20.0, help="seconds the fault takes to reach full strength")
+    pc.add_argument("--connection-timeout", type=float, default=30.0)
+    pc.add_argument("--stream-timeout", type=float, default=90.0)
+    pc.add_argument("--data-timeout", type=float, default=60.0)
+    pc.add_argument("--incident-timeout", type=float, default=150.0)
+    pc.add_argument("--run-timeout", type=float, default=120.0)
+    pc.add_argument("--ai-timeout", type=float, default=None, help="seconds for the AI model (default OPENAI_TIMEOUT_S or 30)")
+    pc.add_argument("--poll", type=float, default=1.0, help="seconds between checks while a step waits")
+    pc.add_argument("--json", action="store_true", help="print the report as JSON")
+    pc.add_argument("--no-local-fallback", action="store_true",
+                    help="do not point OPCUA_ENDPOINT_URL / PI_BASE_URL at the local simulators when unset or unreachable")
+    pc.set_defaults(func=cmd_poc)
 
     d = sub.add_parser("demo", help="database, seed, simulators, ingest and web server in one command")
     d.add_argument("--host", default=os.environ.get("OPTRIA_HOST", "0.0.0.0"))

@@ -218,6 +218,58 @@ ROW_FACTORIES.update({
 })
 
 
+# ----- black box (0006_blackbox.sql): event → incident → link; collector cursor and state, rejections -----
+def _industrial_event(conn, tenant, ctx):
+    ctx["event_id"], ctx["event_time"] = conn.execute(
+        "INSERT INTO industrial_events (tenant_id, event_time, source_system, source_type, source_id, severity, "
+        "event_category, summary, asset_id, site_id, integration_id, signal_id) "
+        "VALUES (%s, now(), 'limits', 'limit_breach', 'x', 'critical', 'limit', 'x', %s, %s, %s, %s) "
+        "RETURNING id, event_time",
+        [tenant, ctx["asset_id"], ctx["site_id"], ctx["integration_id"], ctx["signal_id"]]).fetchone()
+
+
+def _incident(conn, tenant, ctx):
+    ctx["incident_id"] = conn.execute(
+        "INSERT INTO incidents (tenant_id, asset_id, title, incident_type, severity, started_at, last_event_at) "
+        "VALUES (%s, %s, 'x', 'limit_breach', 'critical', now(), now()) RETURNING id",
+        [tenant, ctx["asset_id"]]).fetchone()[0]
+
+
+def _incident_event(conn, tenant, ctx):
+    conn.execute("INSERT INTO incident_events (tenant_id, incident_id, event_id, event_time, relation, flood_key, "
+                 "last_event_id, last_event_time) VALUES (%s, %s, %s, %s, 'trigger', 'k', %s, %s)",
+                 [tenant, ctx["incident_id"], ctx["event_id"], ctx["event_time"], ctx["event_id"], ctx["event_time"]])
+
+
+def _blackbox_cursor(conn, tenant, ctx):
+    conn.execute("INSERT INTO blackbox_cursors (collector, tenant_id) VALUES ('blackbox.sql_events', %s)", [tenant])
+
+
+def _blackbox_signal_state(conn, tenant, ctx):
+    conn.execute("INSERT INTO blackbox_signal_state (tenant_id, signal_id) VALUES (%s, %s)", [tenant, ctx["signal_id"]])
+
+
+def _blackbox_integration_state(conn, tenant, ctx):
+    conn.execute("INSERT INTO blackbox_integration_state (tenant_id, integration_id, state, connected, seen_at) "
+                 "VALUES (%s, %s, 'streaming', true, now())", [tenant, ctx["integration_id"]])
+
+
+def _blackbox_rejection(conn, tenant, ctx):
+    conn.execute("INSERT INTO blackbox_rejections (tenant_id, source_system, reason, count) VALUES (%s, 'sql', 'bad_time', 1)",
+                 [tenant])
+
+
+ROW_FACTORIES.update({
+    "industrial_events": _industrial_event,
+    "incidents": _incident,
+    "incident_events": _incident_event,
+    "blackbox_cursors": _blackbox_cursor,
+    "blackbox_signal_state": _blackbox_signal_state,
+    "blackbox_integration_state": _blackbox_integration_state,
+    "blackbox_rejections": _blackbox_rejection,
+})
+
+
 def tenant_tables(conn: psycopg.Connection) -> list[str]:
     rows = conn.execute("""
         SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

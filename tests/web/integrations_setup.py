@@ -6,15 +6,39 @@ Not the code under test: tests call the API and pages themselves; these only sav
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from optria.db import Database
 from tests.fix_web import Account, Accounts, Web, make_settings
 from tests.web.assets_setup import PlantIds, make_plant
 
 MARKER = "Zq-MARKER-pw-7731"   # a password that must never come back in any response, log or stored field
+
+
+@asynccontextmanager
+async def same_loop_web(app: Any) -> AsyncIterator[Web]:
+    """A browser-like client that runs the app on the test's own event loop.
+
+    Litestar's TestClient answers through a blocking portal on another thread, which blocks the
+    test loop for the whole request; the simulators run on the test loop, so a request that
+    talks to them (test, browse) would wait on itself. httpx's ASGI transport keeps both on one loop.
+    """
+    for hook in app.on_startup:  # not app.lifespan(): its task group cannot span a fixture's setup and teardown
+        await hook(app)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local",
+                                     follow_redirects=False) as client:
+            yield Web(client)  # type: ignore[arg-type]
+    finally:
+        for hook in app.on_shutdown:
+            await hook(app)
 
 
 def integ_settings(tmp_path: Path, *, opcua: Any = None, pi: Any = None, **extra: Any):

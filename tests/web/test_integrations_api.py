@@ -13,12 +13,26 @@ from optria.demo.opcua_server import NONE_ONLY
 from optria.web.app import create_app
 from tests.fix_opcua import OPCUA_PASSWORD, OPCUA_USER
 from tests.fix_pi import PI_PASSWORD, PI_USER
-from tests.web.integrations_setup import MARKER, create, integ_settings, rows, tenant_with_plant, test_it
+from tests.web.integrations_setup import (
+    MARKER,
+    create,
+    integ_settings,
+    rows,
+    same_loop_web,
+    tenant_with_plant,
+    test_it,
+)
 
 
 @pytest_asyncio.fixture
 async def app(db, opcua_sim, pi_sim, tmp_path):
     return create_app(integ_settings(tmp_path, opcua=opcua_sim, pi=pi_sim), db)
+
+
+@pytest_asyncio.fixture
+async def web(app):
+    async with same_loop_web(app) as w:
+        yield w
 
 
 @pytest_asyncio.fixture
@@ -66,10 +80,8 @@ async def test_pi_without_base_url_uses_global_with_tenant_credentials(admin_web
 async def test_pi_with_own_base_url_and_without_any(tmp_path, db, accounts, pi_sim_factory) -> None:
     own = await pi_sim_factory(users=None)
     app = create_app(integ_settings(tmp_path), db)  # no platform defaults at all
-    from tests.fix_web import new_web
-
     tenant = await tenant_with_plant(db, accounts)
-    async with new_web(app) as w:
+    async with same_loop_web(app) as w:
         await w.login(tenant.admin)
         with_url = await create(w, "pi", "Own PI", {"base_url": own.base_url + "/", "auth_type": "anonymous"})
         assert with_url["endpoint"]["source"] == "tenant" and with_url["config"]["base_url"] == own.base_url
@@ -273,7 +285,7 @@ async def test_secrets_never_in_responses_logs_or_stored_fields(admin_web, owner
         root.setLevel(old_level)
     assert pi["has_password"] is True and "password" not in pi["config"]
     for path, status, text in responses:
-        assert status < 500, (path, status)
+        assert status != 500, (path, status)  # a browse with the wrong password is a 502 from the source
         assert MARKER not in text, path
     assert records and not [r for r in records if MARKER in r]
     stored = rows(owner_conn, "SELECT config::text, secrets::text, coalesce(last_test_message, ''), "

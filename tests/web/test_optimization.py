@@ -127,6 +127,13 @@ async def test_ai_run_sends_one_tenants_data_and_feeds_the_twin(db, accounts, ow
     assert (plant_a.assets["AIA-P-1"], 0.9, "critical") in snapshots
     assert owner_conn.execute("SELECT count(*) FROM asset_metrics_snapshot WHERE tenant_id = %s AND source = 'ai'",
                               [tenant_b[0]]).fetchone()[0] == 0
+    # the twin's scoring takes the AI score into account: it may raise a risk, never lower it
+    from optria.twin.jobs import ScoringJob
+
+    await ScoringJob(db, notify=False).run_once()
+    health = owner_conn.execute("SELECT failure_probability, source FROM asset_health_latest WHERE tenant_id = %s "
+                                "AND asset_id = %s", [tenant_a[0], plant_a.assets["AIA-P-1"]]).fetchone()
+    assert health == (0.9, "ai")
 
 
 @pytest.mark.parametrize("mode, reason", [
@@ -302,3 +309,22 @@ async def test_later_runs_supersede_earlier_opportunities(web, accounts, db, own
     items = (await web.api("GET", "/api/optimization/opportunities")).json()["items"]
     assert items and {i["run_id"] for i in items} == {second}
     assert not any(i["kind"] == "limit" for i in items)
+
+
+async def test_run_history_paginates_and_filters(web, accounts, db, owner_conn) -> None:
+    tenant, plant, _, admin = await _tenant_with_plant(accounts, db, owner_conn, "PG")
+    for i in range(30):
+        owner_conn.execute(
+            "INSERT INTO optimization_runs (tenant_id, scope, engine, status, requested_by_name, finished_at, "
+            "fallback_reason, created_at) VALUES (%s, 'tenant', 'ai', %s, 'pager', now(), %s, now() - make_interval(mins => %s))",
+            [tenant[0], "fallback" if i % 3 == 0 else "succeeded", "no key" if i % 3 == 0 else None, i])
+    await web.login(admin)
+    first = await web.get("/optimization")
+    assert first.text.count("data-run-id=") == 25 and 'href="/optimization?page=2#history"' in first.text
+    second = await web.get("/optimization?page=2")
+    assert second.text.count("data-run-id=") == 5
+    only_fallback = await web.get("/optimization?status=fallback")
+    assert only_fallback.text.count("data-run-id=") == 10
+    api = (await web.api("GET", "/api/optimization/runs?status=fallback&engine=ai&page=1")).json()
+    assert api["total"] == 10 and all(r["status"] == "fallback" for r in api["items"])
+    assert (await web.get("/optimization?q=nobody")).text.count("data-run-id=") == 0

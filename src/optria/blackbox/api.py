@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromPath, JSONBody
 
 from optria.blackbox import incidents, store
 from optria.blackbox.filters import NotInTenant, event_filter, incident_filter
-from optria.blackbox.health import alarm_health
+from optria.blackbox.health import cached_alarm_health
 from optria.blackbox.models import EventOut, IncidentDetailOut, IncidentOut, NoteIn, Page
 from optria.blackbox.web import check_id, client_addr, db_of, sees_details, tenant_of
 from optria.identity.guards import requires
@@ -20,7 +21,7 @@ from optria.identity.rbac import Permission
 from optria.web.errors import ApiError
 
 PAGE_SIZE = 50
-EVENT_COUNT_CAP = 10_000
+EVENT_COUNT_PAGES = 10   # totals are counted at most this many pages ahead (total_is_capped)
 
 NOT_FOUND = {"incident": "Incident not found.", "event": "Event not found.", "asset": "Asset not found.",
              "site": "Site not found.", "integration": "Integration not found."}
@@ -93,7 +94,7 @@ async def api_incidents(request: Request) -> Page:
 
 @get("/api/blackbox/incidents/{incident_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)],
      name="api_blackbox_incident")
-async def api_incident(request: Request, incident_id: int) -> IncidentDetailOut:
+async def api_incident(request: Request, incident_id: FromPath[int]) -> IncidentDetailOut:
     return await _detail(request, check_id(incident_id))
 
 
@@ -114,13 +115,13 @@ async def _act(request: Request, incident_id: int, data: NoteIn, action) -> Inci
 
 @post("/api/blackbox/incidents/{incident_id:int}/acknowledge", guards=[requires(Permission.ACT_ON_INCIDENTS)],
       name="api_blackbox_incident_acknowledge", status_code=200)
-async def api_acknowledge(request: Request, incident_id: int, data: NoteIn) -> IncidentDetailOut:
+async def api_acknowledge(request: Request, incident_id: FromPath[int], data: JSONBody[NoteIn]) -> IncidentDetailOut:
     return await _act(request, incident_id, data, incidents.acknowledge)
 
 
 @post("/api/blackbox/incidents/{incident_id:int}/resolve", guards=[requires(Permission.ACT_ON_INCIDENTS)],
       name="api_blackbox_incident_resolve", status_code=200)
-async def api_resolve(request: Request, incident_id: int, data: NoteIn) -> IncidentDetailOut:
+async def api_resolve(request: Request, incident_id: FromPath[int], data: JSONBody[NoteIn]) -> IncidentDetailOut:
     return await _act(request, incident_id, data, incidents.resolve)
 
 
@@ -135,14 +136,15 @@ async def api_events(request: Request) -> Page:
             raise ApiError(404, "not_found", NOT_FOUND[exc.what]) from None
         _bad_filters(notices)
         params, active = f.sql_params()
-        rows, total = await store.list_events(conn, tenant_id, params, active, limit=PAGE_SIZE,
-                                              offset=(f.page - 1) * PAGE_SIZE, cap=EVENT_COUNT_CAP)
+        offset = (f.page - 1) * PAGE_SIZE
+        cap = offset + PAGE_SIZE * EVENT_COUNT_PAGES
+        rows, total = await store.list_events(conn, tenant_id, params, active, limit=PAGE_SIZE, offset=offset, cap=cap)
     return Page(items=[_event_out(r, details) for r in rows], total=total, page=f.page, page_size=PAGE_SIZE,
-                total_is_capped=total >= EVENT_COUNT_CAP)
+                total_is_capped=total >= cap)
 
 
 @get("/api/blackbox/events/{event_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)], name="api_blackbox_event")
-async def api_event(request: Request, event_id: int) -> EventOut:
+async def api_event(request: Request, event_id: FromPath[int]) -> EventOut:
     tenant_id = tenant_of(request)
     check_id(event_id)
     async with db_of(request).tenant(tenant_id) as conn:
@@ -164,12 +166,13 @@ async def api_alarm_health(request: Request) -> dict[str, Any]:
         except NotInTenant as exc:
             raise ApiError(404, "not_found", NOT_FOUND[exc.what]) from None
         _bad_filters(notices)
-        h = await alarm_health(conn, tenant_id, asset_id=f.asset_id, hours=int(raw_hours))
+        h = await cached_alarm_health(conn, tenant_id, asset_id=f.asset_id, hours=int(raw_hours))
 
     def rows(items: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
         return [{k: r.get(k) for k in keys} for r in items]
 
-    return {"hours": h.hours, "asset_id": f.asset_id, "total": h.total, "average_per_10_min": h.average_per_10_min,
+    return {"hours": h.hours, "asset_id": f.asset_id, "computed_at": h.computed_at, "events_24h": h.events_24h,
+            "total": h.total, "average_per_10_min": h.average_per_10_min,
             "peak_per_10_min": h.peak_per_10_min, "flood_intervals": h.flood_intervals, "intervals": h.intervals,
             "flood_share": round(h.flood_share, 4), "status": h.status, "target_per_10_min": h.target,
             "flood_above_per_10_min": h.flood_threshold,

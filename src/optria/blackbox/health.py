@@ -13,10 +13,15 @@ raised, limit breached, OPC-UA alarm active). The figures:
 * the ten most frequent alarms of the period.
 
 Every row carries its alarm key, so the page links each to its events in the explorer.
+
+These are figures over hours and days, so each web process computes them at most once per
+``CACHE_TTL_S`` for a given tenant, asset and period (with the 24-hour event count) and
+serves them from memory in between: page views cost a look-up, not a scan of the period.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,6 +37,9 @@ CHATTER_COUNT = 3          # the same alarm this many times ...
 CHATTER_WINDOW_S = 60      # ... within this many seconds (the query's window is one minute)
 STANDING_AFTER = timedelta(hours=24)
 PERIODS_H = (24, 168)
+CACHE_TTL_S = 30.0
+CACHE_MAX = 2_000
+_cache: dict[tuple, tuple[float, "AlarmHealth"]] = {}
 
 
 @dataclass
@@ -43,6 +51,8 @@ class AlarmHealth:
     intervals: int = 0
     flood_intervals: int = 0
     status: str = "normal"
+    events_24h: int = 0
+    computed_at: datetime | None = None
     chattering: list[dict[str, Any]] = field(default_factory=list)
     standing: list[dict[str, Any]] = field(default_factory=list)
     top: list[dict[str, Any]] = field(default_factory=list)
@@ -68,6 +78,26 @@ def rate_status(average: float, flood_share: float, flood_intervals: int) -> str
     return "normal"
 
 
+def clear_cache() -> None:
+    _cache.clear()
+
+
+async def cached_alarm_health(conn: Conn, tenant_id: UUID, *, asset_id: int | None = None,
+                              hours: int = 24) -> AlarmHealth:
+    """:func:`alarm_health`, reused for ``CACHE_TTL_S`` seconds in this process."""
+    key = (tenant_id, asset_id, hours)
+    hit = _cache.get(key)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    h = await alarm_health(conn, tenant_id, asset_id=asset_id, hours=hours)
+    if len(_cache) >= CACHE_MAX:
+        for stale in [k for k, (exp, _) in _cache.items() if exp <= now] or list(_cache)[: CACHE_MAX // 10]:
+            _cache.pop(stale, None)
+    _cache[key] = (now + CACHE_TTL_S, h)
+    return h
+
+
 async def alarm_health(conn: Conn, tenant_id: UUID, *, asset_id: int | None = None, hours: int = 24,
                        now: datetime | None = None) -> AlarmHealth:
     now = now or datetime.now(timezone.utc)
@@ -75,7 +105,9 @@ async def alarm_health(conn: Conn, tenant_id: UUID, *, asset_id: int | None = No
     params = {"tenant_id": tenant_id, "asset_id": asset_id, "start": start, "end": now,
               "chatter_count": CHATTER_COUNT, "before": now - STANDING_AFTER}
     buckets = await store.fetch_all(conn, store.with_asset(store.ALARM_BUCKETS, "e.asset_id", asset_id), params)
-    h = AlarmHealth(hours=hours, intervals=hours * 6)
+    h = AlarmHealth(hours=hours, intervals=hours * 6, computed_at=now)
+    h.events_24h = int((await store.fetch_one(conn, store.with_asset(store.EVENTS_24H, "e.asset_id", asset_id),
+                                              params) or {"n": 0})["n"])
     h.total = sum(b["n"] for b in buckets)
     h.average_per_10_min = round(h.total / h.intervals, 2) if h.intervals else 0.0
     h.peak_per_10_min = max((b["n"] for b in buckets), default=0)

@@ -9,17 +9,16 @@ actions need ``ACT_ON_INCIDENTS``.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect
 
 from optria.blackbox import api, export, incidents, store
 from optria.blackbox.filters import N_, NotInTenant, event_filter, incident_filter
-from optria.blackbox.health import PERIODS_H, alarm_health
+from optria.blackbox.health import PERIODS_H, cached_alarm_health
 from optria.blackbox.models import (
     INCIDENT_STATUS_FILTERS,
     LABELS,
@@ -38,7 +37,7 @@ from optria.web.templating import render
 
 PAGE_SIZE = 25
 EVENT_PAGE_SIZE = 50
-EVENT_COUNT_CAP = 10_000
+EVENT_COUNT_PAGES = 10   # the explorer counts at most this many pages ahead ("of more than ...")
 TIMELINE_LIMIT = 1_000
 ASSET_OPTIONS = 500
 
@@ -62,6 +61,10 @@ def _flash(request: Request) -> dict[str, str] | None:
 
 def _here(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _with_payload_text(rows: list[dict[str, Any]], details: bool) -> list[dict[str, Any]]:
@@ -92,8 +95,9 @@ async def blackbox_index(request: Request) -> Response:
         params, active = f.sql_params()
         rows, total = await store.list_incidents(conn, tenant_id, params, active, limit=PAGE_SIZE,
                                                  offset=(f.page - 1) * PAGE_SIZE)
-        counters = await store.counters(conn, tenant_id, f.asset_id)
-        health = await alarm_health(conn, tenant_id, asset_id=f.asset_id, hours=hours)
+        counters = await store.incident_counters(conn, tenant_id, f.asset_id)
+        health = await cached_alarm_health(conn, tenant_id, asset_id=f.asset_id, hours=hours)
+        counters["events_24h"] = health.events_24h
         sites = await store.fetch_all(conn, store.SITES, {"tenant_id": tenant_id})
         assets = await store.fetch_all(conn, store.ASSET_OPTIONS, {"tenant_id": tenant_id, "limit": ASSET_OPTIONS})
         focus = await store.fetch_one(conn, store.ASSET, {"tenant_id": tenant_id, "asset_id": f.asset_id}) \
@@ -123,7 +127,8 @@ async def _timeline(conn, tenant_id, incident_id: int) -> list[dict[str, Any]]:
                                                         "limit": TIMELINE_LIMIT})
 
 
-async def _incident_page(request: Request, incident_id: int, *, status_code: int = 200, **extra: Any) -> Response:
+async def _incident_page(request: Request, incident_id: int, *, status_code: int = 200,
+                         **extra: Any) -> Response:
     tenant_id = tenant_of(request)
     async with db_of(request).tenant(tenant_id) as conn:
         incident = await _incident_or_404(conn, tenant_id, incident_id)
@@ -138,15 +143,15 @@ async def _incident_page(request: Request, incident_id: int, *, status_code: int
 
 
 @get("/blackbox/incidents/{incident_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)], name="blackbox_incident")
-async def blackbox_incident(request: Request, incident_id: int) -> Response:
+async def blackbox_incident(request: Request, incident_id: FromPath[int]) -> Response:
     return await _incident_page(request, check_id(incident_id))
 
 
 @post("/blackbox/incidents/{incident_id:int}/acknowledge", guards=[requires(Permission.ACT_ON_INCIDENTS)],
       name="blackbox_incident_acknowledge")
 async def blackbox_incident_acknowledge(
-        request: Request, incident_id: int,
-        data: Annotated[AcknowledgeForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Response:
+        request: Request, incident_id: FromPath[int],
+        data: URLEncodedBody[AcknowledgeForm]) -> Response:
     check_id(incident_id)
     tenant_id = tenant_of(request)
     try:
@@ -166,8 +171,8 @@ async def blackbox_incident_acknowledge(
 @post("/blackbox/incidents/{incident_id:int}/resolve", guards=[requires(Permission.ACT_ON_INCIDENTS)],
       name="blackbox_incident_resolve")
 async def blackbox_incident_resolve(
-        request: Request, incident_id: int,
-        data: Annotated[ResolveForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Response:
+        request: Request, incident_id: FromPath[int],
+        data: URLEncodedBody[ResolveForm]) -> Response:
     check_id(incident_id)
     tenant_id = tenant_of(request)
     try:
@@ -193,7 +198,7 @@ async def _export_data(request: Request, incident_id: int) -> tuple[dict[str, An
 
 @get("/blackbox/incidents/{incident_id:int}/export.csv", guards=[requires(Permission.VIEW_BLACKBOX)],
      name="blackbox_incident_csv")
-async def blackbox_incident_csv(request: Request, incident_id: int) -> Response:
+async def blackbox_incident_csv(request: Request, incident_id: FromPath[int]) -> Response:
     incident, timeline = await _export_data(request, incident_id)
     body = export.timeline_csv(timeline, details=sees_details(request))
     return Response(content=body.encode("utf-8"), media_type="text/csv; charset=utf-8",
@@ -202,10 +207,10 @@ async def blackbox_incident_csv(request: Request, incident_id: int) -> Response:
 
 @get("/blackbox/incidents/{incident_id:int}/export.json", guards=[requires(Permission.VIEW_BLACKBOX)],
      name="blackbox_incident_json")
-async def blackbox_incident_json(request: Request, incident_id: int) -> Response:
+async def blackbox_incident_json(request: Request, incident_id: FromPath[int]) -> Response:
     incident, timeline = await _export_data(request, incident_id)
     body = export.timeline_json(incident, timeline, details=sees_details(request))
-    return Response(content=json.dumps(body, default=str, ensure_ascii=False, indent=1).encode("utf-8"),
+    return Response(content=json.dumps(body, default=_iso, ensure_ascii=False, indent=1).encode("utf-8"),
                     media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="incident-{incident_id}.json"'})
 
@@ -222,8 +227,10 @@ async def blackbox_events(request: Request) -> Response:
         except NotInTenant as exc:
             raise _not_in_tenant(exc) from None
         params, active = f.sql_params()
-        rows, total = await store.list_events(conn, tenant_id, params, active, limit=EVENT_PAGE_SIZE,
-                                              offset=(f.page - 1) * EVENT_PAGE_SIZE, cap=EVENT_COUNT_CAP)
+        offset = (f.page - 1) * EVENT_PAGE_SIZE
+        cap = offset + EVENT_PAGE_SIZE * EVENT_COUNT_PAGES
+        rows, total = await store.list_events(conn, tenant_id, params, active, limit=EVENT_PAGE_SIZE, offset=offset,
+                                              cap=cap)
         sites = await store.fetch_all(conn, store.SITES, {"tenant_id": tenant_id})
         assets = await store.fetch_all(conn, store.ASSET_OPTIONS, {"tenant_id": tenant_id, "limit": ASSET_OPTIONS})
         integrations = await store.fetch_all(conn, store.INTEGRATION_OPTIONS, {"tenant_id": tenant_id})
@@ -231,12 +238,12 @@ async def blackbox_events(request: Request) -> Response:
                   filter=f, notices=[gettext(n) for n in notices], sites=sites, assets=assets,
                   integrations=integrations, severities=SEVERITY_CHOICES, categories=CATEGORIES,
                   source_systems=SOURCE_SYSTEMS,
-                  pager=pager(f, total, EVENT_PAGE_SIZE, "/blackbox/events", capped=total >= EVENT_COUNT_CAP),
+                  pager=pager(f, total, EVENT_PAGE_SIZE, "/blackbox/events", capped=total >= cap),
                   **_common(request))
 
 
 @get("/blackbox/events/{event_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)], name="blackbox_event")
-async def blackbox_event(request: Request, event_id: int) -> Response:
+async def blackbox_event(request: Request, event_id: FromPath[int]) -> Response:
     tenant_id = tenant_of(request)
     check_id(event_id)
     async with db_of(request).tenant(tenant_id) as conn:

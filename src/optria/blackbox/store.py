@@ -325,22 +325,22 @@ WHERE i.tenant_id = u.tenant_id AND i.id = u.id
 
 # ----------------------------------------------------------------------------- pages: counters and lists
 
-COUNTERS = """
-SELECT
-  (SELECT count(*) FROM industrial_events e WHERE e.tenant_id = %(tenant_id)s {asset_e}
-      AND e.event_time >= now() - interval '24 hours' AND e.event_time <= now() + interval '5 minutes') AS events_24h,
-  (SELECT count(*) FROM incidents i WHERE i.tenant_id = %(tenant_id)s {asset_i}
-      AND i.status <> 'resolved' AND i.severity = 'critical') AS critical_open,
-  (SELECT count(*) FROM incidents i WHERE i.tenant_id = %(tenant_id)s {asset_i} AND i.status <> 'resolved') AS open_incidents
+INCIDENT_COUNTERS = """
+SELECT count(*) FILTER (WHERE i.severity = 'critical') AS critical_open, count(*) AS open_incidents
+FROM incidents i WHERE i.tenant_id = %(tenant_id)s AND i.status <> 'resolved' {asset}
+"""
+
+EVENTS_24H = """
+SELECT count(*) AS n FROM industrial_events e
+WHERE e.tenant_id = %(tenant_id)s {asset}
+  AND e.event_time >= %(end)s - interval '24 hours' AND e.event_time <= %(end)s + interval '5 minutes'
 """
 
 
-async def counters(conn: Conn, tenant_id: UUID, asset_id: int | None) -> dict[str, int]:
-    query = sql.SQL(COUNTERS).format(
-        asset_e=sql.SQL("AND e.asset_id = %(asset_id)s") if asset_id else sql.SQL(""),
-        asset_i=sql.SQL("AND i.asset_id = %(asset_id)s") if asset_id else sql.SQL(""))
-    row = await (await conn.execute(query, {"tenant_id": tenant_id, "asset_id": asset_id})).fetchone()
-    return dict(row or {})
+async def incident_counters(conn: Conn, tenant_id: UUID, asset_id: int | None) -> dict[str, int]:
+    row = await fetch_one(conn, with_asset(INCIDENT_COUNTERS, "i.asset_id", asset_id),
+                          {"tenant_id": tenant_id, "asset_id": asset_id})
+    return dict(row or {"critical_open": 0, "open_incidents": 0})
 
 
 INCIDENT_FILTERS = {

@@ -125,7 +125,7 @@ async def import_csv(conn: store.Conn, tenant_id: UUID, integration_id: int, tex
         try:
             ext = external_id_value(integration["kind"], ext)
             if ext in first_line:
-                raise InputError({"external_id": f"Duplicate tag id (first on line {first_line[ext]})."})
+                raise InputError({"external_id": N_("This tag id is already on an earlier line of the file.")})
             first_line[ext] = line
             asset_id = assets.get(row.get("asset_code", "").lower())
             if asset_id is None:

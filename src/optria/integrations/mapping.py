@@ -247,7 +247,7 @@ async def bulk_map(conn: store.Conn, tenant_id: UUID, integration_id: int, items
     errors: dict[str, str] = {}
     if role is not None:
         role = role_value(role, errors)
-    elif any(common.get(k) is not None for k in LIMITS):
+    elif any(common.get(k) not in (None, "") for k in LIMITS):
         errors["metric_role"] = N_("Choose one role for all tags to set limits in a bulk mapping.")
     if not items:
         errors["items"] = N_("Choose at least one tag to map.")

@@ -272,11 +272,10 @@ def slope(points: list[tuple[float, float]]) -> tuple[float, float] | None:
     b = sum((x - mx) * (y - my) for x, y in points) / sxx
     a = my - b * mx
     residual = sum((y - (a + b * x)) ** 2 for x, y in points)
-    if n <= 2:
-        return b, 0.0
     se = math.sqrt(residual / (n - 2) / sxx)
-    t = math.inf if se == 0 else b / se
-    return b, t
+    if se == 0:
+        return b, (math.copysign(math.inf, b) if b else 0.0)
+    return b, b / se
 
 
 def _severity_for_z(z: float) -> str | None:

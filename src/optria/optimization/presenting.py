@@ -10,7 +10,7 @@ from typing import Any
 
 from optria.optimization.analytics import SEVERITY_RANK, TRANSLATED_PARAMS
 from optria.twin.cards import risk_level
-from optria.web.i18n import gettext
+from optria.web.i18n import gettext as translate  # dynamic msgids: not a literal for the extractor
 
 TEXT_FIELDS = ("title", "rationale", "action", "expected_impact")
 
@@ -23,9 +23,9 @@ def localized(item: dict[str, Any], field: str) -> str:
     params = dict(evidence.get("params") or {})
     for name in TRANSLATED_PARAMS:
         if isinstance(params.get(name), str):
-            params[name] = gettext(params[name])
+            params[name] = translate(params[name])
     try:
-        return gettext(msgid, **params)
+        return translate(msgid, **params)
     except (KeyError, TypeError, ValueError):
         return item.get(field) or ""
 

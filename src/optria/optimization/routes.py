@@ -29,7 +29,7 @@ from optria.optimization import ai, models, runs, store
 from optria.optimization.presenting import asset_cards, group_by_unit, present
 from optria.web import flash
 from optria.web.errors import ApiError
-from optria.web.i18n import gettext
+from optria.web.i18n import gettext as translate  # dynamic msgids: not a literal for the extractor
 from optria.web.templating import render
 
 VIEW = [requires(Permission.VIEW_OPTIMIZATION)]
@@ -145,7 +145,7 @@ def fallback_text(row: dict[str, Any]) -> str | None:
     if message is None:
         return row.get("fallback_reason")
     try:
-        return gettext(message, **(fallback.get("params") or {}))
+        return translate(message, **(fallback.get("params") or {}))
     except (KeyError, TypeError, ValueError):
         return row.get("fallback_reason")
 

@@ -90,7 +90,7 @@ async def create_run(db: Database, settings: Settings, req: RunRequest) -> int:
             raise RunRefused(409, "run_in_progress", M_ALREADY)
         row = await store.insert_run(
             conn, tenant_id=req.tenant_id, scope=req.scope, scope_id=req.scope_id, scope_label=label[:300],
-            engine=req.engine, model=settings.openai_model if req.engine == "ai" else None, requested_by=req.requested_by,
+            engine=req.engine, model=None, requested_by=req.requested_by,
             requested_by_name=req.requested_by_name[:200] or "system", origin=req.origin,
             timeout_s=run_timeout(settings))
     log.info("optimization.run_queued", extra={"tenant_id": str(req.tenant_id), "run_id": row["id"],

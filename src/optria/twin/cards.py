@@ -87,7 +87,7 @@ def gauge(value: float | None, limits: Limits) -> dict[str, Any]:
     return {"pos": at(value) if value is not None else None, "marks": [{"kind": k, "pos": at(v)} for k, v in marks]}
 
 
-def value_view(sig: dict[str, Any]) -> dict[str, Any]:
+def value_view(sig: dict[str, Any], *, with_gauge: bool = True) -> dict[str, Any]:
     value = sig.get("v")
     limits = _limits(sig)
     state = limit_state(value, limits)[0] if sig.get("fresh") else ("stale" if sig.get("t") is not None else "nodata")
@@ -98,7 +98,7 @@ def value_view(sig: dict[str, Any]) -> dict[str, Any]:
         "time": None if sig.get("t") is None else datetime.fromtimestamp(float(sig["t"]), timezone.utc),
         "limits": {"wl": limits.warn_low, "wh": limits.warn_high, "cl": limits.crit_low, "ch": limits.crit_high},
         "scale": sig.get("sc", 1.0), "offset": sig.get("of", 0.0),
-        "gauge": gauge(value, limits),
+        "gauge": gauge(value, limits) if with_gauge else {"pos": None, "marks": []},
     }
 
 
@@ -118,8 +118,8 @@ def data_state(row: dict[str, Any]) -> str:
     return "none"
 
 
-def card(row: dict[str, Any]) -> dict[str, Any]:
-    """The card of one asset from a grid / cards query row."""
+def card(row: dict[str, Any], *, with_gauges: bool = True) -> dict[str, Any]:
+    """The card of one asset from a grid / cards query row (gauges only where a page draws them)."""
     status = row["status"]
     score = row.get("health_score")
     probability = row.get("failure_probability")
@@ -136,7 +136,7 @@ def card(row: dict[str, Any]) -> dict[str, Any]:
         "newest": _epoch(row.get("newest")),
         "fresh_until": _epoch(row.get("fresh_until")),
         "all_stale_at": _epoch(row.get("all_stale_at")),
-        "values": [value_view(s) for s in (row.get("signals") or [])],
+        "values": [value_view(s, with_gauge=with_gauges) for s in (row.get("signals") or [])],
     }
 
 

@@ -72,16 +72,44 @@ def _display(row: Mapping[str, Any], prefix: str = "") -> str:
     return name_ar if current_lang.get() == "ar" and name_ar else (row.get(prefix + "name") or "")
 
 
-def _group(card_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+class Texts:
+    """Labels translated once per request (a page shows dozens of cards)."""
+
+    def __init__(self) -> None:
+        self.status = {k: gettext(v) for k, v in LABELS["health_status"].items()}
+        self.data = {k: gettext(v) for k, v in cards.DATA_STATES.items()}
+        self.roles = {k: gettext(v) for k, v in cards.ROLE_LABELS.items()}
+        self.live = {k: gettext(v) for k, v in TEXTS.items()}
+
+    def for_script(self) -> str:
+        """What the page's script needs (it only ever sets text, never markup), as JSON safe inside <script>."""
+        return json.dumps({"status": self.status, "data": self.data, "live": self.live},
+                          ensure_ascii=False).replace("</", "<\\/")
+
+
+def card_view(row: dict[str, Any], texts: Texts, *, with_gauges: bool = False) -> dict[str, Any]:
+    """A card with its display texts resolved (names in the UI language, translated labels)."""
+    c = cards.card(row, with_gauges=with_gauges)
+    c["name"], c["code"] = _display(row), row["code"]
+    c["place"] = _display(row, "site_") + (" › " + _display(row, "unit_") if row.get("unit_id") else "")
+    c["status_label"] = texts.status[c["status"]]
+    c["data_label"] = "" if c["data"] == "none" else texts.data[c["data"]]
+    for v in c["values"]:
+        v["role_label"] = texts.roles.get(v["role"], texts.roles["other"])
+    return c
+
+
+def _group(card_rows: list[dict[str, Any]], texts: Texts) -> list[dict[str, Any]]:
     """Ordered rows → [{site, units: [{unit, cards}]}] keeping the query's order."""
     groups: list[dict[str, Any]] = []
     for row in card_rows:
         if not groups or groups[-1]["site_id"] != row["site_id"]:
-            groups.append({"site_id": row["site_id"], "site": row, "units": []})
+            groups.append({"site_id": row["site_id"], "name": _display(row, "site_"), "units": []})
         units = groups[-1]["units"]
         if not units or units[-1]["unit_id"] != row["unit_id"]:
-            units.append({"unit_id": row["unit_id"], "unit": row, "cards": []})
-        units[-1]["cards"].append({"row": row, "card": cards.card(row)})
+            units.append({"unit_id": row["unit_id"], "name": _display(row, "unit_") if row["unit_id"] else "",
+                          "cards": []})
+        units[-1]["cards"].append(card_view(row, texts))
     return groups
 
 
@@ -97,15 +125,6 @@ def _pager(page: int, total: int, base_query: str) -> dict[str, Any]:
             "prev": link(page - 1) if page > 1 else None, "next": link(page + 1) if page < pages else None}
 
 
-def _ui_texts() -> dict[str, Any]:
-    """Translated labels the page's script needs (it only ever sets text, never markup)."""
-    return {
-        "status": {k: gettext(v) for k, v in LABELS["health_status"].items()},
-        "data": {k: gettext(v) for k, v in cards.DATA_STATES.items()},
-        "live": {k: gettext(v) for k, v in TEXTS.items()},
-    }
-
-
 def _server_now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -118,8 +137,7 @@ async def twin_index(request: Request) -> Response:
     tenant_id = tenant_of(request)
     rendered_at = _server_now_ms()
     async with db_of(request).tenant(tenant_id) as conn:
-        sites = await twin_store.site_overview(conn, tenant_id)
-        units = await twin_store.units(conn, tenant_id)
+        sites, units = await twin_store.site_overview(conn, tenant_id)
         f, notices = filters.asset_filter(request.query_params, sites, units)
         query = dict(site_id=f.site_id, unit_id=f.unit_id, status=f.status, q=like_pattern(f.q), page_size=PAGE_SIZE,
                      top=TOP_VALUES)
@@ -128,19 +146,20 @@ async def twin_index(request: Request) -> Response:
             notices.append(PAGE_PAST_END)
             f.page = 1
             rows, total = await twin_store.grid(conn, tenant_id, page=1, **query)
-        setup = await twin_store.setup_state(conn, tenant_id)
-    asset_total = sum(s["asset_count"] for s in sites)
+        if any(r["n_with_data"] for r in rows):
+            setup = {"has_integrations": True, "has_mappings": True, "has_data": True}
+        else:
+            setup = await twin_store.setup_state(conn, tenant_id)
+    texts = Texts()
     shown_sites = [s for s in sites if f.site_id in (None, s["id"])]
     by_status = {st: sum(s[st] for s in shown_sites) for st in HEALTH_STATUSES}
-    ids = [r["id"] for r in rows]
-    stream = "/digital-twin/stream?" + "&".join(
-        [f"ids={','.join(map(str, ids))}"] + [f"since={rendered_at}"]) if ids else ""
+    ids = ",".join(str(r["id"]) for r in rows)
     return render(
         request, "digital_twin/index.html", breadcrumbs=[("Digital Twin", None)],
-        groups=_group(rows), total=total, asset_total=asset_total, sites=sites, units=units, filter=f,
-        notices=[gettext(n) for n in notices], statuses=HEALTH_STATUSES, by_status=by_status, setup=setup,
-        pager=_pager(f.page, total, f.query(page=1)), labels=LABELS, role_labels=cards.ROLE_LABELS,
-        data_states=cards.DATA_STATES, stream_url=stream, ui_texts=json.dumps(_ui_texts(), ensure_ascii=False),
+        groups=_group(rows, texts), total=total, asset_total=sum(s["asset_count"] for s in sites), sites=sites,
+        units=units, filter=f, notices=[gettext(n) for n in notices], statuses=HEALTH_STATUSES, by_status=by_status,
+        setup=setup, pager=_pager(f.page, total, f.query(page=1)), labels=LABELS, texts=texts,
+        stream_url=f"/digital-twin/stream?ids={ids}&since={rendered_at}" if ids else "",
         server_now=rendered_at, **page_flags(request))
 
 
@@ -213,12 +232,12 @@ async def twin_asset(request: Request, asset_id: FromPath[int]) -> Response:
             raise NotFoundException()
         now = await twin_store.now(conn)
         card_rows = await twin_store.cards_by_id(conn, tenant_id, [asset_id], top=TOP_VALUES, detail=[asset_id])
-        signal_ids = [v["id"] for v in (card_rows[0]["signals"] if card_rows else [])]
+        signal_ids = [v["id"] for v in ((card_rows[0]["signals"] or []) if card_rows else [])]
         trend_rows = await timeseries.trend(conn, tenant_id, signal_ids, hours=hours, resolution=view, until=now)
         history = await twin_store.health_history(conn, tenant_id, asset_id, span)
-        setup = await twin_store.setup_state(conn, tenant_id)
         contributing = await twin_store.contributing(conn, tenant_id, asset_id)
-    card = cards.card(card_rows[0]) if card_rows else None
+    texts = Texts()
+    card = card_view(card_rows[0], texts, with_gauges=True) if card_rows else None
     charts = {v["id"]: _chart_for(v, trend_rows.get(v["id"], []), key, now) for v in (card["values"] if card else [])}
     name = _display(asset)
     return render(
@@ -227,9 +246,9 @@ async def twin_asset(request: Request, asset_id: FromPath[int]) -> Response:
         asset=asset, asset_name=name, card=card, charts=charts, range_key=key, ranges=RANGES,
         range_labels=RANGE_LABELS, notices=[gettext(n) for n in notices], history=history,
         health_chart=_health_chart(history, key, now), transitions=_transitions(history),
-        contributing=contributing, reasons=cards.REASON_LABELS, labels=LABELS, role_labels=cards.ROLE_LABELS, data_states=cards.DATA_STATES,
-        setup=setup, stream_url=f"/digital-twin/stream?ids={asset_id}&detail={asset_id}&since={rendered_at}",
-        ui_texts=json.dumps(_ui_texts(), ensure_ascii=False), server_now=rendered_at, **page_flags(request))
+        contributing=contributing, reasons=cards.REASON_LABELS, labels=LABELS, texts=texts,
+        stream_url=f"/digital-twin/stream?ids={asset_id}&detail={asset_id}&since={rendered_at}",
+        server_now=rendered_at, **page_flags(request))
 
 
 # ----------------------------------------------------------------------------- live stream

@@ -17,13 +17,14 @@ twin, the assets list and the dashboard always agree.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from optria.assets.models import STALE_AFTER_INTERVALS
-from optria.assets.store import ASSET_FROM, EFFECTIVE_STATUS, INSERT_HEALTH_SNAPSHOT, STALE, UPSERT_HEALTH_LATEST, Conn
+from optria.assets.store import EFFECTIVE_STATUS, INSERT_HEALTH_SNAPSHOT, STALE, UPSERT_HEALTH_LATEST, Conn
 from optria.twin.scoring import AI_MAX_AGE_S, BASELINE_GAP_MINUTES, DRIFT_ROLES, LEVEL_MINUTES
 
 # Order in which a card lists its signals (the first ones are its key values).
@@ -33,37 +34,46 @@ _STALE_AT = f"l.time + make_interval(secs => m.expected_interval_s * {STALE_AFTE
 _FRESH = f"coalesce(l.quality < 3 AND l.value IS NOT NULL AND {_STALE_AT} > now(), false)"
 
 
-def signal_summary(asset: str) -> str:
-    """LEFT JOIN LATERAL with the signal figures of the asset ``asset`` (an SQL expression):
-    counts, newest sample, when the first fresh signal goes stale, and the signals as JSON —
-    the first %(top)s by role for every card, all of them for assets in %(detail)s."""
+def with_cards(targets: str) -> str:
+    """CTEs ``targets`` (the given SELECT of asset rows ``a.*`` — the cards to build) and ``sig``
+    (per asset: signal counts, newest sample, when the first / last fresh signal goes stale,
+    and the signals as JSON — the first %(top)s by role for every card, all of them for assets
+    in %(detail)s), computed for all targets in one pass. Signal names are read only for the
+    signals a card shows."""
     return f"""
-LEFT JOIN LATERAL (
-    SELECT count(*)::int AS n_signals,
-           count(x.time)::int AS n_with_data,
-           (count(*) FILTER (WHERE x.fresh))::int AS n_fresh,
-           max(x.time) AS newest,
+targets AS ({targets}),
+sig_rows AS (
+    SELECT m.asset_id, m.id AS mapping_id, m.signal_id, m.metric_role, m.unit, l.value * m.scale + m."offset" AS shown,
+           l.time, l.quality, m.expected_interval_s, m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.scale,
+           m."offset", {_STALE_AT} AS stale_at, {_FRESH} AS fresh,
+           row_number() OVER (PARTITION BY m.asset_id ORDER BY array_position({_ROLES}, m.metric_role), m.id) AS rn
+    FROM targets t
+    JOIN external_signal_mappings m ON m.tenant_id = %(tenant_id)s AND m.asset_id = t.id AND m.enabled
+    LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+),
+sig_counts AS (
+    SELECT x.asset_id, count(*)::int AS n_signals, count(x.time)::int AS n_with_data,
+           (count(*) FILTER (WHERE x.fresh))::int AS n_fresh, max(x.time) AS newest,
            min(x.stale_at) FILTER (WHERE x.fresh) AS fresh_until,
-           max(x.stale_at) FILTER (WHERE x.fresh) AS all_stale_at,
-           coalesce(json_agg(json_build_object(
-               'id', x.signal_id, 'role', x.metric_role, 'name', x.name, 'unit', x.unit, 'v', x.shown,
-               't', extract(epoch FROM x.time), 'q', x.quality, 'fresh', x.fresh, 'i', x.expected_interval_s,
-               'wl', x.warn_low, 'wh', x.warn_high, 'cl', x.crit_low, 'ch', x.crit_high,
-               'sc', x.scale, 'of', x."offset") ORDER BY x.rn)
-             FILTER (WHERE x.rn <= %(top)s OR {asset} = ANY(%(detail)s::int8[])), '[]'::json) AS signals
-    FROM (
-        SELECT m.signal_id, m.metric_role, s.name, coalesce(m.unit, s.eng_unit) AS unit,
-               l.value * m.scale + m."offset" AS shown, l.time, l.quality, m.expected_interval_s,
-               m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.scale, m."offset",
-               {_STALE_AT} AS stale_at, {_FRESH} AS fresh,
-               row_number() OVER (ORDER BY array_position({_ROLES}, m.metric_role), m.id) AS rn
-        FROM external_signal_mappings m
-        JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
-        LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
-        WHERE m.tenant_id = %(tenant_id)s AND m.asset_id = {asset} AND m.enabled
-    ) x
-) sig ON true
-"""
+           max(x.stale_at) FILTER (WHERE x.fresh) AS all_stale_at
+    FROM sig_rows x GROUP BY x.asset_id
+),
+sig AS (
+    SELECT c.*, v.signals FROM sig_counts c
+    LEFT JOIN (
+        SELECT x.asset_id, json_agg(json_build_object(
+                   'id', x.signal_id, 'role', x.metric_role, 'name', s.name, 'unit', coalesce(x.unit, s.eng_unit),
+                   'v', x.shown, 't', extract(epoch FROM x.time), 'q', x.quality, 'fresh', x.fresh,
+                   'i', x.expected_interval_s, 'wl', x.warn_low, 'wh', x.warn_high, 'cl', x.crit_low,
+                   'ch', x.crit_high, 'sc', x.scale, 'of', x."offset") ORDER BY x.rn) AS signals
+        FROM sig_rows x
+        CROSS JOIN LATERAL (  -- one index lookup per shown signal (OFFSET 0 keeps it from becoming a scan)
+            SELECT name, eng_unit FROM signals WHERE tenant_id = %(tenant_id)s AND id = x.signal_id OFFSET 0
+        ) s
+        WHERE x.rn <= %(top)s OR x.asset_id = ANY(%(detail)s::int8[])
+        GROUP BY x.asset_id
+    ) v ON v.asset_id = c.asset_id
+)"""
 
 
 CARD_COLUMNS = f"""
@@ -71,43 +81,71 @@ a.id, a.code::text AS code, a.name, a.name_ar, a.asset_type, a.criticality, a.ex
 a.site_id, s.name AS site_name, s.name_ar AS site_name_ar,
 a.unit_id, u.name AS unit_name, u.name_ar AS unit_name_ar,
 h.time AS health_time, h.health_score, h.failure_probability, h.source AS health_source,
-{EFFECTIVE_STATUS} AS status, {STALE} AS health_stale
+{EFFECTIVE_STATUS} AS status, {STALE} AS health_stale,
+coalesce(sig.n_signals, 0) AS n_signals, coalesce(sig.n_with_data, 0) AS n_with_data,
+coalesce(sig.n_fresh, 0) AS n_fresh, sig.newest, sig.fresh_until, sig.all_stale_at, sig.signals
 """
 
-CARD_ORDER = "site_name, site_id, unit_name NULLS FIRST, unit_id NULLS FIRST, name, id"
-
-# The grid: one page of cards (filters as in the assets list; NULL = no filter) with the total.
-GRID = f"""
-WITH cards AS (
-    SELECT {CARD_COLUMNS}
-    FROM {ASSET_FROM}
-    WHERE a.tenant_id = %(tenant_id)s
-      AND (%(site_id)s::bigint IS NULL OR a.site_id = %(site_id)s)
-      AND (%(unit_id)s::bigint IS NULL OR a.unit_id = %(unit_id)s)
-      AND (%(q)s::text IS NULL OR a.name ILIKE %(q)s OR a.code ILIKE %(q)s OR a.name_ar ILIKE %(q)s)
-), page AS (
-    SELECT c.*, count(*) OVER () AS total FROM cards c
-    WHERE %(status)s::text IS NULL OR c.status = %(status)s
-    ORDER BY {CARD_ORDER}
-    LIMIT %(limit)s OFFSET %(offset)s
-)
-SELECT p.*, sig.* FROM page p
-{signal_summary("p.id")}
-ORDER BY {CARD_ORDER}
+CARDS_FROM = """
+targets a
+JOIN sites s ON s.tenant_id = a.tenant_id AND s.id = a.site_id
+LEFT JOIN units u ON u.tenant_id = a.tenant_id AND u.id = a.unit_id
+LEFT JOIN LATERAL (
+    SELECT * FROM asset_health_latest WHERE tenant_id = a.tenant_id AND asset_id = a.id OFFSET 0
+) h ON true
+LEFT JOIN sig ON sig.asset_id = a.id
 """
+
+# Grid order: by site, then unit (assets outside a unit last), then name. It follows the
+# assets (tenant_id, site_id, unit_id) index, so a page reads little more than its own rows.
+GRID_ORDER = "a.site_id, a.unit_id, a.name, a.id"
+GRID_FILTERS = {
+    "site_id": "a.site_id = %(site_id)s",
+    "unit_id": "a.unit_id = %(unit_id)s",
+    "q": "(a.name ILIKE %(q)s OR a.code ILIKE %(q)s OR a.name_ar ILIKE %(q)s)",
+}
+_PAGE = "LIMIT %(limit)s OFFSET %(offset)s"
+
+
+@lru_cache(maxsize=32)
+def grid_sql(filters: frozenset[str], by_status: bool) -> str:
+    """One page of cards; ``total`` counts every asset the filters select.
+
+    The text holds only the filters in use (no "param IS NULL OR" switches), so each variant
+    is prepared once per connection with a plan that fits it."""
+    where = " AND ".join(["a.tenant_id = %(tenant_id)s", *(GRID_FILTERS[f] for f in sorted(filters))])
+    if not by_status:
+        return f"""
+WITH {with_cards(f"SELECT a.* FROM assets a WHERE {where} ORDER BY {GRID_ORDER} {_PAGE}")}
+SELECT {CARD_COLUMNS}, (SELECT count(*) FROM assets a WHERE {where}) AS total
+FROM {CARDS_FROM}
+ORDER BY {GRID_ORDER}
+"""
+    return f"""
+WITH chosen AS (
+    SELECT a.*, count(*) OVER () AS total
+    FROM assets a
+    LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
+    WHERE {where} AND {EFFECTIVE_STATUS} = %(status)s
+),
+{with_cards(f"SELECT a.* FROM chosen a ORDER BY {GRID_ORDER} {_PAGE}")}
+SELECT {CARD_COLUMNS}, a.total
+FROM {CARDS_FROM}
+ORDER BY {GRID_ORDER}
+"""
+
 
 # Cards of given assets (the twin view of one asset, a reconnecting stream's catch-up).
 CARDS_BY_ID = f"""
-SELECT {CARD_COLUMNS}, sig.*
-FROM {ASSET_FROM}
-{signal_summary("a.id")}
-WHERE a.tenant_id = %(tenant_id)s AND a.id = ANY(%(ids)s::int8[])
-ORDER BY s.name, a.site_id, u.name NULLS FIRST, a.unit_id NULLS FIRST, a.name, a.id
+WITH {with_cards("SELECT a.* FROM assets a WHERE a.tenant_id = %(tenant_id)s AND a.id = ANY(%(ids)s::int8[])")}
+SELECT {CARD_COLUMNS}
+FROM {CARDS_FROM}
+ORDER BY {GRID_ORDER}
 """
 
-# Cards whose data, score or mapping changed after %(since)s, optionally only of %(only)s.
-CHANGED_CARDS = f"""
-WITH changed AS (
+_CHANGED = """
+SELECT a.* FROM assets a
+WHERE a.tenant_id = %(tenant_id)s AND a.id IN (
     SELECT m.asset_id FROM signal_latest l
     JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
     WHERE l.tenant_id = %(tenant_id)s AND l.ingest_time > %(since)s
@@ -116,34 +154,42 @@ WITH changed AS (
     UNION
     SELECT m.asset_id FROM external_signal_mappings m WHERE m.tenant_id = %(tenant_id)s AND m.updated_at > %(since)s
 )
-SELECT {CARD_COLUMNS}, sig.*
-FROM changed c
-JOIN assets a ON a.tenant_id = %(tenant_id)s AND a.id = c.asset_id
-JOIN sites s ON s.tenant_id = a.tenant_id AND s.id = a.site_id
-LEFT JOIN units u ON u.tenant_id = a.tenant_id AND u.id = a.unit_id
-LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
-{signal_summary("a.id")}
-WHERE %(only)s::int8[] IS NULL OR a.id = ANY(%(only)s::int8[])
+AND (%(only)s::int8[] IS NULL OR a.id = ANY(%(only)s::int8[]))
 """
+
+# Cards whose data, score or mapping changed after %(since)s, optionally only of %(only)s.
+CHANGED_CARDS = f"""
+WITH {with_cards(_CHANGED)}
+SELECT {CARD_COLUMNS}
+FROM {CARDS_FROM}
+"""
+
 
 # Sites with their assets counted by effective status (filter chips and the site filter).
 SITE_OVERVIEW = f"""
-SELECT s.id, s.code::text AS code, s.name, s.name_ar,
-       count(a.id)::int AS asset_count,
-       (count(a.id) FILTER (WHERE {EFFECTIVE_STATUS} = 'normal'))::int AS normal,
-       (count(a.id) FILTER (WHERE {EFFECTIVE_STATUS} = 'warning'))::int AS warning,
-       (count(a.id) FILTER (WHERE {EFFECTIVE_STATUS} = 'critical'))::int AS critical,
-       (count(a.id) FILTER (WHERE {EFFECTIVE_STATUS} = 'nodata'))::int AS nodata
+WITH counts AS (
+    SELECT x.site_id, count(*)::int AS asset_count,
+           (count(*) FILTER (WHERE x.status = 'normal'))::int AS normal,
+           (count(*) FILTER (WHERE x.status = 'warning'))::int AS warning,
+           (count(*) FILTER (WHERE x.status = 'critical'))::int AS critical,
+           (count(*) FILTER (WHERE x.status = 'nodata'))::int AS nodata
+    FROM (
+        SELECT a.site_id, {EFFECTIVE_STATUS} AS status
+        FROM assets a LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
+        WHERE a.tenant_id = %(tenant_id)s
+    ) x
+    GROUP BY x.site_id
+)
+SELECT s.id, s.code::text AS code, s.name, s.name_ar, coalesce(c.asset_count, 0) AS asset_count,
+       coalesce(c.normal, 0) AS normal, coalesce(c.warning, 0) AS warning, coalesce(c.critical, 0) AS critical,
+       coalesce(c.nodata, 0) AS nodata,
+       (SELECT coalesce(json_agg(json_build_object('id', u.id, 'site_id', u.site_id, 'name', u.name,
+                                                   'name_ar', u.name_ar) ORDER BY u.name, u.id), '[]'::json)
+        FROM units u WHERE u.tenant_id = s.tenant_id AND u.site_id = s.id) AS units
 FROM sites s
-LEFT JOIN assets a ON a.tenant_id = s.tenant_id AND a.site_id = s.id
-LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
+LEFT JOIN counts c ON c.site_id = s.id
 WHERE s.tenant_id = %(tenant_id)s
-GROUP BY s.tenant_id, s.id
 ORDER BY s.name, s.id
-"""
-
-UNITS = """
-SELECT id, site_id, code::text AS code, name, name_ar FROM units WHERE tenant_id = %(tenant_id)s ORDER BY name, id
 """
 
 # What a new tenant still has to do before the twin shows data.
@@ -253,8 +299,10 @@ NOTIFY_LIVE = "SELECT pg_notify('optria_live', %(payload)s)"
 # ----------------------------------------------------------------------------- helpers
 
 
-async def _all(conn: Conn, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cur = await conn.execute(sql, params)
+async def _all(conn: Conn, sql: str, params: dict[str, Any], *, prepare: bool | None = None) -> list[dict[str, Any]]:
+    """Rows as dicts. ``prepare=False`` for a query with optional parameters ("%(x)s IS NULL
+    OR ..."): once prepared, PostgreSQL may switch to a generic plan blind to which are set."""
+    cur = await conn.execute(sql, params, prepare=prepare)
     return await cur.fetchall()
 
 
@@ -262,7 +310,8 @@ async def grid(conn: Conn, tenant_id: UUID, *, site_id: int | None, unit_id: int
                q: str | None, page: int, page_size: int, top: int) -> tuple[list[dict[str, Any]], int]:
     params = {"tenant_id": tenant_id, "site_id": site_id, "unit_id": unit_id, "status": status, "q": q,
               "limit": page_size, "offset": (page - 1) * page_size, "top": top, "detail": []}
-    rows = await _all(conn, GRID, params)
+    used = frozenset(k for k in GRID_FILTERS if params[k] is not None)
+    rows = await _all(conn, grid_sql(used, status is not None), params)
     return rows, int(rows[0]["total"]) if rows else 0
 
 
@@ -276,16 +325,14 @@ async def changed_cards(conn: Conn, tenant_id: UUID, since: datetime, *, top: in
     """(database time of the read, cards changed after ``since``)."""
     now = (await (await conn.execute(NOW)).fetchone())["now"]  # type: ignore[index]
     rows = await _all(conn, CHANGED_CARDS, {"tenant_id": tenant_id, "since": since, "top": top, "only": only,
-                                            "detail": detail})
+                                            "detail": detail}, prepare=False)
     return now, rows
 
 
-async def site_overview(conn: Conn, tenant_id: UUID) -> list[dict[str, Any]]:
-    return await _all(conn, SITE_OVERVIEW, {"tenant_id": tenant_id})
-
-
-async def units(conn: Conn, tenant_id: UUID) -> list[dict[str, Any]]:
-    return await _all(conn, UNITS, {"tenant_id": tenant_id})
+async def site_overview(conn: Conn, tenant_id: UUID) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(sites with their asset counts by effective status, units of all sites)."""
+    sites = await _all(conn, SITE_OVERVIEW, {"tenant_id": tenant_id})
+    return sites, [u for s in sites for u in s["units"]]
 
 
 async def setup_state(conn: Conn, tenant_id: UUID) -> dict[str, bool]:

@@ -32,7 +32,9 @@ from optria.secretbox import SecretBox
 from optria.logs import register_secrets, settings_secrets, setup_logging
 from optria.optimization import api as optimization_api
 from optria.optimization import routes as optimization_routes
+from optria.platform import console as platform_console
 from optria.platform import ingestion as platform_ingestion
+from optria.platform import poc_routes as platform_poc
 from optria.platform import routes as platform_routes
 from optria.twin import live as twin_live
 from optria.twin import routes as twin_routes
@@ -83,7 +85,7 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
         *assets_dashboard.ROUTES, *assets_routes.ROUTES, *assets_api.ROUTES,
         *management_routes.ROUTES, *sso_routes.ROUTES, *identity_api.ROUTES, *tenants_routes.ROUTES,
         *twin_routes.ROUTES, *blackbox_routes.ROUTES,
-        *optimization_routes.ROUTES, *optimization_api.ROUTES,
+        *optimization_routes.ROUTES, *optimization_api.ROUTES, *platform_console.ROUTES, *platform_poc.ROUTES,
         *integrations_routes.ROUTES, *integrations_mapping_routes.ROUTES, *integrations_api.ROUTES,
         *integrations_mapping_api.ROUTES,
         create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"public": True},

@@ -28,7 +28,10 @@ def data_msgids() -> set[str]:
     ids |= _assets_msgids()
     ids |= _twin_msgids()
     ids |= _ingestion_msgids()
+    ids |= _integrations_msgids()
     ids |= _optimization_msgids()
+    ids |= _platform_console_msgids()
+    ids |= _blackbox_msgids()
     return ids
 
 
@@ -79,3 +82,27 @@ def _optimization_msgids() -> set[str]:
                    models.SOURCE_LABELS, models.ORIGIN_LABELS):
         ids |= set(labels.values())
     return ids
+
+
+def _blackbox_msgids() -> set[str]:
+    """Industrial Black Box (issue 8): labels of stored values (severities, statuses, source types) and crumbs."""
+    from optria.blackbox.models import label_msgids
+
+    return label_msgids() | {"Industrial Black Box", "Event explorer", "Source system event"}
+
+
+def _platform_console_msgids() -> set[str]:
+    """Platform console, demo tenants and the proof of concept (issue 9)."""
+    from optria.platform import console, demo_tenants, poc, poc_routes
+
+    ids = set(poc.M.values()) | set(poc.STEP_TITLES.values()) | set(poc.STATUS_LABELS.values())
+    ids |= set(poc.REPORT_LABELS.values()) | console.check_msgids() | set(demo_tenants.MESSAGES)
+    ids |= set(poc_routes.MESSAGES) | {"Demo tenants"}
+    return ids
+
+
+def _integrations_msgids() -> set[str]:
+    """Integrations, Data Sources and mappings (issue 5): stored-value labels and page titles."""
+    from optria.integrations.models import label_msgids as integration_labels
+
+    return integration_labels() | {"Add integration", "Edit", "Map tags", "Integrations"}

@@ -23,8 +23,7 @@ def coming_soon(path: str, permission: Permission, title: str) -> HTTPRouteHandl
 
 
 # Sections still to be built; each entry is removed when its real page lands.
-PENDING_SECTIONS = {"/platform",
-                    "/platform/poc"}
+PENDING_SECTIONS: set[str] = set()
 
 # The home page ("/") is the dashboard, in optria.assets.dashboard.
 ROUTES = [coming_soon(item.href, item.permission, item.label) for item in NAV if item.href in PENDING_SECTIONS]
