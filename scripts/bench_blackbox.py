@@ -202,6 +202,7 @@ async def bench_pages(dsn: str, tenant: uuid.UUID, incident_id: int, rounds: int
         async with db.platform("bench") as conn:
             slug = (await (await conn.execute("SELECT slug FROM tenants WHERE id = %s", [tenant])).fetchone())["slug"]
         app = create_app(Settings(SESSION_SECRET="bench-secret-" + "x" * 30, APP_ENV="test", LOG_LEVEL="WARNING"), db)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         pages = {"trivial": "/account/password", "blackbox": "/blackbox",
                  "incident": f"/blackbox/incidents/{incident_id}", "events": "/blackbox/events"}
         out: dict[str, dict[str, float]] = {}
@@ -330,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     admin, server = admin_dsn()
     dsn = scratch_db(admin)
+    logging.getLogger("httpx").setLevel(logging.WARNING)   # one log line per request would be measured too
     ok = True
     try:
         print(f"seeding {args.events:,} events / {args.incidents:,} incidents (+ {args.other_tenants} other tenants) ...",

@@ -24,7 +24,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-background-networking", "--disable-gpu",
                  "--disable-component-update"]
 BROWSER_SECRET = "browser-test-secret-" + "b" * 28
-OWNER_PASSWORD = "Owner-Browser-2026"
+OWNER_PASSWORD = "Platform-Browser-2026"
 OUTPUT_DIR = Path(__file__).resolve().parents[1] / "test-output"
 
 
@@ -80,8 +80,9 @@ def live_server(db_dsn: str, tmp_path: Path) -> Iterator[LiveServer]:
     env = {**os.environ, "DATABASE_URL": db_dsn, "SESSION_SECRET": BROWSER_SECRET, "APP_ENV": "test",
            "OPTRIA_DATA_DIR": str(tmp_path), "OPCUA_ENDPOINT_URL": opcua_endpoint, "PI_BASE_URL": pi_base_url}
     cli = [sys.executable, "-m", "optria.cli"]
-    subprocess.run([*cli, "seed", "--demo-tenant", "--owner-password", OWNER_PASSWORD], env=env, check=True,
-                   capture_output=True, timeout=120)
+    seeded = subprocess.run([*cli, "seed", "--demo-tenant", "--owner-password", OWNER_PASSWORD], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert seeded.returncode == 0, f"optria seed failed: {seeded.stdout[-2000:]} {seeded.stderr[-2000:]}"
     started: list[subprocess.Popen] = []
     try:
         sims = subprocess.Popen([*cli, "simulate", "--host", "127.0.0.1", "--opcua-port", str(opc_port),

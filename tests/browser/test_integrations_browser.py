@@ -83,5 +83,6 @@ def test_admin_creates_tests_and_maps_ten_tags(page, live_server) -> None:
     assert rows.locator('a[href^="/assets/"]').all_inner_texts() == ["P-101"] * 10
     assert "ns=2;s=RasTanura.CrudeUnit.P-102.Temperature" in page.locator('[data-testid="mappings-table"]').inner_text()
     assert page.locator(".alert-success").count() == 1
+    page.evaluate("window.scrollTo(0, 0)")  # the sidebar is sticky: capture from the top
     page.screenshot(path=str(live_server.output_dir / "integrations-map.png"), full_page=True)
     assert errors == [], errors

@@ -141,3 +141,51 @@ async def test_latest_ai_score_is_used(db: Database, db_dsn: str, owner_conn) ->
     sources = [r[0] for r in owner_conn.execute(
         "SELECT source FROM asset_metrics_snapshot WHERE asset_id = %s ORDER BY time", [ids[0]])]
     assert sources == ["ai", "rules"]                # the job never writes rows that look like AI output
+
+
+def _heartbeat(owner_conn, mapped, *, ago_s: float = 0.0, connected: bool = True) -> None:
+    owner_conn.execute(
+        "INSERT INTO ingest_health (tenant_id, integration_id, worker_id, state, connected, heartbeat_at) "
+        "VALUES (%s, %s, 'w1', 'streaming', %s, now() - make_interval(secs => %s)) "
+        "ON CONFLICT (tenant_id, integration_id) DO UPDATE SET connected = EXCLUDED.connected, "
+        "heartbeat_at = EXCLUDED.heartbeat_at", [mapped.tenant_id, mapped.integration_id, connected, ago_s])
+
+
+async def test_a_live_source_vouches_for_unchanged_values_until_its_heartbeat_lapses(db: Database, db_dsn: str,
+                                                                                      owner_conn) -> None:
+    """OPC-UA and PI report by exception: a value that does not change sends nothing."""
+    tenant_id, ids, mapped = await _plant(db, owner_conn, assets=1, interval_s=1)
+    owner_conn.execute("UPDATE assets SET expected_interval_s = 1 WHERE id = %s", [ids[0]])
+    _heartbeat(owner_conn, mapped[0])
+    await write_values(db_dsn, mapped[0], {"vibration": 2.2, "temperature": 70.0})
+    job = ScoringJob(db, notify=False)
+    await job.run_once()
+    first = health_row(owner_conn, ids[0])
+    await asyncio.sleep(2.3)                    # the samples are older than two intervals, the worker is alive
+    _heartbeat(owner_conn, mapped[0])
+    assert await job.run_once() == 1            # refreshed: the score was about to age out for readers
+    row = health_row(owner_conn, ids[0])
+    assert row["status"] == "normal" and row["time"] > first["time"] + timedelta(seconds=2)
+    _heartbeat(owner_conn, mapped[0], ago_s=31)   # the worker died a while ago: its heartbeat lapsed
+    assert await job.run_once() == 1
+    assert health_row(owner_conn, ids[0])["status"] == "nodata"
+
+
+async def test_a_source_marked_stale_turns_nodata_at_once(db: Database, db_dsn: str, owner_conn) -> None:
+    from ingest.writer import Writer
+
+    tenant_id, ids, mapped = await _plant(db, owner_conn, assets=1)
+    _heartbeat(owner_conn, mapped[0])
+    await write_values(db_dsn, mapped[0], {"vibration": 2.2, "temperature": 70.0})
+    job = ScoringJob(db, notify=False)
+    await job.run_once()
+    writer = Writer(db_dsn)
+    try:
+        await writer.mark_stale(tenant_id, list(mapped[0].signals.values()))   # what a worker does on disconnect
+    finally:
+        await writer.stop()
+    await job.run_once()
+    row = health_row(owner_conn, ids[0])
+    assert row["status"] == "nodata"
+    assert [r[0] for r in owner_conn.execute("SELECT status FROM asset_metrics_snapshot WHERE asset_id = %s "
+                                             "ORDER BY time", [ids[0]])] == ["normal", "nodata"]

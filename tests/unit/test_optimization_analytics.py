@@ -107,9 +107,20 @@ def test_findings_are_ordered_worst_first_and_are_deterministic() -> None:
     ([(0, 1), (1, 3), (2, 1), (3, 3), (4, 1)], 0.0, False),
 ])
 def test_slope(points, expected_slope, significant) -> None:
-    b, t = slope(points)
+    b, t, r2 = slope(points)
     assert b == pytest.approx(expected_slope, abs=1e-9)
-    assert (abs(t) >= 3) == significant
+    assert (abs(t) >= 3 and r2 >= 0.6) == significant
+
+
+def test_a_process_cycle_is_not_a_trend() -> None:
+    """A ten-minute oscillation (the demo plant's) over the last hour: no time-to-limit finding."""
+    import math
+
+    wave = [12.0 + 0.6 * math.sin(2 * math.pi * i / 10) for i in range(60)]
+    pressure = SignalData(5, "P-1.Pressure", "pressure", "bar", limits=Limits(None, 16.0, None, 18.0),
+                          latest=wave[-1], latest_time=NOW, quality=0, minutes=minutes(wave, 0.05))
+    found = kinds(AssetData(7, "P-1", "Pump", signals=(pressure,)))
+    assert not any(k == "time_to_limit" for k, _ in found), found
 
 
 def test_stats_fold_the_bucket_range_into_sigma() -> None:

@@ -19,11 +19,14 @@ FLAT_BASELINE = Baseline(mean=2.2, spread=0.1, level=2.25, source="1h")
 
 def sig(role: str = "vibration", value: float | None = 2.2, *, age_s: float = 5, quality: int = 0,
         limits: Limits = VIB_LIMITS, interval: int = 60, scale: float = 1.0, offset: float = 0.0,
-        baseline: Baseline | None = None, signal_id: int = 1) -> SignalInput:
+        baseline: Baseline | None = None, signal_id: int = 1, live: bool = False,
+        heartbeat_age_s: float | None = None) -> SignalInput:
+    seen = None if heartbeat_age_s is None else NOW - timedelta(seconds=heartbeat_age_s)
     return SignalInput(signal_id=signal_id, name=f"{role}-{signal_id}", role=role, unit="mm/s", scale=scale,
                        offset=offset, limits=limits, expected_interval_s=interval,
                        time=None if value is None else NOW - timedelta(seconds=age_s), value=value, quality=quality,
-                       since=NOW - timedelta(days=1), baseline=baseline)
+                       since=NOW - timedelta(days=1), baseline=baseline, source_live=live, source_seen=seen,
+                       marked_at=None if quality != 4 else NOW - timedelta(seconds=2))
 
 
 # (case, signals, expected status, health range, probability range, reasons expected in contributing)
@@ -66,6 +69,14 @@ CASES = [
      [sig(value=7.5), sig("temperature", 100, limits=TEMP_LIMITS, signal_id=2)], "warning", (40, 75), (0.5, 0.75),
      ["warn_high", "warn_high"]),
     ("fresh within two intervals", [sig(value=2.2, age_s=110, interval=60)], "normal", (99, 100), (0.0, 0.05), []),
+    ("a live source vouches for an unchanged value",
+     [sig(value=2.2, age_s=3600, live=True, heartbeat_age_s=1)], "normal", (99, 100), (0.0, 0.05), []),
+    ("a live source still judges its limits", [sig(value=12.0, age_s=3600, live=True, heartbeat_age_s=1)],
+     "critical", (0, 40), (0.8, 1.0), ["crit_high"]),
+    ("a source marked stale is no data even while connected", [sig(value=2.2, quality=4, live=True, heartbeat_age_s=1)],
+     "nodata", None, None, ["stale"]),
+    ("an old value of a lost worker is stale", [sig(value=2.2, age_s=3600, live=False, heartbeat_age_s=90)],
+     "nodata", None, None, ["stale"]),
 ]
 
 
@@ -107,6 +118,16 @@ def test_result_time_is_the_data_time_so_reruns_write_the_same_row() -> None:
     assert score_asset([sig(value=2.2, age_s=5)], NOW + timedelta(seconds=30)).time == fresh.time
     stale = score_asset([sig(value=2.2, age_s=600, interval=60)], NOW)
     assert stale.time == NOW - timedelta(seconds=600) + timedelta(seconds=60 * scoring.STALE_AFTER_INTERVALS)
+
+
+def test_times_of_live_sources_and_of_their_loss() -> None:
+    live = score_asset([sig(value=2.2, age_s=3600, live=True, heartbeat_age_s=1)], NOW)
+    assert live.time == NOW - timedelta(seconds=1)                       # current as of the last heartbeat
+    lost = score_asset([sig(value=2.2, age_s=3600, live=False, heartbeat_age_s=90)], NOW)
+    assert lost.time == NOW - timedelta(seconds=90 - scoring.SOURCE_HEARTBEAT_S)   # when the heartbeat lapsed
+    marked = score_asset([sig(value=2.2, age_s=3600, quality=4, live=True, heartbeat_age_s=1)], NOW)
+    assert marked.time == NOW - timedelta(seconds=2)                     # when the worker marked it stale
+    assert lost.time > NOW - timedelta(seconds=3600) and marked.time > live.time - timedelta(seconds=5)
 
 
 AI_CASES = [

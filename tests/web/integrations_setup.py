@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest_asyncio
 
 from optria.db import Database
+from optria.web.app import create_app
 from tests.fix_web import Account, Accounts, Web, make_settings
 from tests.web.assets_setup import PlantIds, make_plant
 
@@ -39,6 +41,21 @@ async def same_loop_web(app: Any) -> AsyncIterator[Web]:
     finally:
         for hook in app.on_shutdown:
             await hook(app)
+
+
+# Fixtures for the integrations test modules, which import them by name: the app with its platform
+# defaults on the two simulators, and a same-loop client (they replace fix_web's app and web there).
+
+
+@pytest_asyncio.fixture
+async def app(db, opcua_sim, pi_sim, tmp_path):
+    return create_app(integ_settings(tmp_path, opcua=opcua_sim, pi=pi_sim), db)
+
+
+@pytest_asyncio.fixture
+async def web(app):
+    async with same_loop_web(app) as w:
+        yield w
 
 
 def integ_settings(tmp_path: Path, *, opcua: Any = None, pi: Any = None, **extra: Any):

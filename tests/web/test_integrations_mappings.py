@@ -6,22 +6,11 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from optria.web.app import create_app
 from tests.fix_pi import PI_PASSWORD, PI_USER
-from tests.web.integrations_setup import create, integ_settings, rows, same_loop_web, tenant_with_plant
+from tests.web.integrations_setup import app, web  # noqa: F401  (fixtures: the app on the simulators)
+from tests.web.integrations_setup import create, rows, tenant_with_plant
 
 P101 = "ns=2;s=RasTanura.CrudeUnit.P-101"
-
-
-@pytest_asyncio.fixture
-async def app(db, opcua_sim, pi_sim, tmp_path):
-    return create_app(integ_settings(tmp_path, opcua=opcua_sim, pi=pi_sim), db)
-
-
-@pytest_asyncio.fixture
-async def web(app):
-    async with same_loop_web(app) as w:
-        yield w
 
 
 @pytest_asyncio.fixture

@@ -9,21 +9,10 @@ import re
 
 import pytest_asyncio
 
-from optria.web.app import create_app
 from tests.fix_opcua import OPCUA_USER
 from tests.fix_pi import PI_PASSWORD, PI_USER
-from tests.web.integrations_setup import MARKER, create, integ_settings, rows, same_loop_web, tenant_with_plant
-
-
-@pytest_asyncio.fixture
-async def app(db, opcua_sim, pi_sim, tmp_path):
-    return create_app(integ_settings(tmp_path, opcua=opcua_sim, pi=pi_sim), db)
-
-
-@pytest_asyncio.fixture
-async def web(app):
-    async with same_loop_web(app) as w:
-        yield w
+from tests.web.integrations_setup import app, web  # noqa: F401  (fixtures: the app on the simulators)
+from tests.web.integrations_setup import MARKER, create, rows, tenant_with_plant
 
 
 @pytest_asyncio.fixture

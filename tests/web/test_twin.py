@@ -260,6 +260,8 @@ async def test_sse_pushes_changed_cards_only_to_their_own_tenant(app, client, ac
             assert await sb.wait(lambda: b_asset in sb.card_ids()), sb.events
             await ScoringJob(db).run_once()                                     # B's card turns critical
             assert await sb.wait(lambda: any(c["status"] == "critical" for c in sb.cards(b_asset)))
+            counts = [c for e, _, d in sb.events if e == "cards" and (c := json.loads(d).get("counts"))]
+            assert counts[-1][str(b.site_id)].get("critical") == 1                 # the status strip follows
             critical = [c for c in sb.cards(b_asset) if c["status"] == "critical"][-1]
             assert critical["risk"] == "high" and any(v["text"] == "12.50" and v["state"] == "critical"
                                                       for v in critical["values"])
@@ -313,3 +315,18 @@ async def test_a_slow_subscriber_is_dropped_not_the_others(app, client, accounts
     finally:
         hub.unsubscribe(slow)
         hub.unsubscribe(fast)
+
+
+async def test_grid_pages_and_streams_only_the_cards_shown(web, accounts, db) -> None:
+    from optria.twin.routes import PAGE_SIZE
+
+    tenant = await accounts.tenant()
+    plant = await make_plant(db, tenant[0], tag="P", assets=PAGE_SIZE + 4)
+    await web.login(await accounts.user("viewer", tenant))
+    first = (await web.get("/digital-twin")).text
+    second = (await web.get("/digital-twin?page=2")).text
+    one, two = set(cards_of(first)), set(cards_of(second))
+    assert len(one) == PAGE_SIZE and len(two) == 4 and not one & two and one | two == set(plant.assets.values())
+    assert 'href="/digital-twin?page=2"' in first and 'rel="next"' in first
+    stream = re.search(r'data-twin-stream="/digital-twin/stream\?ids=([\d,]+)&amp;since=\d+"', first)
+    assert stream and {int(i) for i in stream.group(1).split(",")} == one

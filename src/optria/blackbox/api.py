@@ -21,7 +21,7 @@ from optria.identity.rbac import Permission
 from optria.web.errors import ApiError
 
 PAGE_SIZE = 50
-EVENT_COUNT_PAGES = 10   # totals are counted at most this many pages ahead (total_is_capped)
+COUNT_PAGES_AHEAD = 10   # totals are counted at most this many pages ahead (total_is_capped)
 
 NOT_FOUND = {"incident": "Incident not found.", "event": "Event not found.", "asset": "Asset not found.",
              "site": "Site not found.", "integration": "Integration not found."}
@@ -87,9 +87,12 @@ async def api_incidents(request: Request) -> Page:
             raise ApiError(404, "not_found", NOT_FOUND[exc.what]) from None
         _bad_filters(notices)
         params, active = f.sql_params()
-        rows, total = await store.list_incidents(conn, tenant_id, params, active, limit=PAGE_SIZE,
-                                                 offset=(f.page - 1) * PAGE_SIZE)
-    return Page(items=[_incident_out(r) for r in rows], total=total, page=f.page, page_size=PAGE_SIZE)
+        offset = (f.page - 1) * PAGE_SIZE
+        cap = offset + PAGE_SIZE * COUNT_PAGES_AHEAD
+        rows, total = await store.list_incidents(conn, tenant_id, params, active, limit=PAGE_SIZE, offset=offset,
+                                                 cap=cap)
+    return Page(items=[_incident_out(r) for r in rows], total=total, page=f.page, page_size=PAGE_SIZE,
+                total_is_capped=total >= cap)
 
 
 @get("/api/blackbox/incidents/{incident_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)],
@@ -137,7 +140,7 @@ async def api_events(request: Request) -> Page:
         _bad_filters(notices)
         params, active = f.sql_params()
         offset = (f.page - 1) * PAGE_SIZE
-        cap = offset + PAGE_SIZE * EVENT_COUNT_PAGES
+        cap = offset + PAGE_SIZE * COUNT_PAGES_AHEAD
         rows, total = await store.list_events(conn, tenant_id, params, active, limit=PAGE_SIZE, offset=offset, cap=cap)
     return Page(items=[_event_out(r, details) for r in rows], total=total, page=f.page, page_size=PAGE_SIZE,
                 total_is_capped=total >= cap)

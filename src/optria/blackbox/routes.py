@@ -28,16 +28,16 @@ from optria.blackbox.models import (
 )
 from optria.blackbox.events import CATEGORIES, SOURCE_SYSTEMS
 from optria.blackbox.trends import incident_trends
-from optria.blackbox.web import check_id, client_addr, db_of, page_flags, pager, sees_details, tenant_of
+from optria.blackbox.web import check_id, client_addr, db_of, display_name, page_flags, pager, sees_details, tenant_of
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.web.errors import ApiError
-from optria.web.i18n import gettext
+from optria.web.i18n import current_lang, gettext
 from optria.web.templating import render
 
 PAGE_SIZE = 25
-EVENT_PAGE_SIZE = 50
-EVENT_COUNT_PAGES = 10   # the explorer counts at most this many pages ahead ("of more than ...")
+EVENT_PAGE_SIZE = 25
+COUNT_PAGES_AHEAD = 10   # lists count at most this many pages ahead ("1–25 of more than 250")
 TIMELINE_LIMIT = 1_000
 ASSET_OPTIONS = 500
 
@@ -76,6 +76,28 @@ def _with_payload_text(rows: list[dict[str, Any]], details: bool) -> list[dict[s
     return rows
 
 
+def _names(rows: list[dict[str, Any]], assets: list[dict[str, Any]], sites: list[dict[str, Any]]) -> None:
+    """Display names in the page's language, computed once here rather than by a macro per row."""
+    lang = current_lang.get()
+    for a in assets:
+        a["label"] = f"{a['code']} · {display_name(a, '', lang)}"
+    for s in sites:
+        s["label"] = display_name(s, "", lang)
+    for r in rows:
+        r["asset_label"] = display_name(r, "asset_", lang)
+        r["site_label"] = display_name(r, "site_", lang)
+
+
+def _event_labels(rows: list[dict[str, Any]]) -> None:
+    """Translated labels of each event row, looked up once here (list pages render many rows)."""
+    fallback = LABELS["source_type"]["sql_event"]
+    for r in rows:
+        r["severity_label"] = gettext(LABELS["severity"][r["severity"]])
+        r["type_label"] = gettext(LABELS["source_type"].get(r["source_type"], fallback))
+        r["system_label"] = gettext(LABELS["source_system"].get(r["source_system"], fallback))
+        r["flag_label"] = gettext(LABELS["time_flag"][r["time_flag"]]) if r["time_flag"] else ""
+
+
 def _common(request: Request) -> dict[str, Any]:
     return {"labels": LABELS, "here": _here(request), **page_flags(request)}
 
@@ -93,8 +115,10 @@ async def blackbox_index(request: Request) -> Response:
         except NotInTenant as exc:
             raise _not_in_tenant(exc) from None
         params, active = f.sql_params()
-        rows, total = await store.list_incidents(conn, tenant_id, params, active, limit=PAGE_SIZE,
-                                                 offset=(f.page - 1) * PAGE_SIZE)
+        offset = (f.page - 1) * PAGE_SIZE
+        cap = offset + PAGE_SIZE * COUNT_PAGES_AHEAD
+        rows, total = await store.list_incidents(conn, tenant_id, params, active, limit=PAGE_SIZE, offset=offset,
+                                                 cap=cap)
         counters = await store.incident_counters(conn, tenant_id, f.asset_id)
         health = await cached_alarm_health(conn, tenant_id, asset_id=f.asset_id, hours=hours)
         counters["events_24h"] = health.events_24h
@@ -105,11 +129,13 @@ async def blackbox_index(request: Request) -> Response:
         rejections = await store.fetch_all(conn, store.LIST_REJECTIONS, {"tenant_id": tenant_id}) \
             if sees_details(request) else []
     crumbs = [CRUMB] + ([(focus["code"], None)] if focus else [])
+    _names(rows, assets, sites)
     return render(request, "blackbox/index.html", breadcrumbs=crumbs, incidents=rows, filter=f,
                   notices=[gettext(n) for n in notices], counters=counters, health=health, hours=hours,
                   periods=PERIODS_H, sites=sites, assets=assets, focus=focus, rejections=rejections,
+                  focus_listed=bool(focus) and any(a["id"] == focus["id"] for a in assets),
                   statuses=INCIDENT_STATUS_FILTERS, severities=SEVERITY_CHOICES,
-                  pager=pager(f, total, PAGE_SIZE, "/blackbox"), **_common(request))
+                  pager=pager(f, total, PAGE_SIZE, "/blackbox", capped=total >= cap), **_common(request))
 
 
 # ----------------------------------------------------------------------------- incident
@@ -228,12 +254,14 @@ async def blackbox_events(request: Request) -> Response:
             raise _not_in_tenant(exc) from None
         params, active = f.sql_params()
         offset = (f.page - 1) * EVENT_PAGE_SIZE
-        cap = offset + EVENT_PAGE_SIZE * EVENT_COUNT_PAGES
+        cap = offset + EVENT_PAGE_SIZE * COUNT_PAGES_AHEAD
         rows, total = await store.list_events(conn, tenant_id, params, active, limit=EVENT_PAGE_SIZE, offset=offset,
                                               cap=cap)
         sites = await store.fetch_all(conn, store.SITES, {"tenant_id": tenant_id})
         assets = await store.fetch_all(conn, store.ASSET_OPTIONS, {"tenant_id": tenant_id, "limit": ASSET_OPTIONS})
         integrations = await store.fetch_all(conn, store.INTEGRATION_OPTIONS, {"tenant_id": tenant_id})
+    _names(rows, assets, sites)
+    _event_labels(rows)
     return render(request, "blackbox/events.html", breadcrumbs=[CRUMB, ("Event explorer", None)], events=rows,
                   filter=f, notices=[gettext(n) for n in notices], sites=sites, assets=assets,
                   integrations=integrations, severities=SEVERITY_CHOICES, categories=CATEGORIES,

@@ -365,8 +365,9 @@ ORDER BY i.started_at DESC, i.id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 """
 
+# Counted at most up to a cap (a few pages ahead): "1–25 of more than 250" costs a bounded scan.
 INCIDENT_COUNT = """
-SELECT count(*) AS n FROM incidents i {join} WHERE i.tenant_id = %(tenant_id)s {where}
+SELECT count(*) AS n FROM (SELECT 1 FROM incidents i {join} WHERE i.tenant_id = %(tenant_id)s {where} LIMIT %(cap)s) x
 """
 
 
@@ -375,9 +376,9 @@ def _where(fragments: dict[str, str], active: list[str]) -> sql.Composable:
 
 
 async def list_incidents(conn: Conn, tenant_id: UUID, params: dict[str, Any], active: list[str], *,
-                         limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+                         limit: int, offset: int, cap: int) -> tuple[list[dict[str, Any]], int]:
     where = _where(INCIDENT_FILTERS, active)
-    values = {"tenant_id": tenant_id, "limit": limit, "offset": offset, **params}
+    values = {"tenant_id": tenant_id, "limit": limit, "offset": offset, "cap": cap, **params}
     rows = await (await conn.execute(sql.SQL(INCIDENT_LIST).format(where=where), values)).fetchall()
     join = sql.SQL("JOIN assets a ON a.tenant_id = i.tenant_id AND a.id = i.asset_id") if "site_id" in active else sql.SQL("")
     total = await (await conn.execute(sql.SQL(INCIDENT_COUNT).format(join=join, where=where), values)).fetchone()
@@ -400,14 +401,14 @@ WHERE tenant_id = %(tenant_id)s AND id = %(incident_id)s FOR UPDATE
 
 ACKNOWLEDGE_INCIDENT = """
 UPDATE incidents SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = %(user_id)s,
-       acknowledged_by_name = %(user_name)s, updated_at = now()
+       acknowledged_by_name = %(user_name)s, event_count = event_count + 1, updated_at = now()
 WHERE tenant_id = %(tenant_id)s AND id = %(incident_id)s AND status = 'open'
 RETURNING acknowledged_at AS at
 """
 
 RESOLVE_INCIDENT = """
 UPDATE incidents SET status = 'resolved', resolved_at = now(), resolved_by = %(user_id)s,
-       resolved_by_name = %(user_name)s, summary = %(note)s, updated_at = now()
+       resolved_by_name = %(user_name)s, summary = %(note)s, event_count = event_count + 1, updated_at = now()
 WHERE tenant_id = %(tenant_id)s AND id = %(incident_id)s AND status <> 'resolved'
 RETURNING resolved_at AS at
 """

@@ -63,4 +63,4 @@ async def incident_trends(conn: Conn, tenant_id: UUID, incident: dict[str, Any])
                                        empty_text=gettext("No data for this signal in the incident window."),
                                        testid=f"trend-{s['signal_id']}")
         out.append({"signal_id": s["signal_id"], "title": title, "chart": chart, "points": len(points)})
-    return out
+    return sorted(out, key=lambda t: t["points"] == 0)   # signals with data first

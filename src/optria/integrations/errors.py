@@ -1,47 +1,17 @@
 """Errors the integrations area raises, turned into API errors or page messages at the edge.
 
-Messages are English msgids (marked with ``N_``): pages translate them, the API returns
-them as they are. None of them ever carries a secret.
+Field errors, "not found" and conflicts are the assets area's classes (one meaning across
+areas); this module adds the two only integrations have. Messages are English msgids (marked
+with ``N_``): pages translate them, the API returns them as they are. None carries a secret.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from optria.assets.validation import N_, Conflict, InputError, NotFound
 
-def N_(message: str) -> str:
-    """Marks a msgid for extraction; translated where it is shown."""
-    return message
-
-
-class InputError(Exception):
-    """Values that fail validation: ``fields`` maps a field name to an English msgid."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
-        self.fields = fields
-
-    @property
-    def message(self) -> str:
-        return " ".join(self.fields.values())
-
-
-class NotFound(Exception):
-    """Not in the caller's tenant, or does not exist: the two are never told apart."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(f"{kind} not found")
-        self.kind = kind
-
-
-class Conflict(Exception):
-    """Valid input that clashes with the current state (a taken name, SQL sources switched off)."""
-
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
+__all__ = ["N_", "Conflict", "ImportRejected", "InputError", "NOT_FOUND_MESSAGES", "NotFound", "SourceError"]
 
 
 class SourceError(Exception):

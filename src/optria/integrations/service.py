@@ -181,10 +181,11 @@ async def update_integration(conn: store.Conn, box: SecretBox, settings: Any, te
         secrets.update(box.seal_dict({"password": new_password}, context=secret_context(tenant_id)))
     await store.update_integration(conn, tenant_id, integration_id, name=name, config=config, secrets=secrets,
                                    enabled=enabled, demo_stream=demo_stream)
-    changed = sorted({k for k in ("name", "enabled") if (name if k == "name" else enabled) != row[k]}
-                     | {k for k in set(config) | set(row["config"]) if config.get(k) != row["config"].get(k)}
-                     | ({"password"} if new_password or (changes.get("clear_password") and "password" in row["secrets"])
-                        else set()))
+    diff = {k for k in set(config) | set(row["config"]) if config.get(k) != row["config"].get(k)}
+    diff |= {k for k, v in (("name", name), ("enabled", enabled)) if v != row[k]}
+    if secrets.get("password") != row["secrets"].get("password"):
+        diff.add("password")  # the name of the field only, never a value
+    changed = sorted(diff)
     if demo_stream != row["demo_stream"]:
         action = "demo_stream_on" if demo_stream else "demo_stream_off"
         await store.log_action(conn, tenant_id, integration_id, action=action, success=True,

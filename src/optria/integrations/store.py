@@ -17,6 +17,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from optria.assets.store import like_pattern
 from optria.integrations import live
 from optria.integrations.models import KIND_LABELS
 
@@ -233,13 +234,6 @@ SELECT code::text AS code, id FROM assets WHERE tenant_id = %(tenant_id)s AND co
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def like_pattern(q: str | None) -> str | None:
-    q = (q or "").strip()
-    if not q:
-        return None
-    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 async def _one(conn: Conn, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:

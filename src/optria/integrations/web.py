@@ -1,23 +1,19 @@
-"""Request plumbing shared by the integrations pages and API: tenant, actor, ids, permission flags."""
+"""Request plumbing of the integrations pages and API: the assets area's (tenant, ids, permission checks)
+plus the secret box, settings, the acting user, paging numbers and uploads."""
 
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from litestar import Request
-from litestar.exceptions import NotFoundException
 
-from optria.db import Database
-from optria.identity.rbac import Permission, has_permission
+from optria.assets.web import can, check_id, db_of, tenant_of
+from optria.identity.rbac import Permission
 from optria.integrations.service import Actor
 from optria.secretbox import SecretBox
 
-MAX_ID = 2**63 - 1
-
-
-def db_of(request: Request) -> Database:
-    return request.app.state.db
+__all__ = ["actor_of", "box_of", "can", "check_id", "db_of", "int_param", "page_flags", "read_upload",
+           "settings_of", "tenant_of"]
 
 
 def box_of(request: Request) -> SecretBox:
@@ -28,28 +24,8 @@ def settings_of(request: Request) -> Any:
     return request.app.state.settings
 
 
-def tenant_of(request: Request) -> UUID:
-    """The signed-in user's tenant; every integrations route is tenant-scoped."""
-    user = request.scope["user"]
-    if user.tenant_id is None:  # platform owners hold no tenant permission; defensive only
-        raise NotFoundException()
-    return user.tenant_id
-
-
 def actor_of(request: Request) -> Actor:
     return Actor(request.scope["user"], request.client.host if request.client else None)
-
-
-def check_id(value: int) -> int:
-    """Path ids outside bigint are simply not found (never a database error)."""
-    if not 0 < value <= MAX_ID:
-        raise NotFoundException()
-    return value
-
-
-def can(request: Request, permission: Permission) -> bool:
-    user: Any = request.scope.get("user")
-    return user is not None and has_permission(user.role, permission)
 
 
 def page_flags(request: Request) -> dict[str, bool]:

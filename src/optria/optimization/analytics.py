@@ -17,13 +17,15 @@ Per signal, from its 1-minute and 1-hour aggregates:
    is made (lower confidence). σ combines the spread of the bucket means with the typical
    bucket range (range ≈ 4σ). z = (level − mean) / max(σ, 1 % of |mean|); |z| ≥ 3 is a
    finding (low), ≥ 4 medium, ≥ 6 high.
-3. **Trend and time to limit.** A least-squares line through the recent minute means. When
-   the slope is significant (|t| ≥ ``MIN_SLOPE_T``) and points at a limit not yet crossed,
+3. **Trend and time to limit.** A least-squares line through the minute means of the last
+   ``RECENT_MINUTES`` (at least ``MIN_TREND_POINTS`` of them, so a process cycle of a few
+   minutes is not read as a trend). When the slope is significant (|t| ≥ ``MIN_SLOPE_T``), the
+   line explains the data (R² ≥ ``MIN_TREND_R2``) and it points at a limit not yet crossed,
    the time to reach it is ``(limit − level) / slope``; within ``HORIZON_H`` hours it is a
    finding, more severe the closer and the more critical the limit.
 4. **Efficiency** (an asset with both ``power`` and ``flow`` signals): specific energy =
-   mean power ÷ mean flow. A recent value above the baseline's by more than
-   ``EFFICIENCY_MIN_GAIN`` is an opportunity; its expected impact is the excess power at the
+   mean power ÷ mean flow. A recent value above the baseline's (an hourly or a full minute
+   baseline, not the short one) by more than ``EFFICIENCY_MIN_GAIN`` is an opportunity; its expected impact is the excess power at the
    current flow, in kW (and MWh per year).
 5. **Stale data.** Mapped signals without a current value are listed, since nothing can be
    judged on them.
@@ -50,8 +52,9 @@ MIN_BASELINE_HOURS = 3
 MIN_BASELINE_MINUTES = 15
 MIN_SHORT_BASELINE_MINUTES = 5
 Z_LOW, Z_MEDIUM, Z_HIGH = 3.0, 4.0, 6.0
-MIN_TREND_POINTS = 5
+MIN_TREND_POINTS = 30
 MIN_SLOPE_T = 3.0
+MIN_TREND_R2 = 0.6
 HORIZON_H = 72.0
 EFFICIENCY_MIN_GAIN = 0.05
 STALE_AFTER_INTERVALS = 3
@@ -259,8 +262,8 @@ def stats(buckets: list[Bucket], source: str) -> Stats | None:
     return Stats(mean, math.sqrt(between + within), len(usable), source)
 
 
-def slope(points: list[tuple[float, float]]) -> tuple[float, float] | None:
-    """(slope, t statistic) of a least-squares line through (x, y); None when it cannot be fitted."""
+def slope(points: list[tuple[float, float]]) -> tuple[float, float, float] | None:
+    """(slope, t statistic, R²) of a least-squares line through (x, y); None when it cannot be fitted."""
     n = len(points)
     if n < 3:
         return None
@@ -272,10 +275,12 @@ def slope(points: list[tuple[float, float]]) -> tuple[float, float] | None:
     b = sum((x - mx) * (y - my) for x, y in points) / sxx
     a = my - b * mx
     residual = sum((y - (a + b * x)) ** 2 for x, y in points)
+    total = sum((y - my) ** 2 for _, y in points)
+    r2 = 1.0 - residual / total if total > 0 else 0.0
     se = math.sqrt(residual / (n - 2) / sxx)
     if se == 0:
-        return b, (math.copysign(math.inf, b) if b else 0.0)
-    return b, b / se
+        return b, (math.copysign(math.inf, b) if b else 0.0), r2
+    return b, b / se, r2
 
 
 def _severity_for_z(z: float) -> str | None:
@@ -329,17 +334,20 @@ def _limit_finding(asset: AssetData, sig: SignalData, value: float, unit: str) -
                               "limit": limit, "level": reason})
 
 
-def _trend_finding(asset: AssetData, sig: SignalData, summary: SignalSummary, recent: list[Bucket], window_min: int,
-                   now: datetime, unit: str) -> Finding | None:
+def _trend_finding(asset: AssetData, sig: SignalData, summary: SignalSummary, now: datetime,
+                   unit: str) -> Finding | None:
+    cut = now - timedelta(minutes=RECENT_MINUTES)
+    recent = [b for b in shown_buckets(sig, sig.minutes) if cut <= b.bucket <= now]
     points = [((b.bucket - now).total_seconds() / 3600.0, b.avg) for b in recent]
     if len(points) < MIN_TREND_POINTS:
         return None
     fitted = slope(points)
     if fitted is None:
         return None
-    b, t = fitted
+    b, t, r2 = fitted
     summary.slope_per_h = _round(b)
-    if abs(t) < MIN_SLOPE_T or b == 0:
+    window_min = RECENT_MINUTES
+    if abs(t) < MIN_SLOPE_T or r2 < MIN_TREND_R2 or b == 0:
         return None
     level = summary.latest if summary.latest is not None else recent[-1].avg
     lim = sig.limits
@@ -366,7 +374,8 @@ def _trend_finding(asset: AssetData, sig: SignalData, summary: SignalSummary, re
     confidence = min(0.9, 0.5 + 0.05 * min(abs(t), 8.0))
     return _finding(asset, "time_to_limit", severity, keys, params, round(confidence, 2), impact_value=_round(hours),
                     impact_unit="h", evidence={"signal_id": sig.signal_id, "signal": sig.name, "role": sig.role,
-                                               "slope_per_h": _round(b), "t": _round(t), "limit": target,
+                                               "slope_per_h": _round(b), "t": _round(t), "r2": _round(r2),
+                                               "limit": target,
                                                "level": name, "value": _round(level), "hours": _round(hours)})
 
 
@@ -419,7 +428,8 @@ def efficiency(asset: AssetData, now: datetime) -> tuple[float | None, Finding |
     recent_power = sum(p for p, _ in pairs) / len(pairs)
     recent_flow = sum(f for _, f in pairs) / len(pairs)
     recent_ratio = recent_power / recent_flow
-    if p_base is None or f_base is None or f_base.mean <= 0 or p_base.source != f_base.source:
+    if p_base is None or f_base is None or f_base.mean <= 0 or p_base.source != f_base.source \
+            or p_base.source == "1m-short":
         return recent_ratio, None
     base_ratio = p_base.mean / f_base.mean
     if base_ratio <= 0:
@@ -470,7 +480,7 @@ def analyze_asset(asset: AssetData, now: datetime) -> AssetAnalysis:
         recent, base, window_min = windows(sig, now)
         if f := _anomaly_finding(asset, sig, summary, recent, base, window_min, unit):
             findings.append(f)
-        if fresh and sig.role != "running" and (f := _trend_finding(asset, sig, summary, recent, window_min, now, unit)):
+        if fresh and sig.role != "running" and (f := _trend_finding(asset, sig, summary, now, unit)):
             findings.append(f)
     specific_energy, eff = efficiency(asset, now)
     if eff is not None:

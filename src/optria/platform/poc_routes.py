@@ -72,8 +72,9 @@ def _tr(msgid: str | None, params: dict[str, Any] | None, fallback: str) -> str:
     if not msgid:
         return fallback
     params = dict(params or {})
-    if isinstance(params.get("step"), str):          # a step title: an English msgid itself
-        params["step"] = translate(params["step"])
+    for name in ("step", "reason"):                   # a step title or a fallback reason: English msgids themselves
+        if isinstance(params.get(name), str):
+            params[name] = translate(params[name])
     try:
         return translate(msgid, **params)
     except (KeyError, TypeError, ValueError):

@@ -1,9 +1,11 @@
 """The health-scoring job of the ingest service (see ingest/jobs.py for how jobs run).
 
 Each run rescores only the assets that need it: a mapped signal got new data
-(``signal_latest.ingest_time``), a mapping changed, or a signal's newest sample just
-crossed its staleness limit (so an asset whose data stops turns "nodata" without any new
-row arriving). The cursor is the database time of the previous run, kept in memory, read
+(``signal_latest.ingest_time``), a mapping changed, a signal's newest sample just crossed
+its staleness limit or its ingest worker's heartbeat lapsed (so an asset whose data stops
+turns "nodata" without any new row arriving), or — for values a live source vouches for
+without sending them again (OPC-UA and PI report by exception) — the asset's score is
+about to age out for readers (older than one expected interval). The cursor is the database time of the previous run, kept in memory, read
 back ``RESCAN_WINDOW_S`` seconds to catch batches that committed late or came from a
 writer with a slightly different clock; the change keys already handled inside that
 window are remembered, so the overlap costs a read, not a rescore. The first run after a
@@ -24,6 +26,7 @@ import logging
 import math
 import time as clock
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -83,7 +86,8 @@ def signal_input(row: dict[str, Any], baseline) -> SignalInput:
         scale=row["scale"], offset=row["offset"],
         limits=Limits(row["warn_low"], row["warn_high"], row["crit_low"], row["crit_high"]),
         expected_interval_s=row["expected_interval_s"], time=row["time"], value=row["value"],
-        quality=row["quality"], since=row["updated_at"], baseline=baseline)
+        quality=row["quality"], since=row["updated_at"], baseline=baseline, marked_at=row["ingest_time"],
+        source_live=row["source_live"], source_seen=row["source_seen"])
 
 
 class ScoringJob:
@@ -107,19 +111,13 @@ class ScoringJob:
         async with self.db.platform("scoring") as conn:
             now = await store.now(conn)
             rows = await store.scoring_changes(conn, self._since)
-        since = self._since or store.EPOCH
         pending: dict[Pair, list[tuple]] = defaultdict(list)
         for r in rows:
-            keys = []
-            if r["updated_at"] > since:
-                keys.append(("m", r["signal_id"], r["updated_at"]))
-            if r["ingest_time"] is not None and r["ingest_time"] > since:
-                keys.append(("i", r["signal_id"], r["ingest_time"]))
-            if r["stale_at"] is not None and since < r["stale_at"] <= now:
-                keys.append(("s", r["signal_id"], r["stale_at"]))
-            fresh_keys = [k for k in keys if k not in self._done]
-            if fresh_keys:
-                pending[(r["tenant_id"], r["asset_id"])].extend(fresh_keys)
+            key = (r["kind"], r["ref"], r["at"])
+            if r["kind"] == "r":
+                pending[(r["tenant_id"], r["asset_id"])]  # a refresh is rescored while it is due
+            elif key not in self._done:
+                pending[(r["tenant_id"], r["asset_id"])].append(key)
         pairs = sorted(pending, key=lambda p: (str(p[0]), p[1]))
         for start in range(0, len(pairs), CHUNK_ASSETS):
             chunk = pairs[start:start + CHUNK_ASSETS]
@@ -157,9 +155,12 @@ class ScoringJob:
                 result = score_asset(signals.get(pair, []), now, ai.get(pair))
                 results.append((pair, result))
                 prev = previous.get(pair)
-                if prev is not None and (result.time < prev["time"]
-                                         or (result.time == prev["time"] and not visible_change(prev, result))):
-                    continue  # already written (by us or another process), or newer data is there
+                if prev is not None and result.time <= prev["time"]:
+                    if not visible_change(prev, result):
+                        continue  # already written (by us or another process), or newer data is there
+                    # what readers see changed, from data no newer than the row's time (limits were
+                    # edited, a source was marked stale): a new row just after it, never one back in time
+                    result = replace(result, time=prev["time"] + timedelta(milliseconds=1))
                 row = {"tenant_id": pair[0], "asset_id": pair[1], "time": result.time, "status": result.status,
                        "health_score": result.health_score, "failure_probability": result.failure_probability,
                        "source": result.source, "contributing": result.contributing}

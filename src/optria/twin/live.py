@@ -37,23 +37,26 @@ CHANNEL = "optria_live"
 QUEUE_SIZE = 32
 MIN_GAP_S = 0.05
 OVERLAP = timedelta(seconds=3)
-TOP_VALUES = 3
+TOP_VALUES = 2
 CLOSE = object()
 
 
 @dataclass
 class Event:
-    """One message for subscribers: its id (database time of the read, ms) and the cards by asset id."""
+    """One message for subscribers: its id (database time of the read, ms), the cards by asset id,
+    and — when a status changed — the tenant's asset counts by site and status (for the status strip)."""
 
     id: int
     now: float
     cards: dict[int, str]           # asset id -> the card's JSON
+    counts: str | None = None       # JSON {site id: {status: n}}
 
     def payload(self, only: frozenset[int] | None) -> str | None:
         chosen = [c for a, c in self.cards.items() if only is None or a in only]
-        if not chosen:
+        if not chosen and self.counts is None:
             return None
-        return '{"now":%s,"cards":[%s]}' % (json.dumps(self.now), ",".join(chosen))
+        counts = f',"counts":{self.counts}' if self.counts is not None else ""
+        return '{"now":%s,"cards":[%s]%s}' % (json.dumps(self.now), ",".join(chosen), counts)
 
 
 @dataclass(eq=False)
@@ -71,13 +74,15 @@ class Feed:
     subscribers: set[Subscriber] = field(default_factory=set)
     since: datetime = field(default_factory=lambda: datetime.now(timezone.utc) - OVERLAP)
     sent: dict[int, str] = field(default_factory=dict)
+    statuses: dict[int, str] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
 
 
-def event_from_rows(rows: list[dict[str, Any]], now: datetime) -> Event:
+def event_from_rows(rows: list[dict[str, Any]], now: datetime, counts: dict | None = None) -> Event:
     built = {r["id"]: json.dumps(cards.stream_card(cards.card(r)), separators=(",", ":")) for r in rows}
-    return Event(id=int(now.timestamp() * 1000), now=round(now.timestamp(), 3), cards=built)
+    return Event(id=int(now.timestamp() * 1000), now=round(now.timestamp(), 3), cards=built,
+                 counts=None if counts is None else json.dumps(counts, separators=(",", ":")))
 
 
 class LiveHub:
@@ -193,11 +198,14 @@ class LiveHub:
         async with self.db.tenant(feed.tenant_id) as conn:
             now, rows = await store.changed_cards(conn, feed.tenant_id, feed.since, top=TOP_VALUES, only=only,
                                                   detail=detail)
+            moved = [r for r in rows if feed.statuses.get(r["id"]) != r["status"]]
+            counts = await store.status_by_site(conn, feed.tenant_id) if moved else None
         feed.since = now - OVERLAP
-        event = event_from_rows(rows, now)
+        feed.statuses.update({r["id"]: r["status"] for r in moved})
+        event = event_from_rows(rows, now, counts)
         fresh = {a: c for a, c in event.cards.items() if feed.sent.get(a) != c}
         feed.sent.update(fresh)
-        if not fresh:
+        if not fresh and counts is None:
             return
         event.cards = fresh
         built: dict[frozenset[int] | None, str | None] = {}
@@ -248,7 +256,8 @@ async def catch_up(db: Database, tenant_id: UUID, since: datetime, *, only: froz
     async with db.tenant(tenant_id) as conn:
         now, rows = await store.changed_cards(conn, tenant_id, since - OVERLAP, top=TOP_VALUES,
                                               only=None if only is None else sorted(only), detail=sorted(detail))
-    return event_from_rows(rows, now)
+        counts = await store.status_by_site(conn, tenant_id)
+    return event_from_rows(rows, now, counts)
 
 
 def hub_of(app: Any) -> LiveHub:

@@ -38,13 +38,14 @@ from optria.identity.rbac import Permission, has_permission
 from optria.timeseries import store as timeseries
 from optria.twin import cards, live
 from optria.twin import store as twin_store
+from optria.twin.scoring import STATUS_SCORE_CAP
 from optria.web.i18n import current_lang, gettext
 from optria.web.svg import Line, Series, line_chart, time_format
 from optria.web.templating import render
 
 log = logging.getLogger("optria.twin")
 
-PAGE_SIZE = 48
+PAGE_SIZE = 36
 TOP_VALUES = live.TOP_VALUES
 MAX_STREAM_IDS = 200
 KEEPALIVE_S = 15.0
@@ -132,6 +133,15 @@ def _server_now_ms() -> int:
 # ----------------------------------------------------------------------------- the grid
 
 
+def _known_total(f: filters.AssetFilter, sites: list[dict[str, Any]], units: list[dict[str, Any]]) -> int | None:
+    """How many assets the site/unit filters select, from the overview's counts (None: the grid counts)."""
+    if f.q or f.status:
+        return None
+    if f.unit_id is not None:
+        return next((u["asset_count"] for u in units if u["id"] == f.unit_id), 0)
+    return sum(s["asset_count"] for s in sites if f.site_id in (None, s["id"]))
+
+
 @get("/digital-twin", guards=[requires(Permission.VIEW_TWIN)], name="twin_index")
 async def twin_index(request: Request) -> Response:
     tenant_id = tenant_of(request)
@@ -140,7 +150,7 @@ async def twin_index(request: Request) -> Response:
         sites, units = await twin_store.site_overview(conn, tenant_id)
         f, notices = filters.asset_filter(request.query_params, sites, units)
         query = dict(site_id=f.site_id, unit_id=f.unit_id, status=f.status, q=like_pattern(f.q), page_size=PAGE_SIZE,
-                     top=TOP_VALUES)
+                     top=TOP_VALUES, known_total=_known_total(f, sites, units))
         rows, total = await twin_store.grid(conn, tenant_id, page=f.page, **query)
         if not rows and f.page > 1:
             notices.append(PAGE_PAST_END)
@@ -151,6 +161,8 @@ async def twin_index(request: Request) -> Response:
         else:
             setup = await twin_store.setup_state(conn, tenant_id)
     texts = Texts()
+    for row in (*sites, *units):
+        row["display"] = _display(row)
     shown_sites = [s for s in sites if f.site_id in (None, s["id"])]
     by_status = {st: sum(s[st] for s in shown_sites) for st in HEALTH_STATUSES}
     ids = ",".join(str(r["id"]) for r in rows)
@@ -195,14 +207,16 @@ def _chart_for(value: dict[str, Any], buckets: list[dict[str, Any]], key: str, n
         ("warn", limits["wl"], "Warning"), ("crit", limits["cl"], "Critical")) if v is not None]
     title = gettext("Trend of %(name)s", name=value["name"])
     return line_chart([series], x_range=(now.timestamp() - seconds, now.timestamp()), title=title, lines=lines,
-                      gap=gap, empty_text=gettext("No data in this period"), testid=f"trend-{value['id']}")
+                      gap=gap, width=420, height=170, empty_text=gettext("No data in this period"),
+                      testid=f"trend-{value['id']}")
 
 
 def _health_chart(history: list[dict[str, Any]], key: str, now: datetime) -> Any:
     seconds = RANGES[key][2]
     series = Series(points=[(h["time"].timestamp(), h["health_score"]) for h in history if h["health_score"] is not None],
                     css="health")
-    lines = [Line(75, "warn", gettext("Warning")), Line(40, "crit", gettext("Critical"))]
+    lines = [Line(STATUS_SCORE_CAP["warning"], "warn", gettext("Warning")),
+             Line(STATUS_SCORE_CAP["critical"], "crit", gettext("Critical"))]
     return line_chart([series], x_range=(now.timestamp() - seconds, now.timestamp()), y_range=(0, 100), lines=lines,
                       title=gettext("Health score history"), gap=None, testid="health-history",
                       empty_text=gettext("No health scores in this period"), x_format=time_format(seconds))
@@ -290,8 +304,9 @@ async def _events(request: Request, tenant_id: UUID, only: frozenset[int] | None
                   since: datetime | None) -> AsyncIterator[ServerSentEventMessage]:
     hub = live.hub_of(request.app)
     sub = hub.subscribe(tenant_id, only=only, detail=detail)
+    log.debug("twin.stream_opened", extra={"tenant_id": str(tenant_id), "subscribers": hub.subscriber_count()})
     try:
-        yield ServerSentEventMessage(comment="optria twin stream", retry=RETRY_MS)
+        yield ServerSentEventMessage(data=None, comment="optria twin stream", retry=RETRY_MS)
         last_id = 0
         if since is not None:
             if since < datetime.now(timezone.utc) - MAX_CATCH_UP:
@@ -315,7 +330,7 @@ async def _events(request: Request, tenant_id: UUID, only: frozenset[int] | None
                     yield ServerSentEventMessage(event="ended", data="{}")
                     return
             if item is None:
-                yield ServerSentEventMessage(comment="keep-alive")
+                yield ServerSentEventMessage(data=None, comment="keep-alive")
                 continue
             event_id, data = item
             if event_id < last_id:
@@ -324,6 +339,7 @@ async def _events(request: Request, tenant_id: UUID, only: frozenset[int] | None
             yield ServerSentEventMessage(event="cards", id=event_id, data=data)
     finally:
         hub.unsubscribe(sub)
+        log.debug("twin.stream_closed", extra={"tenant_id": str(tenant_id), "dropped": sub.dropped})
 
 
 @get("/digital-twin/stream", guards=[requires(Permission.VIEW_TWIN)], name="twin_stream")

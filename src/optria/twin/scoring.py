@@ -15,8 +15,12 @@ mapping are in shown units.
 Rules, per signal:
 
 1. **Freshness.** A signal is stale when it has no sample, its quality is bad (3) or stale
-   (4, the source went away), or its newest sample is older than
-   ``STALE_AFTER_INTERVALS`` × its expected interval. A stale value is not judged.
+   (4: the ingest worker lost the source and marked it), or — unless its source is live —
+   its newest sample is older than ``STALE_AFTER_INTERVALS`` × its expected interval. OPC-UA
+   and PI report by exception: an unchanged value sends nothing, so while the integration's
+   ingest worker reports itself connected with a heartbeat younger than
+   ``SOURCE_HEARTBEAT_S`` the value counts as current however old it is ("live source").
+   A stale value is not judged.
 2. **Limits** (strictly past a limit). Beyond ``crit_low``/``crit_high`` → *critical* (penalty 65, probability
    0.85). Beyond ``warn_low``/``warn_high`` → *warning*; penalty 20…40 and probability
    0.30…0.60, both growing as the value moves from the warning limit towards the
@@ -48,8 +52,10 @@ Combining the signals of an asset:
   status win, so a model can raise a risk but never clear an alarm the rules see, and
   never turn missing data into a score. The result's source is ``ai`` when the AI score
   made it worse, else ``rules``;
-- the time of the result is the newest fresh sample, or the moment the data went stale,
-  so two processes scoring the same data write the same row (idempotent);
+- the time of the result is the newest fresh sample (for a live source: its last
+  heartbeat), or the moment the data went stale (sample age limit, heartbeat lapse, or when
+  the worker marked it stale), so two processes scoring the same data write the same row
+  (idempotent);
 - ``contributing`` lists every signal with a finding, worst first (at most
   ``MAX_CONTRIBUTING``): signal id, name, role, value, unit, reason, status, penalty and
   the limit or baseline involved.
@@ -85,6 +91,7 @@ WATCH_PROBABILITY, WATCH_PROBABILITY_SPAN = 0.05, 0.20
 WATCH_PENALTY_SPAN = 5.0
 QUALITY_PENALTY = 5.0
 STALE_PENALTY = 10.0
+SOURCE_HEARTBEAT_S = 30
 BASE_PROBABILITY = 0.02
 STATUS_SCORE_CAP = {"normal": 100.0, "warning": 75.0, "critical": 40.0}
 AI_MAX_AGE_S = 6 * 3600
@@ -124,6 +131,9 @@ class SignalInput:
     quality: int | None = None
     since: datetime | None = None      # when data was first expected (the mapping's last change)
     baseline: Baseline | None = None
+    marked_at: datetime | None = None  # when the newest row was written (signal_latest.ingest_time)
+    source_live: bool = False          # the integration's worker is connected, heartbeat fresh
+    source_seen: datetime | None = None  # the worker's last heartbeat
 
     def shown(self, raw: float | None) -> float | None:
         return None if raw is None else raw * self.scale + self.offset
@@ -141,7 +151,28 @@ class SignalInput:
     def is_stale(self, now: datetime) -> bool:
         if self.time is None or self.value is None or self.quality in (QUALITY_BAD, QUALITY_STALE):
             return True
+        if self.source_live:
+            return False
         return now >= self.stale_at()  # type: ignore[operator]
+
+    def current_as_of(self) -> datetime | None:
+        """Up to when a fresh value is known to hold: its sample, or the live source's heartbeat."""
+        if self.source_live and self.source_seen is not None and self.time is not None:
+            return max(self.time, self.source_seen)
+        return self.time
+
+    def went_stale_at(self) -> datetime | None:
+        """When a stale signal stopped counting: when data was first expected (none yet), when the
+        worker marked it stale, the bad sample, or its age limit / the heartbeat lapse, whichever
+        came later."""
+        if self.time is None or self.value is None:
+            return self.since
+        if self.quality == QUALITY_STALE:
+            return self.marked_at or self.time
+        if self.quality == QUALITY_BAD:
+            return self.time
+        lapse = self.source_seen + timedelta(seconds=SOURCE_HEARTBEAT_S) if self.source_seen else None
+        return max(t for t in (self.stale_at(), lapse) if t is not None)
 
 
 @dataclass(frozen=True)
@@ -275,18 +306,8 @@ def _severity(f: Finding) -> tuple:
 
 
 def _stale_time(findings: list[Finding]) -> datetime | None:
-    """The moment the last of these stale signals stopped counting: its sample's age limit, the
-    sample itself when its quality says bad/stale, or when data was first expected."""
-    times = []
-    for f in findings:
-        s = f.signal
-        if s.time is None or s.value is None:
-            if s.since is not None:
-                times.append(s.since)
-        elif s.quality in (QUALITY_BAD, QUALITY_STALE):
-            times.append(s.time)
-        else:
-            times.append(s.stale_at())
+    """The moment the last of these stale signals stopped counting."""
+    times = [t for t in (f.signal.went_stale_at() for f in findings) if t is not None]
     return max(times) if times else None
 
 
@@ -310,7 +331,7 @@ def score_asset(signals: list[SignalInput], now: datetime, ai: AiScore | None = 
     survive = math.prod(1.0 - f.probability for f in fresh)
     probability = _clamp(1.0 - survive, BASE_PROBABILITY, 1.0)
 
-    times = [f.signal.time for f in fresh if f.signal.time is not None]
+    times = [t for t in (f.signal.current_as_of() for f in fresh) if t is not None]
     stale_when = _stale_time(stale)
     when = max(times + ([stale_when] if stale_when else []))
     source = "rules"

@@ -25,54 +25,60 @@ from psycopg.types.json import Jsonb
 
 from optria.assets.models import STALE_AFTER_INTERVALS
 from optria.assets.store import EFFECTIVE_STATUS, INSERT_HEALTH_SNAPSHOT, STALE, UPSERT_HEALTH_LATEST, Conn
-from optria.twin.scoring import AI_MAX_AGE_S, BASELINE_GAP_MINUTES, DRIFT_ROLES, LEVEL_MINUTES
+from optria.twin.scoring import AI_MAX_AGE_S, BASELINE_GAP_MINUTES, DRIFT_ROLES, LEVEL_MINUTES, SOURCE_HEARTBEAT_S
 
 # Order in which a card lists its signals (the first ones are its key values).
 ROLE_ORDER = ("vibration", "temperature", "pressure", "flow", "power", "speed", "current", "level", "running", "other")
 _ROLES = "ARRAY[" + ", ".join(f"'{r}'" for r in ROLE_ORDER) + "]::text[]"
 _STALE_AT = f"l.time + make_interval(secs => m.expected_interval_s * {STALE_AFTER_INTERVALS})"
-_FRESH = f"coalesce(l.quality < 3 AND l.value IS NOT NULL AND {_STALE_AT} > now(), false)"
+_HEARTBEAT = f"make_interval(secs => {SOURCE_HEARTBEAT_S})"
 
 
 def with_cards(targets: str) -> str:
     """CTEs ``targets`` (the given SELECT of asset rows ``a.*`` — the cards to build) and ``sig``
     (per asset: signal counts, newest sample, when the first / last fresh signal goes stale,
     and the signals as JSON — the first %(top)s by role for every card, all of them for assets
-    in %(detail)s), computed for all targets in one pass. Signal names are read only for the
-    signals a card shows."""
+    in %(detail)s), computed for all targets in one pass.
+
+    Freshness follows optria.twin.scoring: a value from a live source (its ingest worker
+    connected, heartbeat fresh) is current however old; other values age out after
+    ``STALE_AFTER_INTERVALS`` expected intervals, the moment the page's script is given
+    (``fresh_until`` / ``all_stale_at``; none while a live source vouches)."""
     return f"""
-targets AS ({targets}),
-sig_rows AS (
-    SELECT m.asset_id, m.id AS mapping_id, m.signal_id, m.metric_role, m.unit, l.value * m.scale + m."offset" AS shown,
-           l.time, l.quality, m.expected_interval_s, m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.scale,
-           m."offset", {_STALE_AT} AS stale_at, {_FRESH} AS fresh,
-           row_number() OVER (PARTITION BY m.asset_id ORDER BY array_position({_ROLES}, m.metric_role), m.id) AS rn
-    FROM targets t
-    JOIN external_signal_mappings m ON m.tenant_id = %(tenant_id)s AND m.asset_id = t.id AND m.enabled
-    LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+targets AS MATERIALIZED ({targets}),
+live AS MATERIALIZED (
+    SELECT integration_id FROM ingest_health
+    WHERE tenant_id = %(tenant_id)s AND connected AND heartbeat_at > now() - {_HEARTBEAT}
 ),
-sig_counts AS (
+sig_rows AS (
+    SELECT x.*, x.quality < 3 AND x.shown IS NOT NULL AND (x.vouched OR x.stale_at > now()) AS fresh
+    FROM (
+        SELECT m.asset_id, m.signal_id, m.metric_role, s.name, coalesce(m.unit, s.eng_unit) AS unit,
+               l.value * m.scale + m."offset" AS shown, l.time, l.quality, m.expected_interval_s,
+               m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.scale, m."offset", {_STALE_AT} AS stale_at,
+               (li.integration_id IS NOT NULL) AS vouched,
+               row_number() OVER (PARTITION BY m.asset_id ORDER BY array_position({_ROLES}, m.metric_role), m.id) AS rn
+        FROM targets t
+        JOIN external_signal_mappings m ON m.tenant_id = %(tenant_id)s AND m.asset_id = t.id AND m.enabled
+        JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
+        LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+        LEFT JOIN live li ON li.integration_id = s.integration_id
+    ) x
+),
+sig AS MATERIALIZED (
     SELECT x.asset_id, count(*)::int AS n_signals, count(x.time)::int AS n_with_data,
            (count(*) FILTER (WHERE x.fresh))::int AS n_fresh, max(x.time) AS newest,
-           min(x.stale_at) FILTER (WHERE x.fresh) AS fresh_until,
-           max(x.stale_at) FILTER (WHERE x.fresh) AS all_stale_at
-    FROM sig_rows x GROUP BY x.asset_id
-),
-sig AS (
-    SELECT c.*, v.signals FROM sig_counts c
-    LEFT JOIN (
-        SELECT x.asset_id, json_agg(json_build_object(
-                   'id', x.signal_id, 'role', x.metric_role, 'name', s.name, 'unit', coalesce(x.unit, s.eng_unit),
-                   'v', x.shown, 't', extract(epoch FROM x.time), 'q', x.quality, 'fresh', x.fresh,
-                   'i', x.expected_interval_s, 'wl', x.warn_low, 'wh', x.warn_high, 'cl', x.crit_low,
-                   'ch', x.crit_high, 'sc', x.scale, 'of', x."offset") ORDER BY x.rn) AS signals
-        FROM sig_rows x
-        CROSS JOIN LATERAL (  -- one index lookup per shown signal (OFFSET 0 keeps it from becoming a scan)
-            SELECT name, eng_unit FROM signals WHERE tenant_id = %(tenant_id)s AND id = x.signal_id OFFSET 0
-        ) s
-        WHERE x.rn <= %(top)s OR x.asset_id = ANY(%(detail)s::int8[])
-        GROUP BY x.asset_id
-    ) v ON v.asset_id = c.asset_id
+           min(x.stale_at) FILTER (WHERE x.fresh AND NOT x.vouched) AS fresh_until,
+           CASE WHEN bool_or(x.fresh AND x.vouched) THEN NULL
+                ELSE max(x.stale_at) FILTER (WHERE x.fresh) END AS all_stale_at,
+           json_agg(json_build_object(
+               'id', x.signal_id, 'role', x.metric_role, 'name', x.name, 'unit', x.unit, 'v', x.shown,
+               't', extract(epoch FROM x.time), 'q', x.quality, 'fresh', coalesce(x.fresh, false),
+               'i', x.expected_interval_s, 'wl', x.warn_low, 'wh', x.warn_high, 'cl', x.crit_low,
+               'ch', x.crit_high, 'sc', x.scale, 'of', x."offset") ORDER BY x.rn)
+             FILTER (WHERE x.rn <= %(top)s OR x.asset_id = ANY(%(detail)s::int8[])) AS signals
+    FROM sig_rows x
+    GROUP BY x.asset_id
 )"""
 
 
@@ -108,16 +114,18 @@ _PAGE = "LIMIT %(limit)s OFFSET %(offset)s"
 
 
 @lru_cache(maxsize=32)
-def grid_sql(filters: frozenset[str], by_status: bool) -> str:
-    """One page of cards; ``total`` counts every asset the filters select.
+def grid_sql(filters: frozenset[str], by_status: bool, count: bool = True) -> str:
+    """One page of cards; ``total`` counts every asset the filters select (NULL when ``count`` is
+    off: the caller knows it already).
 
     The text holds only the filters in use (no "param IS NULL OR" switches), so each variant
     is prepared once per connection with a plan that fits it."""
     where = " AND ".join(["a.tenant_id = %(tenant_id)s", *(GRID_FILTERS[f] for f in sorted(filters))])
     if not by_status:
+        total = f"(SELECT count(*) FROM assets a WHERE {where})" if count else "NULL::bigint"
         return f"""
 WITH {with_cards(f"SELECT a.* FROM assets a WHERE {where} ORDER BY {GRID_ORDER} {_PAGE}")}
-SELECT {CARD_COLUMNS}, (SELECT count(*) FROM assets a WHERE {where}) AS total
+SELECT {CARD_COLUMNS}, {total} AS total
 FROM {CARDS_FROM}
 ORDER BY {GRID_ORDER}
 """
@@ -167,29 +175,43 @@ FROM {CARDS_FROM}
 
 # Sites with their assets counted by effective status (filter chips and the site filter).
 SITE_OVERVIEW = f"""
-WITH counts AS (
+WITH per_asset AS (
+    SELECT a.site_id, a.unit_id, {EFFECTIVE_STATUS} AS status
+    FROM assets a LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
+    WHERE a.tenant_id = %(tenant_id)s
+),
+unit_counts AS (
+    SELECT x.unit_id, count(*)::int AS asset_count FROM per_asset x WHERE x.unit_id IS NOT NULL GROUP BY x.unit_id
+),
+counts AS (
     SELECT x.site_id, count(*)::int AS asset_count,
            (count(*) FILTER (WHERE x.status = 'normal'))::int AS normal,
            (count(*) FILTER (WHERE x.status = 'warning'))::int AS warning,
            (count(*) FILTER (WHERE x.status = 'critical'))::int AS critical,
            (count(*) FILTER (WHERE x.status = 'nodata'))::int AS nodata
-    FROM (
-        SELECT a.site_id, {EFFECTIVE_STATUS} AS status
-        FROM assets a LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
-        WHERE a.tenant_id = %(tenant_id)s
-    ) x
+    FROM per_asset x
     GROUP BY x.site_id
 )
 SELECT s.id, s.code::text AS code, s.name, s.name_ar, coalesce(c.asset_count, 0) AS asset_count,
        coalesce(c.normal, 0) AS normal, coalesce(c.warning, 0) AS warning, coalesce(c.critical, 0) AS critical,
        coalesce(c.nodata, 0) AS nodata,
        (SELECT coalesce(json_agg(json_build_object('id', u.id, 'site_id', u.site_id, 'name', u.name,
-                                                   'name_ar', u.name_ar) ORDER BY u.name, u.id), '[]'::json)
-        FROM units u WHERE u.tenant_id = s.tenant_id AND u.site_id = s.id) AS units
+                                                   'name_ar', u.name_ar, 'asset_count', coalesce(uc.asset_count, 0))
+                                 ORDER BY u.name, u.id), '[]'::json)
+        FROM units u LEFT JOIN unit_counts uc ON uc.unit_id = u.id
+        WHERE u.tenant_id = s.tenant_id AND u.site_id = s.id) AS units
 FROM sites s
 LEFT JOIN counts c ON c.site_id = s.id
 WHERE s.tenant_id = %(tenant_id)s
 ORDER BY s.name, s.id
+"""
+
+# Assets by site and effective status (the live status strip of the grid).
+STATUS_BY_SITE = f"""
+SELECT a.site_id, {EFFECTIVE_STATUS} AS status, count(*)::int AS n
+FROM assets a LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
+WHERE a.tenant_id = %(tenant_id)s
+GROUP BY 1, 2
 """
 
 # What a new tenant still has to do before the twin shows data.
@@ -217,14 +239,37 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 # ----------------------------------------------------------------------------- scoring job (platform scope)
 
-# Mappings whose asset needs a new score: the mapping changed, its signal got data, or its
-# newest sample crossed the staleness limit, after %(since)s (and, for staleness, by now).
+# Reasons to rescore an asset, each a row (tenant, asset, kind, ref, at) so the job can tell a
+# reason it already handled from a new one: a mapping changed (m), a signal got data (i), a
+# sample crossed its age limit (s), an ingest worker's heartbeat lapsed (l) — all after
+# %(since)s and by now — and, for an asset whose data comes from a live source and does not
+# change, a score about to age out for readers (r: older than one expected interval).
 SCORING_CHANGES = f"""
-SELECT m.tenant_id, m.asset_id, m.signal_id, m.updated_at, l.ingest_time, {_STALE_AT} AS stale_at
-FROM external_signal_mappings m
-LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
-WHERE m.updated_at > %(since)s
-   OR (m.enabled AND (l.ingest_time > %(since)s OR ({_STALE_AT} > %(since)s AND {_STALE_AT} <= now())))
+SELECT m.tenant_id, m.asset_id, 'm' AS kind, m.signal_id AS ref, m.updated_at AS at
+FROM external_signal_mappings m WHERE m.updated_at > %(since)s
+UNION ALL
+SELECT m.tenant_id, m.asset_id, 'i', m.signal_id, l.ingest_time
+FROM signal_latest l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
+WHERE m.enabled AND l.ingest_time > %(since)s
+UNION ALL
+SELECT m.tenant_id, m.asset_id, 's', m.signal_id, {_STALE_AT}
+FROM signal_latest l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
+WHERE m.enabled AND {_STALE_AT} > %(since)s AND {_STALE_AT} <= now()
+UNION ALL
+SELECT m.tenant_id, m.asset_id, 'l', m.signal_id, ih.heartbeat_at + {_HEARTBEAT}
+FROM ingest_health ih
+JOIN signals s ON s.tenant_id = ih.tenant_id AND s.integration_id = ih.integration_id
+JOIN external_signal_mappings m ON m.tenant_id = s.tenant_id AND m.signal_id = s.id AND m.enabled
+WHERE ih.heartbeat_at + {_HEARTBEAT} > %(since)s AND ih.heartbeat_at + {_HEARTBEAT} <= now()
+UNION ALL
+SELECT h.tenant_id, h.asset_id, 'r', h.asset_id, h.time
+FROM asset_health_latest h JOIN assets a ON a.tenant_id = h.tenant_id AND a.id = h.asset_id
+WHERE h.status <> 'nodata' AND h.time + make_interval(secs => a.expected_interval_s) <= now()
+  AND EXISTS (SELECT 1 FROM external_signal_mappings m
+              JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
+              JOIN ingest_health ih ON ih.tenant_id = s.tenant_id AND ih.integration_id = s.integration_id
+              WHERE m.tenant_id = h.tenant_id AND m.asset_id = h.asset_id AND m.enabled
+                AND ih.connected AND ih.heartbeat_at > h.time AND ih.heartbeat_at > now() - {_HEARTBEAT})
 """
 
 _TARGETS = "SELECT * FROM unnest(%(tenants)s::uuid[], %(assets)s::int8[]) AS t(tenant_id, asset_id)"
@@ -233,11 +278,13 @@ SCORING_SIGNALS = f"""
 WITH target AS ({_TARGETS})
 SELECT m.tenant_id, m.asset_id, m.signal_id, s.name, m.metric_role, coalesce(m.unit, s.eng_unit) AS unit,
        m.scale, m."offset", m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.expected_interval_s, m.updated_at,
-       l.time, l.value, l.quality
+       l.time, l.value, l.quality, l.ingest_time, ih.heartbeat_at AS source_seen,
+       coalesce(ih.connected AND ih.heartbeat_at > now() - {_HEARTBEAT}, false) AS source_live
 FROM target t
 JOIN external_signal_mappings m ON m.tenant_id = t.tenant_id AND m.asset_id = t.asset_id AND m.enabled
 JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
 LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+LEFT JOIN ingest_health ih ON ih.tenant_id = s.tenant_id AND ih.integration_id = s.integration_id
 ORDER BY m.tenant_id, m.asset_id, m.id
 """
 
@@ -248,7 +295,7 @@ _DRIFT_ROLES = "ARRAY[" + ", ".join(f"'{r}'" for r in DRIFT_ROLES) + "]::text[]"
 # its newest minutes, and the recent level (raw units).
 SCORING_BASELINES = f"""
 WITH target AS ({_TARGETS}),
-sig AS (
+sig AS MATERIALIZED (
     SELECT m.tenant_id, m.signal_id FROM target t
     JOIN external_signal_mappings m ON m.tenant_id = t.tenant_id AND m.asset_id = t.asset_id AND m.enabled
     WHERE m.metric_role = ANY({_DRIFT_ROLES})
@@ -307,11 +354,15 @@ async def _all(conn: Conn, sql: str, params: dict[str, Any], *, prepare: bool | 
 
 
 async def grid(conn: Conn, tenant_id: UUID, *, site_id: int | None, unit_id: int | None, status: str | None,
-               q: str | None, page: int, page_size: int, top: int) -> tuple[list[dict[str, Any]], int]:
+               q: str | None, page: int, page_size: int, top: int,
+               known_total: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """One page of cards and how many the filters select (``known_total`` when the caller has it)."""
     params = {"tenant_id": tenant_id, "site_id": site_id, "unit_id": unit_id, "status": status, "q": q,
               "limit": page_size, "offset": (page - 1) * page_size, "top": top, "detail": []}
     used = frozenset(k for k in GRID_FILTERS if params[k] is not None)
-    rows = await _all(conn, grid_sql(used, status is not None), params)
+    rows = await _all(conn, grid_sql(used, status is not None, known_total is None), params)
+    if known_total is not None:
+        return rows, known_total
     return rows, int(rows[0]["total"]) if rows else 0
 
 
@@ -333,6 +384,13 @@ async def site_overview(conn: Conn, tenant_id: UUID) -> tuple[list[dict[str, Any
     """(sites with their asset counts by effective status, units of all sites)."""
     sites = await _all(conn, SITE_OVERVIEW, {"tenant_id": tenant_id})
     return sites, [u for s in sites for u in s["units"]]
+
+
+async def status_by_site(conn: Conn, tenant_id: UUID) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    for r in await _all(conn, STATUS_BY_SITE, {"tenant_id": tenant_id}):
+        out.setdefault(r["site_id"], {})[r["status"]] = r["n"]
+    return out
 
 
 async def setup_state(conn: Conn, tenant_id: UUID) -> dict[str, bool]:

@@ -78,6 +78,22 @@
     });
   }
 
+  function applyCounts(counts) {
+    var strip = document.querySelector("[data-site-filter]");
+    if (!strip) { return; }
+    var site = strip.getAttribute("data-site-filter");
+    var totals = {};
+    Object.keys(counts).forEach(function (siteId) {
+      if (site && site !== siteId) { return; }
+      Object.keys(counts[siteId]).forEach(function (status) {
+        totals[status] = (totals[status] || 0) + counts[siteId][status];
+      });
+    });
+    each("[data-count-status]", strip, function (el) {
+      el.textContent = String(totals[el.getAttribute("data-count-status")] || 0);
+    });
+  }
+
   function markStale() {
     var now = serverNow();
     each("[data-asset-id][data-data]", document, function (el) {
@@ -102,6 +118,7 @@
     var message = JSON.parse(e.data);
     if (typeof message.now === "number") { offset = message.now - Date.now() / 1000; }
     message.cards.forEach(applyCard);
+    if (message.counts) { applyCounts(message.counts); }
     markStale();
     setLive("live");
   });
