@@ -88,7 +88,7 @@ def _serve(settings, host: str, port: int, workers: int) -> None:
     from granian.constants import Interfaces
 
     Granian("optria.web.app:create_app", factory=True, address=host, port=port, interface=Interfaces.ASGI,
-            workers=workers, log_enabled=True, log_access=False).serve()
+            workers=workers, log_enabled=True, log_access=False, workers_kill_timeout=10).serve()
 
 
 def cmd_serve(args, settings) -> int:
