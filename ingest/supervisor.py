@@ -52,7 +52,7 @@ class Supervisor:
         self.scan_interval_s = scan_interval_s
         self.health_interval_s = health_interval_s
         self.max_leases = max_leases
-        self.db = Database(dsn, min_size=1, max_size=6, name="optria-ingest")
+        self.db = Database(dsn, min_size=2, max_size=12, name="optria-ingest")  # workers' look-ups and ~12 background jobs
         self.store = IngestStore(self.db)
         spool_path = (spool_dir or Path(settings.data_dir) / "spool") / f"{self.worker_id.replace(':', '_')}.spool"
         self.spool = Spool(spool_path)

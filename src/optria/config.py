@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     pguser: str | None = Field(default=None, validation_alias="PGUSER")
     pgpassword: SecretStr | None = Field(default=None, validation_alias="PGPASSWORD")
 
+    blackbox_grouping_window_min: float = Field(default=30.0, gt=0, validation_alias="BLACKBOX_GROUPING_WINDOW_MIN")
     data_dir: Path = Field(default=PROJECT_ROOT / ".optria", validation_alias="OPTRIA_DATA_DIR")
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("OPTRIA_LOG_LEVEL", "LOG_LEVEL"))
 
