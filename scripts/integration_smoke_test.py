@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Integration smoke test: configuration status, the demo tenant's integrations, and a live connection
-test of one OPC-UA and one PI Web API integration.
+"""Integration smoke test: configuration status, the demo tenant's integrations, a live connection
+test of one OPC-UA and one PI Web API integration, the owner console, and an AI Run from a Data Sources card.
 
   python scripts/integration_smoke_test.py --url http://localhost:8000    against a running server
   python scripts/integration_smoke_test.py [--seed]                       starts `optria serve` itself
@@ -84,6 +84,49 @@ def check_integrations(client: httpx.Client, report: Report) -> list[str]:
     return summary
 
 
+def check_console(client: httpx.Client, report: Report) -> None:
+    """The platform owner's console pages: the configuration checklist and the proof-of-concept page."""
+    for path, marker in (("/platform", 'data-testid="config-checklist"'), ("/platform/demo-tenants",
+                                                                          'data-testid="create-demo-tenant"'),
+                         ("/platform/poc", 'data-testid="poc-history"')):
+        r = client.get(path)
+        problems = ([] if r.status_code == 200 else [f"status {r.status_code}"]) + \
+            ([] if marker in r.text else [f"missing {marker}"])
+        report.record(not problems, f"GET {path} → 200", ", ".join(problems))
+
+
+def check_ai_run(client: httpx.Client, report: Report, timeout_s: float = 90.0) -> None:
+    """The AI Run button of the demo OPC-UA card: a run over its mapped assets that finishes (AI or fallback)."""
+    items = (_json(client.get("/api/integrations/?page_size=100", headers={"accept": "application/json"})) or {}) \
+        .get("items") or []
+    chosen = pick(items, "opcua") or pick(items, "pi")
+    if chosen is None:
+        report.record(False, "AI Run on a Data Sources card", "no integration in this tenant")
+        return
+    token = client.cookies.get("optria_csrf") or ""
+    r = client.post(f"/integrations/{chosen['id']}/ai-run", data={"_csrf_token": token})
+    location = r.headers.get("location", "")
+    ok = r.status_code in (302, 303) and location.startswith("/optimization/runs/")
+    report.record(ok, f"POST /integrations/{chosen['id']}/ai-run → the run's page", f"status {r.status_code} {location}")
+    if not ok:
+        return
+    deadline, body = time.monotonic() + timeout_s, {}
+    while time.monotonic() < deadline:
+        body = _json(client.get("/api" + location, headers={"accept": "application/json"})) or {}
+        if body.get("status") not in ("queued", "running"):
+            break
+        time.sleep(1)
+    finished = body.get("status") in ("succeeded", "fallback")
+    report.record(finished, f"AI run {location} finished with recommendations",
+                  f"status {body.get('status')}: {body.get('error') or ''}")
+    if finished:
+        print(f"       {body['status']}, {body.get('asset_count')} assets, {body.get('recommendation_count')} "
+              f"recommendations{(' — ' + body['fallback_reason']) if body.get('fallback_reason') else ''}")
+    page = client.get(location)
+    report.record(page.status_code == 200 and 'data-testid="recommendations"' in page.text, f"GET {location} → 200",
+                  f"status {page.status_code}")
+
+
 def run(base_url: str, owner: tuple[str, str], admin: tuple[str, str, str]) -> Report:
     report = Report()
     with httpx.Client(base_url=base_url, follow_redirects=False, timeout=60) as client:
@@ -92,6 +135,7 @@ def run(base_url: str, owner: tuple[str, str], admin: tuple[str, str, str]) -> R
         report.record(ok, f"sign in as platform owner ({owner[0]})", "login did not redirect to the app")
         if ok:
             check_config_status(client, report)
+            check_console(client, report)
     summary: list[str] = []
     with httpx.Client(base_url=base_url, follow_redirects=False, timeout=60) as client:
         print(f"[tenant admin of {admin[0]}]", flush=True)
@@ -99,6 +143,7 @@ def run(base_url: str, owner: tuple[str, str], admin: tuple[str, str, str]) -> R
         report.record(ok, f"sign in as {admin[1]} of {admin[0]}", "login did not redirect to the app")
         if ok:
             summary = check_integrations(client, report)
+            check_ai_run(client, report)
     if summary:
         print("\nconnection tests:")
         for line in summary:

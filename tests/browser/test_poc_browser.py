@@ -81,11 +81,13 @@ def test_owner_proves_the_chain_and_the_new_tenant_admin_runs_ai(page, live_serv
         page.click('form[action="/logout"] button')
         sign_in(page, DEMO_SLUG, "admin", admin_password)
         page.goto("/integrations")
-        page.locator('[data-testid="ai-run-button"]').first.click()
+        # the OPC-UA source carries P-101, whose bearing fault the proof of concept injected
+        page.locator("article", has_text="Ras Tanura OPC-UA").locator('[data-testid="ai-run-button"]').click()
         page.wait_for_url(re.compile(r".*/optimization/runs/\d+$"))
         page.wait_for_selector('[data-run-status="succeeded"], [data-run-status="fallback"]', timeout=60_000)
         recommendations = page.locator('[data-testid="recommendations"] .opt-rec')
         assert recommendations.count() >= 1
+        assert page.locator('[data-testid="recommendations"] [data-asset="P-101"] .opt-rec[data-kind="limit"]').count() == 1
         assert page.locator('[data-testid="run-inputs"]').inner_text().strip()
         page.screenshot(path=str(live_server.output_dir / "ai-run.png"), full_page=True)
         page.goto("/optimization")

@@ -58,6 +58,8 @@ async def test_optria_poc_passes_end_to_end_against_the_simulators(db, db_dsn, t
     settings = Settings(DATABASE_URL=db_dsn, SESSION_SECRET=SECRET, APP_ENV="test", OPCUA_ENDPOINT_URL=opc.endpoint_url,
                         PI_BASE_URL=pi.base_url, OPTRIA_DATA_DIR=str(tmp_path))
     await seed_demo(db, SecretBox(settings.session_key()))
+    async with db.platform("test") as conn:      # the PoC switches a stopped demo stream on itself
+        await conn.execute("UPDATE integrations SET demo_stream = false WHERE kind = 'pi'")
     ingest = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "optria.cli", "ingest", "--metrics-port", "0", "--lease-ttl", "6", env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
@@ -82,6 +84,12 @@ async def test_optria_poc_passes_end_to_end_against_the_simulators(db, db_dsn, t
         optimization = next(s for s in report["steps"] if s["key"] == "optimization")
         assert optimization["details"]["status"] == "fallback"           # no OPENAI_API_KEY: labelled fallback
         assert "OPENAI_API_KEY" in optimization["message"]
+        streams = next(s for s in report["steps"] if s["key"] == "streams")
+        assert streams["details"]["switched_on"] == ["Abqaiq PI Web API"]
+        async with db.platform("test") as conn:
+            audit = await (await conn.execute("SELECT actor_name, details FROM audit_log "
+                                              "WHERE action = 'integration.demo_stream_on'")).fetchall()
+        assert len(audit) == 1 and audit[0]["details"]["by"] == "proof of concept"
         incident = next(s for s in report["steps"] if s["key"] == "incident")
         assert incident["tenant_url"].startswith("/blackbox/incidents/")
 

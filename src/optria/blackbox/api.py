@@ -79,6 +79,7 @@ async def _detail(request: Request, incident_id: int) -> IncidentDetailOut:
 
 @get("/api/blackbox/incidents", guards=[requires(Permission.VIEW_BLACKBOX)], name="api_blackbox_incidents")
 async def api_incidents(request: Request) -> Page:
+    """Incidents, newest first, with the page's filters (status, severity, asset_id, site_id, from, to)."""
     tenant_id = tenant_of(request)
     async with db_of(request).tenant(tenant_id) as conn:
         try:
@@ -98,6 +99,7 @@ async def api_incidents(request: Request) -> Page:
 @get("/api/blackbox/incidents/{incident_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)],
      name="api_blackbox_incident")
 async def api_incident(request: Request, incident_id: FromPath[int]) -> IncidentDetailOut:
+    """One incident with its timeline."""
     return await _detail(request, check_id(incident_id))
 
 
@@ -119,17 +121,20 @@ async def _act(request: Request, incident_id: int, data: NoteIn, action) -> Inci
 @post("/api/blackbox/incidents/{incident_id:int}/acknowledge", guards=[requires(Permission.ACT_ON_INCIDENTS)],
       name="api_blackbox_incident_acknowledge", status_code=200)
 async def api_acknowledge(request: Request, incident_id: FromPath[int], data: JSONBody[NoteIn]) -> IncidentDetailOut:
+    """Acknowledge an open incident (optional note)."""
     return await _act(request, incident_id, data, incidents.acknowledge)
 
 
 @post("/api/blackbox/incidents/{incident_id:int}/resolve", guards=[requires(Permission.ACT_ON_INCIDENTS)],
       name="api_blackbox_incident_resolve", status_code=200)
 async def api_resolve(request: Request, incident_id: FromPath[int], data: JSONBody[NoteIn]) -> IncidentDetailOut:
+    """Resolve an incident with a note saying what was found and done."""
     return await _act(request, incident_id, data, incidents.resolve)
 
 
 @get("/api/blackbox/events", guards=[requires(Permission.VIEW_BLACKBOX)], name="api_blackbox_events")
 async def api_events(request: Request) -> Page:
+    """Events, newest first, with the explorer's filters."""
     tenant_id = tenant_of(request)
     details = sees_details(request)
     async with db_of(request).tenant(tenant_id) as conn:
@@ -148,6 +153,7 @@ async def api_events(request: Request) -> Page:
 
 @get("/api/blackbox/events/{event_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)], name="api_blackbox_event")
 async def api_event(request: Request, event_id: FromPath[int]) -> EventOut:
+    """One event."""
     tenant_id = tenant_of(request)
     check_id(event_id)
     async with db_of(request).tenant(tenant_id) as conn:
@@ -159,6 +165,7 @@ async def api_event(request: Request, event_id: FromPath[int]) -> EventOut:
 
 @get("/api/blackbox/alarm-health", guards=[requires(Permission.VIEW_BLACKBOX)], name="api_blackbox_alarm_health")
 async def api_alarm_health(request: Request) -> dict[str, Any]:
+    """ISA-18.2 alarm health of the tenant or one asset (``hours`` 24 or 168)."""
     tenant_id = tenant_of(request)
     raw_hours = request.query_params.get("hours", "24")
     if raw_hours not in ("24", "168"):

@@ -90,12 +90,14 @@ def _names(rows: list[dict[str, Any]], assets: list[dict[str, Any]], sites: list
 
 def _event_labels(rows: list[dict[str, Any]]) -> None:
     """Translated labels of each event row, looked up once here (list pages render many rows)."""
-    fallback = LABELS["source_type"]["sql_event"]
+    severity, types, systems, flags = (LABELS[k] for k in ("severity", "source_type", "source_system", "time_flag"))
+    fallback = types["sql_event"]
     for r in rows:
-        r["severity_label"] = gettext(LABELS["severity"][r["severity"]])
-        r["type_label"] = gettext(LABELS["source_type"].get(r["source_type"], fallback))
-        r["system_label"] = gettext(LABELS["source_system"].get(r["source_system"], fallback))
-        r["flag_label"] = gettext(LABELS["time_flag"][r["time_flag"]]) if r["time_flag"] else ""
+        # msgids are looked up first: string literals inside gettext() would be extracted as msgids
+        msgids = (severity[r["severity"]], types.get(r["source_type"], fallback),
+                  systems.get(r["source_system"], fallback), flags.get(r["time_flag"] or ""))
+        r["severity_label"], r["type_label"], r["system_label"] = (gettext(m) for m in msgids[:3])
+        r["flag_label"] = gettext(msgids[3]) if msgids[3] else ""
 
 
 def _common(request: Request) -> dict[str, Any]:
@@ -107,6 +109,7 @@ def _common(request: Request) -> dict[str, Any]:
 
 @get("/blackbox", guards=[requires(Permission.VIEW_BLACKBOX)], name="blackbox_index")
 async def blackbox_index(request: Request) -> Response:
+    """Counters, alarm health and the incident list (``?asset_id=`` for one asset: the twin's drill-down)."""
     tenant_id = tenant_of(request)
     hours = int(request.query_params.get("hours", "24")) if request.query_params.get("hours") in ("24", "168") else 24
     async with db_of(request).tenant(tenant_id) as conn:
@@ -170,6 +173,7 @@ async def _incident_page(request: Request, incident_id: int, *, status_code: int
 
 @get("/blackbox/incidents/{incident_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)], name="blackbox_incident")
 async def blackbox_incident(request: Request, incident_id: FromPath[int]) -> Response:
+    """One incident: details, actions, signal trends across its window and its timeline."""
     return await _incident_page(request, check_id(incident_id))
 
 
@@ -178,6 +182,7 @@ async def blackbox_incident(request: Request, incident_id: FromPath[int]) -> Res
 async def blackbox_incident_acknowledge(
         request: Request, incident_id: FromPath[int],
         data: URLEncodedBody[AcknowledgeForm]) -> Response:
+    """Acknowledge an open incident (optional note)."""
     check_id(incident_id)
     tenant_id = tenant_of(request)
     try:
@@ -199,6 +204,7 @@ async def blackbox_incident_acknowledge(
 async def blackbox_incident_resolve(
         request: Request, incident_id: FromPath[int],
         data: URLEncodedBody[ResolveForm]) -> Response:
+    """Resolve an incident with a note (required)."""
     check_id(incident_id)
     tenant_id = tenant_of(request)
     try:
@@ -225,6 +231,7 @@ async def _export_data(request: Request, incident_id: int) -> tuple[dict[str, An
 @get("/blackbox/incidents/{incident_id:int}/export.csv", guards=[requires(Permission.VIEW_BLACKBOX)],
      name="blackbox_incident_csv")
 async def blackbox_incident_csv(request: Request, incident_id: FromPath[int]) -> Response:
+    """The incident timeline as a CSV file (payloads and actors only for roles with details)."""
     incident, timeline = await _export_data(request, incident_id)
     body = export.timeline_csv(timeline, details=sees_details(request))
     return Response(content=body.encode("utf-8"), media_type="text/csv; charset=utf-8",
@@ -234,6 +241,7 @@ async def blackbox_incident_csv(request: Request, incident_id: FromPath[int]) ->
 @get("/blackbox/incidents/{incident_id:int}/export.json", guards=[requires(Permission.VIEW_BLACKBOX)],
      name="blackbox_incident_json")
 async def blackbox_incident_json(request: Request, incident_id: FromPath[int]) -> Response:
+    """The incident and its timeline as a JSON file (payloads and actors only for roles with details)."""
     incident, timeline = await _export_data(request, incident_id)
     body = export.timeline_json(incident, timeline, details=sees_details(request))
     return Response(content=json.dumps(body, default=_iso, ensure_ascii=False, indent=1).encode("utf-8"),
@@ -246,6 +254,7 @@ async def blackbox_incident_json(request: Request, incident_id: FromPath[int]) -
 
 @get("/blackbox/events", guards=[requires(Permission.VIEW_BLACKBOX)], name="blackbox_events")
 async def blackbox_events(request: Request) -> Response:
+    """Event explorer: the event log, newest first, with filters."""
     tenant_id = tenant_of(request)
     async with db_of(request).tenant(tenant_id) as conn:
         try:
@@ -272,6 +281,7 @@ async def blackbox_events(request: Request) -> Response:
 
 @get("/blackbox/events/{event_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)], name="blackbox_event")
 async def blackbox_event(request: Request, event_id: FromPath[int]) -> Response:
+    """One event and the incidents it belongs to."""
     tenant_id = tenant_of(request)
     check_id(event_id)
     async with db_of(request).tenant(tenant_id) as conn:

@@ -30,6 +30,8 @@ from optria.web import flash
 from optria.web.templating import render
 
 GUARD = [requires(Permission.PLATFORM_CONSOLE)]
+MAX_INTEGRATION_ROWS = 50          # the overview shows the worst ones; the ingestion dashboard lists all
+LEVEL_ORDER = {"critical": 0, "warning": 1, "nodata": 2, "normal": 3}
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,13 @@ async def platform_overview(request: Request) -> Response:
         "tests_failed": sum(1 for r in integrations if r["test"] and r["test"]["last_test_success"] is False),
         "missing": sum(1 for c in checks if c["state"] == "missing"),
     }
+    integrations.sort(key=lambda r: (LEVEL_ORDER.get(r["level"], 9),
+                                     not (r["test"] and r["test"]["last_test_success"] is False),
+                                     r["tenant_name"], r["name"]))
     return render(request, "platform/overview.html", status=status, checks=checks, tier=tier, tenants=tenants,
-                  integrations=integrations, summary=summary, last_report=reports[0] if reports else None,
+                  integrations=integrations[:MAX_INTEGRATION_ROWS],
+                  more_integrations=max(0, len(integrations) - MAX_INTEGRATION_ROWS),
+                  summary=summary, last_report=reports[0] if reports else None,
                   breadcrumbs=[("Platform overview", "/platform")])
 
 

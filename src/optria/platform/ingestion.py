@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
@@ -69,7 +70,7 @@ async def ingestion_dashboard(request: Request) -> Response:
 
 @get("/platform/ingestion/{integration_id:int}", guards=[requires(Permission.PLATFORM_CONSOLE)],
      name="platform_ingestion_detail")
-async def ingestion_detail(request: Request, integration_id: int) -> Response:
+async def ingestion_detail(request: Request, integration_id: FromPath[int]) -> Response:
     store = IngestionStore(request.app.state.db)
     rows = await store.overview(integration_id)
     if not rows:

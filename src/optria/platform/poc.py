@@ -79,7 +79,8 @@ M = {
     "test_ok": "%(name)s: %(message)s",
     "test_failed": "%(name)s failed: %(message)s",
     "streams_ok": "Both demo integrations are streaming (%(samples)s samples so far).",
-    "streams_started": "Demo streams switched on: %(names)s.",
+    "streams_started": "Demo stream switched on for %(names)s; both demo integrations are streaming "
+                       "(%(samples)s samples so far).",
     "streams_timeout": "Not streaming after %(seconds)s s: %(states)s. Is the ingest service (optria ingest) running?",
     "twin_ok": "%(assets)s assets show fresh data; %(code)s: %(fresh)s of %(mapped)s signals fresh.",
     "twin_timeout": "No fresh data within %(seconds)s s for: %(codes)s.",
@@ -304,7 +305,8 @@ class PocRunner:
     async def step_streams(self) -> Outcome:
         tenant_id = self.tenant["id"]
         ids = [i["id"] for i in self.integrations.values()]
-        switched = await self.store.execute(store.POC_SET_DEMO_STREAM, {"tenant_id": tenant_id, "ids": ids})
+        switched = await self.store.switch_on_streams(tenant_id, ids, actor_name=self.actor_name,
+                                                      report_id=self.report_id)
         if switched:
             log.info("poc.demo_streams_on", extra={"integrations": [r["id"] for r in switched]})
         last: dict[int, dict[str, Any]] = {}
@@ -328,8 +330,9 @@ class PocRunner:
         details = {"switched_on": [r["name"] for r in switched],
                    "integrations": {str(r["integration_id"]): {"state": r["state"], "samples": r["samples_total"],
                                                                "lag_p99_ms": r["lag_p99_ms"]} for r in rows}}
-        return Outcome(True, "streams_ok", {"samples": sum(r["samples_total"] or 0 for r in rows)},
-                       "/platform/ingestion", details=details)
+        params = {"samples": sum(r["samples_total"] or 0 for r in rows), "names": ", ".join(r["name"] for r in switched)}
+        return Outcome(True, "streams_started" if switched else "streams_ok", params, "/platform/ingestion",
+                       details=details)
 
     async def step_twin(self) -> Outcome:
         tenant_id = self.tenant["id"]

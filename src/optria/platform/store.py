@@ -245,6 +245,24 @@ class PocStore:
             cur = await conn.execute(query, params)
             return await cur.fetchall() if cur.description else []
 
+    async def switch_on_streams(self, tenant_id, integration_ids: list[int], *, actor_name: str,
+                                report_id: int) -> list[dict]:
+        """Turn on the demo streams the PoC needs, with the integration action log and the tenant's audit
+        log written in the same transaction (the platform owner acted inside a tenant)."""
+        from optria.identity.store import write_audit
+        from optria.integrations.store import log_action
+
+        async with self.db.platform("poc") as conn:
+            switched = await (await conn.execute(POC_SET_DEMO_STREAM, {"tenant_id": tenant_id,
+                                                                       "ids": integration_ids})).fetchall()
+            for row in switched:
+                await log_action(conn, tenant_id, row["id"], action="demo_stream_on", success=True,
+                                 message="Demo stream started by the proof of concept", actor_name=actor_name[:200])
+                await write_audit(conn, tenant_id=tenant_id, actor=None, action="integration.demo_stream_on",
+                                  target_type="integration", target_id=str(row["id"]), target_name=row["name"],
+                                  details={"by": "proof of concept", "report_id": report_id, "actor": actor_name})
+        return switched
+
     async def reports(self, *, limit: int, offset: int) -> tuple[list[dict], int]:
         async with self.db.platform("poc") as conn:
             rows = await (await conn.execute(POC_REPORTS, {"limit": limit, "offset": offset})).fetchall()

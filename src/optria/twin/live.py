@@ -20,6 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -100,10 +103,11 @@ class LiveHub:
 
     def subscribe(self, tenant_id: UUID, *, only: frozenset[int] | None = None,
                   detail: frozenset[int] = frozenset()) -> Subscriber:
-        if self._closed:
-            raise RuntimeError("the live hub is closed")
-        self._ensure_listener()
         sub = Subscriber(tenant_id, only, detail)
+        if self._closed:  # the server is stopping: the stream ends at once
+            sub.queue.put_nowait(CLOSE)
+            return sub
+        self._ensure_listener()
         feed = self.feeds.get(tenant_id)
         if feed is None:
             feed = self.feeds[tenant_id] = Feed(tenant_id)
@@ -224,6 +228,17 @@ class LiveHub:
 
     # ----- lifecycle ---------------------------------------------------------------------
 
+    def end_streams(self) -> None:
+        """Stop serving: every open stream ends, new ones end at once (the server is stopping)."""
+        self._closed = True
+        for feed in list(self.feeds.values()):
+            for sub in list(feed.subscribers):
+                try:
+                    sub.queue.put_nowait(CLOSE)
+                except asyncio.QueueFull:
+                    self._drop(feed, sub)
+        log.info("twin.live_streams_ended", extra={"subscribers": self.subscriber_count()})
+
     async def close(self) -> None:
         self._closed = True
         for feed in list(self.feeds.values()):
@@ -266,7 +281,34 @@ def hub_of(app: Any) -> LiveHub:
     if hub is None:
         hub = LiveHub(app.state.db)
         app.state.twin_hub = hub
+        if "granian" in sys.modules:
+            _end_streams_on_exit_signal(hub)
     return hub
+
+
+def _end_streams_on_exit_signal(hub: LiveHub) -> None:
+    """Let a stopping server finish: granian waits for open requests before it shuts the app
+    down, and an event stream never finishes by itself. On SIGTERM/SIGINT the hub ends every
+    stream (browsers reconnect elsewhere, or here once the server is back).
+
+    The previous Python-level handler is chained, not replaced: under asyncio's
+    ``add_signal_handler`` (how granian's worker listens) it is a no-op and the loop is woken
+    through the wakeup fd, which this does not touch."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum, frame, _previous=previous):
+            loop.call_soon_threadsafe(hub.end_streams)
+            if callable(_previous):
+                _previous(signum, frame)
+
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):
+            return
 
 
 async def close_hub(app: Any) -> None:

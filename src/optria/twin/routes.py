@@ -144,6 +144,7 @@ def _known_total(f: filters.AssetFilter, sites: list[dict[str, Any]], units: lis
 
 @get("/digital-twin", guards=[requires(Permission.VIEW_TWIN)], name="twin_index")
 async def twin_index(request: Request) -> Response:
+    """The plant as live asset cards by site and unit (``?site_id``, ``unit_id``, ``status``, ``q``, ``page``)."""
     tenant_id = tenant_of(request)
     rendered_at = _server_now_ms()
     async with db_of(request).tenant(tenant_id) as conn:
@@ -234,6 +235,7 @@ def _transitions(history: list[dict[str, Any]], limit: int = 10) -> list[dict[st
 
 @get("/digital-twin/assets/{asset_id:int}", guards=[requires(Permission.VIEW_TWIN)], name="twin_asset")
 async def twin_asset(request: Request, asset_id: FromPath[int]) -> Response:
+    """One asset's live signals against their limits, trends (``?range=1h|24h|7d``) and health history."""
     tenant_id = tenant_of(request)
     check_id(asset_id)
     key, notices = _range(request.query_params)

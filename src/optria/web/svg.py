@@ -147,7 +147,7 @@ def line_chart(series: Sequence[Series], *, x_range: tuple[float, float], title:
                          f'text-anchor="end">{escape(ln.label)}</text>')
     if not ys and empty_text:
         parts.append(f'<text class="empty" x="{pad_l + plot_w / 2}" y="{pad_t + plot_h / 2}" text-anchor="middle" '
-                     f'direction="rtl" unicode-bidi="plaintext">{escape(empty_text)}</text>')
+                     f'unicode-bidi="plaintext">{escape(empty_text)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
