@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     openai_model: str = Field(default="gpt-4o-mini", validation_alias="OPENAI_MODEL")
+    openai_timeout_s: float = Field(default=30.0, gt=0, validation_alias="OPENAI_TIMEOUT_S")
     demo_mode: bool = Field(default=False, validation_alias="DEMO_MODE")
     app_env: str = Field(default="development", validation_alias="APP_ENV")
     optimization_engine_enabled: bool = Field(default=True, validation_alias="OPTIMIZATION_ENGINE_ENABLED")
