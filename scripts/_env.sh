@@ -18,6 +18,7 @@ WANT="$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "→ installing locked dependencies"
   if ! "$VENV/bin/python" -m uv --version >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$VENV/bin/python" -m ensurepip --upgrade >/dev/null
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
   fi
   "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" --require-hashes -r requirements.lock
