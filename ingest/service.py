@@ -24,23 +24,14 @@ def _refresh_metrics(sup: Supervisor) -> None:
         metrics.CONNECTED.labels(label).set(1 if run.health.connected else 0)
 
 
-def _observe_commit(sup: Supervisor):
-    previous = sup.writer.on_commit
+def _observe_commit(sup: Supervisor) -> None:
+    def on_integration_commit(integration_id: int, count: int, lags_ms: list[float]) -> None:
+        label = str(integration_id)
+        metrics.SAMPLES.labels(label).inc(count)
+        if lags_ms:
+            metrics.LAG.labels(label).observe(lags_ms[-1] / 1000)
 
-    def on_commit(inserted, seconds):
-        previous(inserted, seconds)
-        counts: dict[int, int] = {}
-        for s in inserted:
-            owner = sup._signal_owner.get(s.signal_id)
-            if owner is not None:
-                counts[owner] = counts.get(owner, 0) + 1
-        for integration_id, n in counts.items():
-            metrics.SAMPLES.labels(str(integration_id)).inc(n)
-            run = sup.running.get(integration_id)
-            if run is not None and run.health._lags_ms:
-                metrics.LAG.labels(str(integration_id)).observe(run.health._lags_ms[-1] / 1000)
-
-    sup.writer.on_commit = on_commit
+    sup.on_integration_commit = on_integration_commit
 
 
 async def run_ingest(settings: Settings, dsn: str, *, metrics_host: str = "127.0.0.1", metrics_port: int = 9108,

@@ -9,6 +9,7 @@ supervisor through ``NOTIFY optria_ingest_config`` and are picked up within seco
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import logging
 import os
 import socket
@@ -63,6 +64,9 @@ class Supervisor:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._last_history = 0.0
+        # Called once per integration per commit with (integration id, rows, lags in ms): the one
+        # place that splits a commit by integration, so observers (metrics) need no second pass.
+        self.on_integration_commit: Callable[[int, int, list[float]], None] | None = None
 
     # ----- commit accounting -------------------------------------------------------------
 
@@ -79,6 +83,8 @@ class Supervisor:
                 continue
             lags = [(now - s.time).total_seconds() * 1000 for s in samples]
             run.health.committed(len(samples), lags, max(s.time for s in samples))
+            if self.on_integration_commit is not None:
+                self.on_integration_commit(integration_id, len(samples), lags)
 
     # ----- lifecycle ---------------------------------------------------------------------
 
