@@ -50,7 +50,7 @@ from optria.identity.auth import safe_next
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.integrations import store as integrations_store
-from optria.web.i18n import current_lang, gettext
+from optria.web.i18n import current_lang, gettext, verbatim
 from optria.web.templating import render
 
 PAGE_SIZE = 25
@@ -157,7 +157,7 @@ async def _detail(request: Request, asset_id: int, *, status_code: int = 200, **
     }
     context.update(extra)
     return render(request, "assets/detail.html", status_code=status_code, flash=flash_of(request),
-                  breadcrumbs=[("Assets", "/assets"), (name, None)], **context, **_common(request))
+                  breadcrumbs=[("Assets", "/assets"), (verbatim(name), None)], **context, **_common(request))
 
 
 @get("/assets/{asset_id:int}", guards=[requires(Permission.VIEW_ASSETS)], name="asset_detail")
@@ -177,7 +177,7 @@ async def _asset_form(request: Request, *, asset: dict[str, Any] | None, values:
     if asset is None:
         crumbs = [("Assets", "/assets"), ("Add asset", None)]
     else:
-        crumbs = [("Assets", "/assets"), (_display(asset), f"/assets/{asset['id']}"), ("Edit", None)]
+        crumbs = [("Assets", "/assets"), (verbatim(_display(asset)), f"/assets/{asset['id']}"), ("Edit", None)]
     return render(request, "assets/form.html", status_code=status_code, breadcrumbs=crumbs, asset=asset,
                   values=values, errors=_translate(errors), sites=sites, units=units, asset_types=ASSET_TYPES,
                   criticalities=CRITICALITIES, **_common(request))

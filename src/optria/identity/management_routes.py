@@ -25,6 +25,7 @@ from optria.identity.users import NewUser, UserChanges, UserError
 from optria.web import flash, i18n
 from optria.web.errors import ApiError
 from optria.web.templating import render
+from optria.web.i18n import verbatim
 
 FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
 USERS_CRUMB = ("Users", "/management/users")
@@ -148,7 +149,7 @@ async def _detail_page(request: Request, user_id: UUID, *, error: str | None = N
     return render(request, "management/user_detail.html", status_code=status, target=user, roles=_roles(),
                   history=history, is_self=user["id"] == actor.id, error=i18n.gettext(error) if error else None,
                   audit_label=audit_label,
-                  flash=note, once=once, breadcrumbs=[USERS_CRUMB, (user["username"], None)])
+                  flash=note, once=once, breadcrumbs=[USERS_CRUMB, (verbatim(user["username"]), None)])
 
 
 @get("/management/users/{user_id:uuid}", guards=[requires(Permission.MANAGE_USERS)], name="user_detail")

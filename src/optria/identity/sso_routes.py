@@ -39,6 +39,7 @@ from optria.web import flash, i18n
 from optria.web.errors import ApiError
 from optria.web.middleware import SESSION_USER_KEY
 from optria.web.templating import render
+from optria.web.i18n import verbatim
 
 log = logging.getLogger("optria.identity.sso")
 
@@ -210,7 +211,7 @@ def _values_from_form(data: ProviderForm) -> dict[str, Any]:
 def _form_page(request: Request, *, provider: dict[str, Any] | None, values: dict[str, Any],
                errors: dict[str, list[str]] | None = None, status: int = 200,
                note: dict[str, str] | None = None) -> Response:
-    title = provider["name"] if provider else "Add identity provider"
+    title = verbatim(provider["name"]) if provider else "Add identity provider"
     return render(request, "management/sso_form.html", status_code=status, provider=provider, values=values,
                   errors={k: [i18n.gettext(m) for m in v] for k, v in (errors or {}).items()},
                   roles=[r.value for r in TENANT_ROLES], redirect_uri=redirect_uri(request), flash=note,

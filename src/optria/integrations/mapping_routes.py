@@ -39,7 +39,7 @@ from optria.integrations.web import (
     tenant_of,
 )
 from optria.web import flash
-from optria.web.i18n import gettext
+from optria.web.i18n import gettext, verbatim
 from optria.web.templating import render
 
 FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -118,7 +118,7 @@ async def map_page(request: Request, integration_id: int, *, status: int = 200, 
     }
     context.update(extra)
     return render(request, "integrations/map.html", status_code=status,
-                  breadcrumbs=[CRUMB, (row["name"], f"/integrations/{row['id']}"), ("Map tags", None)],
+                  breadcrumbs=[CRUMB, (verbatim(row["name"]), f"/integrations/{row['id']}"), ("Map tags", None)],
                   **context, **common_context(request))
 
 
@@ -222,8 +222,8 @@ async def _mapping_form(request: Request, row: dict[str, Any], values: dict[str,
     view = mapping_view(row)
     return render(request, "integrations/mapping_form.html", status_code=status, m=view, values=values,
                   errors=_translated(errors), assets=assets, integration=integration,
-                  breadcrumbs=[CRUMB, (integration["name"], f"/integrations/{integration['id']}"),
-                               ("Map tags", map_link(integration["id"])), (view["signal"]["name"], None)],
+                  breadcrumbs=[CRUMB, (verbatim(integration["name"]), f"/integrations/{integration['id']}"),
+                               ("Map tags", map_link(integration["id"])), (verbatim(view["signal"]["name"]), None)],
                   **common_context(request))
 
 

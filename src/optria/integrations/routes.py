@@ -47,7 +47,7 @@ from optria.integrations.web import (
     tenant_of,
 )
 from optria.web import flash
-from optria.web.i18n import gettext
+from optria.web.i18n import gettext, verbatim
 from optria.web.templating import render
 
 FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -182,7 +182,7 @@ def _here(request: Request) -> str:
 def _form_page(request: Request, *, kind: str, values: dict[str, str], errors: dict[str, str] | None = None,
                integration: dict[str, Any] | None = None, status: int = 200) -> Response:
     crumbs = [CRUMB, ("Add integration", None)] if integration is None else [
-        CRUMB, (integration["name"], f"/integrations/{integration['id']}"), ("Edit", None)]
+        CRUMB, (verbatim(integration["name"]), f"/integrations/{integration['id']}"), ("Edit", None)]
     return render(request, "integrations/form.html", status_code=status, kind=kind, values=values,
                   errors=_translated(errors or {}), integration=integration, editing=integration is not None,
                   defaults=global_defaults(request),
@@ -285,7 +285,7 @@ async def integration_detail_page(request: Request, integration_id: FromPath[int
                   mappings=[mapping_view(m) for m in mappings], mapping_total=mapping_total, here=_here(request),
                   pager={"page": page, "pages": pages, "has_prev": page > 1, "has_next": page < pages},
                   page_link=lambda n: f"/integrations/{row['id']}?page={n}#log",
-                  breadcrumbs=[CRUMB, (row["name"], None)], **common_context(request))
+                  breadcrumbs=[CRUMB, (verbatim(row["name"]), None)], **common_context(request))
 
 
 # ----------------------------------------------------------------------------- card buttons

@@ -18,6 +18,7 @@ from optria.platform.store import IngestionStore
 from optria.web.charts import Chart, Series, render
 from optria.web.errors import ApiError
 from optria.web.templating import render as render_page
+from optria.web.i18n import verbatim
 
 HEARTBEAT_STALE_S = 30
 ERROR_RECENT_S = 300
@@ -79,7 +80,7 @@ async def ingestion_detail(request: Request, integration_id: FromPath[int]) -> R
     history = await store.lag_history(integration_id)
     return render_page(request, "platform/ingestion_detail.html", row=row, chart=lag_chart(history), history=history,
                        breadcrumbs=[("Platform overview", "/platform"), ("Ingestion", "/platform/ingestion"),
-                                    (row["name"], None)])
+                                    (verbatim(row["name"]), None)])
 
 
 ROUTES = [ingestion_dashboard, ingestion_detail]

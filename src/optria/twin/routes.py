@@ -39,7 +39,7 @@ from optria.timeseries import store as timeseries
 from optria.twin import cards, live
 from optria.twin import store as twin_store
 from optria.twin.scoring import STATUS_SCORE_CAP
-from optria.web.i18n import current_lang, gettext
+from optria.web.i18n import current_lang, gettext, verbatim
 from optria.web.svg import Line, Series, line_chart, time_format
 from optria.web.templating import render
 
@@ -85,7 +85,7 @@ class Texts:
     def for_script(self) -> str:
         """What the page's script needs (it only ever sets text, never markup), as JSON safe inside <script>."""
         return json.dumps({"status": self.status, "data": self.data, "live": self.live},
-                          ensure_ascii=False).replace("</", "<\\/")
+                          ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def card_view(row: dict[str, Any], texts: Texts, *, with_gauges: bool = False) -> dict[str, Any]:
@@ -258,7 +258,7 @@ async def twin_asset(request: Request, asset_id: FromPath[int]) -> Response:
     name = _display(asset)
     return render(
         request, "digital_twin/asset.html",
-        breadcrumbs=[("Assets", "/assets"), (name, f"/assets/{asset_id}"), ("Digital twin view", None)],
+        breadcrumbs=[("Assets", "/assets"), (verbatim(name), f"/assets/{asset_id}"), ("Digital twin view", None)],
         asset=asset, asset_name=name, card=card, charts=charts, range_key=key, ranges=RANGES,
         range_labels=RANGE_LABELS, notices=[gettext(n) for n in notices], history=history,
         health_chart=_health_chart(history, key, now), transitions=_transitions(history),

@@ -36,7 +36,17 @@ def translations(lang: str) -> NullTranslations:
     return Translations(fp=buf)
 
 
+class Verbatim(str):
+    """Text a user or a source set (an asset's name, say): shown as it is, never looked up in a catalog."""
+
+
+def verbatim(text: str) -> Verbatim:
+    return Verbatim(text)
+
+
 def gettext(message: str, **params: object) -> str:
+    if isinstance(message, Verbatim):
+        return str(message)
     text = translations(current_lang.get()).gettext(message)
     return text % params if params else text
 

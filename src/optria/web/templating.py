@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.utils.scope.state import ScopeState
@@ -72,6 +73,32 @@ def _fmt_num(value: float | int | None, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _gauge_at(percent: float | int | None) -> str:
+    """A position along a gauge, 0 … 100, for ``data-at`` (optria.css places ``[data-at="N"]`` at N%):
+    the Content-Security-Policy allows no ``style`` attribute."""
+    try:
+        value = float(percent) if percent is not None else 0.0
+    except (TypeError, ValueError):
+        value = 0.0
+    value = 0.0 if value != value else value  # NaN
+    return str(int(round(min(100.0, max(0.0, value)))))
+
+
+def _escaped_gettext(message: str) -> Markup:
+    """``_()`` in templates: the translation, escaped.
+
+    Jinja marks what ``_()`` returns as safe markup, so an unescaped translation would let any
+    text that reaches ``_()`` — a label that falls back to a stored value, say — into the page
+    as HTML. Escaping here makes ``_()`` as safe as ``{{ value }}`` whatever it is given;
+    parameters (``_("Run #%(id)s", id=x)``) are escaped by Jinja as before.
+    """
+    return escape(i18n.gettext(message))
+
+
+def _escaped_ngettext(singular: str, plural: str, n: int) -> Markup:
+    return escape(i18n.translations(i18n.current_lang.get()).ngettext(singular, plural, n))
+
+
 def build_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -81,9 +108,10 @@ def build_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(_escaped_gettext, _escaped_ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["dt"] = _fmt_time
     env.filters["num"] = _fmt_num
+    env.filters["gauge_at"] = _gauge_at
     env.globals["urlencode"] = urlencode
     env.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
     env.globals["state_label"] = lambda state: INGEST_STATE_LABELS.get(state, state)
@@ -115,6 +143,12 @@ def csrf_token(request: Request) -> str:
     return ScopeState.from_scope(request.scope).csrf_token or ""
 
 
+def crumb_label(label: str) -> str:
+    """A breadcrumb's text: a literal label (an English msgid) is translated; a name a user set
+    (wrapped in ``i18n.verbatim``) is shown as it is. The template escapes both."""
+    return i18n.gettext(label)
+
+
 def page_context(request: Request, **context: Any) -> dict[str, Any]:
     user = request.scope.get("user")
     lang = i18n.current_lang.get()
@@ -127,7 +161,7 @@ def page_context(request: Request, **context: Any) -> dict[str, Any]:
         "lang": lang,
         "dir": i18n.LANGUAGES[lang]["dir"],
         "languages": i18n.LANGUAGES,
-        "breadcrumbs": context.pop("breadcrumbs", []),
+        "breadcrumbs": [(crumb_label(label), href) for label, href in context.pop("breadcrumbs", [])],
         "flash": context.pop("flash", None),
         "now": datetime.now(timezone.utc),
         **context,

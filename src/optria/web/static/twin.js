@@ -72,7 +72,8 @@
           each('[data-field="pos"]', row, function (pointer) {
             if (v.pos == null) { pointer.hidden = true; return; }
             pointer.hidden = false;
-            pointer.style.insetInlineStart = v.pos + "%";
+            // positions are data-at="0…100" (optria.css): the CSP allows no inline style
+            pointer.setAttribute("data-at", String(Math.round(Math.min(100, Math.max(0, v.pos)))));
           });
         });
     });
