@@ -8,7 +8,7 @@ from optria.secretbox import SecretBox, SecretBoxError
 def test_roundtrip_and_binding() -> None:
     box = SecretBox(b"k" * 32)
     sealed = box.seal("p@ss", context="tenant-a")
-    assert "p@ss" not in sealed and sealed.startswith("v1:")
+    assert "p@ss" not in sealed and sealed.startswith("v2:")
     assert box.open(sealed, context="tenant-a") == "p@ss"
     with pytest.raises(SecretBoxError):
         box.open(sealed, context="tenant-b")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -10,7 +9,6 @@ from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
 from litestar.middleware.session.client_side import CookieBackendConfig
-from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 
 from optria import db as dbmod
@@ -28,7 +26,7 @@ from optria.integrations import api as integrations_api
 from optria.integrations import mapping_api as integrations_mapping_api
 from optria.integrations import mapping_routes as integrations_mapping_routes
 from optria.integrations import routes as integrations_routes
-from optria.secretbox import SecretBox
+from optria.secretbox import PURPOSE_CSRF, PURPOSE_SESSION_COOKIE, SecretBox, derive_key
 from optria.logs import register_secrets, settings_secrets, setup_logging
 from optria.optimization import api as optimization_api
 from optria.optimization import routes as optimization_routes
@@ -41,14 +39,11 @@ from optria.twin import routes as twin_routes
 from optria.web import health, pages
 from optria.web.errors import http_exception_handler, internal_error_handler
 from optria.web.middleware import RequestContextMiddleware
+from optria.web.openapi_errors import api_openapi_config
+from optria.web.security import security_headers_hook
 
 log = logging.getLogger("optria.web")
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-def _derive(secret: bytes, purpose: str) -> bytes:
-    """Independent keys for cookies and CSRF from the one SESSION_SECRET."""
-    return hashlib.sha256(purpose.encode() + b"\0" + secret).digest()
 
 
 def create_app(settings: Settings | None = None, database: dbmod.Database | None = None, *,
@@ -74,10 +69,10 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
             await app.state.db.close()
 
     session_config = CookieBackendConfig(
-        secret=_derive(secret, "session"), key="optria_session", max_age=12 * 3600,
+        secret=derive_key(secret, PURPOSE_SESSION_COOKIE), key="optria_session", max_age=12 * 3600,
         secure=settings.is_production, httponly=True, samesite="lax",
     )
-    csrf = CSRFConfig(secret=_derive(secret, "csrf").hex(), cookie_name="optria_csrf", header_name="x-csrf-token",
+    csrf = CSRFConfig(secret=derive_key(secret, PURPOSE_CSRF).hex(), cookie_name="optria_csrf", header_name="x-csrf-token",
                       cookie_secure=settings.is_production, cookie_samesite="lax")
 
     route_handlers = [
@@ -97,8 +92,9 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
         csrf_config=csrf,
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
         on_startup=[on_startup],
+        before_send=[security_headers_hook(production=settings.is_production)],
         on_shutdown=[twin_live.close_hub, on_shutdown],
-        openapi_config=OpenAPIConfig(title="OPTRIA IQ API", version="0.1.0", path="/api/schema"),
+        openapi_config=api_openapi_config(),
         debug=False,
     )
     app.state.settings = settings
