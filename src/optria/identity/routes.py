@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import msgspec
@@ -20,6 +21,8 @@ from optria.identity.store import IdentityStore
 from optria.web import i18n
 from optria.web.middleware import SESSION_USER_KEY
 from optria.web.templating import render
+
+log = logging.getLogger("optria.identity")
 
 
 class LoginForm(msgspec.Struct):
@@ -114,7 +117,9 @@ async def password_submit(request: Request, data: Annotated[PasswordForm, Body(m
     if errors:
         return render(request, "auth/password.html", status_code=422, errors=[i18n.gettext(e) for e in errors],
                       rules=passwords.RULES_TEXT, done=False)
-    await store.set_password(user.id, passwords.hash_password(data.new_password), must_change=False)
+    ended = await store.set_password(user.id, passwords.hash_password(data.new_password), must_change=False,
+                                     keep_session=user.session_id)
+    log.info("auth.password_changed", extra={"user_id": str(user.id), "other_sessions_ended": ended})
     return Redirect(_home_for(user))
 
 

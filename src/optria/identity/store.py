@@ -20,7 +20,6 @@ from optria.db import Database
 SESSION_TTL = timedelta(hours=12)
 THROTTLE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT = 5
-MAX_FAILURES_PER_ADDR = 30
 
 
 @dataclass(frozen=True)
@@ -87,6 +86,9 @@ MARK_LOGIN = "UPDATE users SET last_login_at = now(), password_hash = coalesce(%
 
 REVOKE_SESSION = "UPDATE sessions SET revoked_at = now() WHERE id = %(id)s AND revoked_at IS NULL"
 REVOKE_USER_SESSIONS = "UPDATE sessions SET revoked_at = now() WHERE user_id = %(user_id)s AND revoked_at IS NULL"
+REVOKE_OTHER_SESSIONS = """
+UPDATE sessions SET revoked_at = now() WHERE user_id = %(user_id)s AND id <> %(keep)s AND revoked_at IS NULL
+"""
 
 SESSION_USER = """
 SELECT u.id, u.tenant_id, t.slug AS tenant_slug, t.name AS tenant_name, u.username, u.email, u.display_name,
@@ -188,9 +190,15 @@ class IdentityStore:
             row = await cur.fetchone()
             return row["password_hash"] if row else None
 
-    async def set_password(self, user_id: UUID, password_hash: str, *, must_change: bool) -> None:
+    async def set_password(self, user_id: UUID, password_hash: str, *, must_change: bool,
+                           keep_session: str | None = None) -> int:
+        """Store a new password and end every session of the user but ``keep_session`` (the one that
+        changed it); returns how many sessions ended. A stolen session dies with the old password."""
         async with self.db.platform("auth") as conn:
             await conn.execute(SET_PASSWORD, {"id": user_id, "password_hash": password_hash, "must_change": must_change})
+            cur = await conn.execute(REVOKE_OTHER_SESSIONS, {"user_id": user_id,
+                                                             "keep": session_key(keep_session) if keep_session else ""})
+            return cur.rowcount
 
     async def ensure_tenant(self, slug: str, name: str, *, is_demo: bool = False) -> UUID:
         async with self.db.platform("seed") as conn:

@@ -297,6 +297,8 @@ async def find_external_user(conn: AsyncConnection, tenant_id: UUID, issuer: str
 
 async def update_role(conn: AsyncConnection, tenant_id: UUID, user_id: UUID, role: str) -> None:
     await conn.execute(UPDATE_ROLE, {"tenant_id": tenant_id, "id": user_id, "role": role})
+    # a session started under the old role ends: the user signs in again and meets the new one
+    await conn.execute(REVOKE_TENANT_USER_SESSIONS, {"tenant_id": tenant_id, "id": user_id})
 
 
 async def update_active(conn: AsyncConnection, tenant_id: UUID, user_id: UUID, active: bool) -> None:
