@@ -145,7 +145,7 @@ async def test_client_secret_is_sealed_at_rest_and_never_shown(app, accounts, ow
     tenant, admin = await setup_tenant(app, accounts, discovery_url=local_idp.base)
     pid = provider_id(owner_conn, tenant[0])
     sealed = owner_conn.execute("SELECT client_secret_sealed FROM identity_providers WHERE id = %s", [pid]).fetchone()[0]
-    assert sealed.startswith("v1:") and local_idp.client_secret not in sealed
+    assert sealed.startswith("v2:") and local_idp.client_secret not in sealed
     async with new_web(app) as web:
         await web.login(admin)
         for path in ("/management/sso", f"/management/sso/{pid}", "/management/audit"):
@@ -159,7 +159,7 @@ async def test_client_secret_is_sealed_at_rest_and_never_shown(app, accounts, ow
                               [pid]).fetchone()[0] == sealed
     audit = owner_conn.execute("SELECT details::text FROM audit_log WHERE tenant_id = %s AND target_type = 'identity_provider'",
                                [tenant[0]]).fetchall()
-    assert len(audit) == 2 and all(local_idp.client_secret not in d and "v1:" not in d for (d,) in audit)
+    assert len(audit) == 2 and all(local_idp.client_secret not in d and "v1:" not in d and "v2:" not in d for (d,) in audit)
     # the kept secret still works
     local_idp.claims = {"sub": "after-edit", "email": "after@example.test"}
     async with new_web(app) as browser:
