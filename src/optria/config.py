@@ -55,6 +55,9 @@ class Settings(BaseSettings):
 
     blackbox_grouping_window_min: float = Field(default=30.0, gt=0, validation_alias="BLACKBOX_GROUPING_WINDOW_MIN")
     data_dir: Path = Field(default=PROJECT_ROOT / ".optria", validation_alias="OPTRIA_DATA_DIR")
+    # The embedded server's edition (no DATABASE_URL): plain PostgreSQL, or TimescaleDB built by
+    # scripts/timescaledb with its community license (full) or Apache-only.
+    timescale: str = Field(default="off", validation_alias="OPTRIA_TIMESCALE")
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("OPTRIA_LOG_LEVEL", "LOG_LEVEL"))
 
     @field_validator("app_env")
@@ -65,10 +68,24 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(APP_ENVS)}")
         return value
 
+    @field_validator("timescale")
+    @classmethod
+    def _known_edition(cls, value: str) -> str:
+        value = value.strip().lower() or "off"
+        if value not in ("off", "full", "apache"):
+            raise ValueError("must be one of off, full, apache")
+        return value
+
     @field_validator("pi_base_url", "sap_base_url", "opcua_endpoint_url", "openai_base_url", "opcua_username")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if isinstance(value, str) else value
+
+    @property
+    def embedded_pg_dir(self) -> Path:
+        """Where the embedded server keeps its cluster: one per edition, never mixed."""
+        base = Path(self.data_dir)
+        return base / "pg" if self.timescale == "off" else base / f"pg-timescale-{self.timescale}"
 
     @property
     def is_production(self) -> bool:

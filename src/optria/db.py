@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -41,7 +40,7 @@ def resolve_dsn(settings: Settings, *, start_embedded: bool = True) -> str:
     from optria import embedded_pg
 
     if start_embedded:
-        server = embedded_pg.ensure_server(Path(settings.data_dir) / "pg")
+        server = embedded_pg.ensure_server(settings.embedded_pg_dir, timescale=settings.timescale)
         if server.started_here:
             import atexit
 
@@ -50,7 +49,7 @@ def resolve_dsn(settings: Settings, *, start_embedded: bool = True) -> str:
 
         ensure_database(server.dsn(), EMBEDDED_DBNAME)
     else:
-        server = embedded_pg.running_server(Path(settings.data_dir) / "pg")
+        server = embedded_pg.running_server(settings.embedded_pg_dir)
         if server is None:
             raise DatabaseUnavailable("no DATABASE_URL and the embedded PostgreSQL is not running; run `optria migrate` first")
     return server.dsn(EMBEDDED_DBNAME)
