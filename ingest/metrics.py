@@ -6,11 +6,16 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
-SAMPLES = Counter("optria_ingest_samples_total", "Samples committed", ["integration"], registry=REGISTRY)
-REJECTED = Counter("optria_ingest_rejected_total", "Samples rejected as malformed or unknown", ["integration"],
+SAMPLES = Counter("optria_ingest_samples_total", "Samples committed (live and backfilled)", ["integration"],
+                  registry=REGISTRY)
+BACKFILLED = Counter("optria_ingest_backfilled_total", "Samples committed from backfill (history reads, replays)",
+                     ["integration"], registry=REGISTRY)
+REJECTED = Counter("optria_ingest_rejected_total", "Samples rejected, by reason", ["integration", "reason"],
                    registry=REGISTRY)
-LAG = Histogram("optria_ingest_lag_seconds", "Commit time minus source time", ["integration"], registry=REGISTRY,
-                buckets=(0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
+LAG = Histogram("optria_ingest_lag_seconds", "Commit time minus source time of live samples", ["integration"],
+                registry=REGISTRY, buckets=(0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
+TASK_RESTARTS = Counter("optria_ingest_task_restarts_total", "Supervised tasks restarted after a crash", ["task"],
+                        registry=REGISTRY)
 QUEUE = Gauge("optria_ingest_queue_depth", "Samples waiting in the writer queue", registry=REGISTRY)
 SPOOL = Gauge("optria_ingest_spool_bytes", "Bytes waiting in the local spool", registry=REGISTRY)
 RECONNECTS = Gauge("optria_ingest_reconnects", "Reconnects per integration", ["integration"], registry=REGISTRY)

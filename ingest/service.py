@@ -1,17 +1,27 @@
-"""``optria ingest``: the long-running ingest process (supervisor, workers, writer, jobs, metrics)."""
+"""``optria ingest``: the long-running ingest process (supervisor, workers, writer, jobs, metrics).
+
+Stopping: the first SIGTERM or SIGINT stops the background jobs, then the supervisor (workers
+end their sessions, the writer flushes what is queued within a deadline and spools the rest,
+leases are released if the database answers); the process exits within about 15 s whether or
+not the database is reachable. A second signal spools what is still queued and exits at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from ingest import metrics
 from ingest.jobs import default_jobs, run_job_forever
+from ingest.supervision import supervise
 from ingest.supervisor import Supervisor
 from optria.config import Settings
 
 log = logging.getLogger("optria.ingest")
+
+JOBS_STOP_TIMEOUT_S = 3.0
 
 
 def _refresh_metrics(sup: Supervisor) -> None:
@@ -25,11 +35,13 @@ def _refresh_metrics(sup: Supervisor) -> None:
 
 
 def _observe_commit(sup: Supervisor) -> None:
-    def on_integration_commit(integration_id: int, count: int, lags_ms: list[float]) -> None:
+    def on_integration_commit(integration_id: int, live: int, lags_ms: list[float], backfilled: int) -> None:
         label = str(integration_id)
-        metrics.SAMPLES.labels(label).inc(count)
-        if lags_ms:
-            metrics.LAG.labels(label).observe(lags_ms[-1] / 1000)
+        metrics.SAMPLES.labels(label).inc(live + backfilled)
+        if backfilled:
+            metrics.BACKFILLED.labels(label).inc(backfilled)
+        for lag in lags_ms[:: max(1, len(lags_ms) // 50)]:   # a sample of each commit's lags
+            metrics.LAG.labels(label).observe(lag / 1000)
 
     sup.on_integration_commit = on_integration_commit
 
@@ -40,9 +52,26 @@ async def run_ingest(settings: Settings, dsn: str, *, metrics_host: str = "127.0
     sup = Supervisor(settings, dsn, lease_ttl_s=lease_ttl_s, max_leases=max_leases, maintain_rollups=maintain_rollups)
     _observe_commit(sup)
     loop = asyncio.get_running_loop()
+    job_tasks: list[asyncio.Task] = []
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            log.info("ingest.stopping", extra={"signal": signal.Signals(signum).name})
+            for t in job_tasks:
+                t.cancel()
+            sup.stop()
+            return
+        spooled = sup.emergency_spool()
+        log.warning("ingest.stopped_at_once", extra={"signal": signal.Signals(signum).name, "spooled": spooled})
+        logging.shutdown()
+        os._exit(1)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, sup.stop)
+            loop.add_signal_handler(sig, on_signal, sig)
         except (NotImplementedError, RuntimeError):
             pass
     runner = None
@@ -52,15 +81,17 @@ async def run_ingest(settings: Settings, dsn: str, *, metrics_host: str = "127.0
         except OSError as exc:
             log.warning("ingest.metrics_unavailable", extra={"port": metrics_port, "error": str(exc)})
     await sup.db.open()
-    job_tasks: list[asyncio.Task] = []
     if with_jobs:
         for job in default_jobs(sup.db, settings):
-            job_tasks.append(asyncio.create_task(run_job_forever(job), name=f"job-{job.name}"))
+            job_tasks.append(asyncio.create_task(
+                supervise(f"job:{job.name}", lambda job=job: run_job_forever(job), restart_on_return=True),
+                name=f"job-{job.name}"))
+    sup.dependents = job_tasks
     try:
         await sup.run()
     finally:
         for t in job_tasks:
             t.cancel()
-        await asyncio.gather(*job_tasks, return_exceptions=True)
+        await asyncio.wait(job_tasks, timeout=JOBS_STOP_TIMEOUT_S) if job_tasks else None
         if runner is not None:
             await runner.cleanup()

@@ -3,6 +3,10 @@
 Records are length-prefixed msgpack frames, fsynced on write, replayed in order and
 removed only after the replayed rows committed. A torn last frame (power cut mid-write)
 is ignored on replay; everything before it is kept.
+
+Batches the database refused outright (not for being away) go to a separate
+``<spool>.rejected`` file in the same format: kept for an operator to inspect and replay
+(``Spool.read_batches``), never replayed automatically.
 """
 
 from __future__ import annotations
@@ -39,12 +43,22 @@ class Spool:
         except FileNotFoundError:
             return 0
 
+    @property
+    def rejected_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".rejected")
+
     def append(self, samples: list[Sample]) -> None:
+        self._append(self.path, samples)
+
+    def append_rejected(self, samples: list[Sample]) -> None:
+        self._append(self.rejected_path, samples)
+
+    def _append(self, path: Path, samples: list[Sample]) -> None:
         if not samples:
             return
         rows = [(str(s.tenant_id), s.signal_id, s.time.timestamp(), s.value, s.quality) for s in samples]
         frame = _encoder.encode(rows)
-        with self._lock, open(self.path, "ab") as f:
+        with self._lock, open(path, "ab") as f:
             f.write(_HEADER.pack(len(frame)) + frame)
             f.flush()
             os.fsync(f.fileno())

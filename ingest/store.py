@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from optria.db import Database
+from optria.timeseries import store as timeseries
 
 ACTIVE_INTEGRATIONS = """
 SELECT i.tenant_id, i.id, i.kind, i.name, i.config, i.secrets, i.updated_at,
@@ -53,17 +54,47 @@ UPDATE ingest_health SET state = 'stopped', connected = false, heartbeat_at = no
 UPSERT_HEALTH = """
 INSERT INTO ingest_health AS h (tenant_id, integration_id, worker_id, state, connected, samples_per_s, samples_total,
     rejected_total, reconnects, lag_p50_ms, lag_p99_ms, queue_depth, spool_bytes, last_error, last_error_at,
-    last_sample_time, heartbeat_at)
+    last_sample_time, backfill_rows, backfill_oldest_s, backfill_at, restarts, last_restart_reason, last_restart_at,
+    heartbeat_at)
 VALUES (%(tenant_id)s, %(integration_id)s, %(worker_id)s, %(state)s, %(connected)s, %(samples_per_s)s,
     %(samples_total)s, %(rejected_total)s, %(reconnects)s, %(lag_p50_ms)s, %(lag_p99_ms)s, %(queue_depth)s,
-    %(spool_bytes)s, %(last_error)s, %(last_error_at)s, %(last_sample_time)s, now())
+    %(spool_bytes)s, %(last_error)s, %(last_error_at)s, %(last_sample_time)s, %(backfill_rows)s,
+    %(backfill_oldest_s)s, %(backfill_at)s, %(restarts)s, %(last_restart_reason)s, %(last_restart_at)s, now())
 ON CONFLICT (tenant_id, integration_id) DO UPDATE SET
     worker_id = EXCLUDED.worker_id, state = EXCLUDED.state, connected = EXCLUDED.connected,
     samples_per_s = EXCLUDED.samples_per_s, samples_total = EXCLUDED.samples_total,
     rejected_total = EXCLUDED.rejected_total, reconnects = EXCLUDED.reconnects, lag_p50_ms = EXCLUDED.lag_p50_ms,
     lag_p99_ms = EXCLUDED.lag_p99_ms, queue_depth = EXCLUDED.queue_depth, spool_bytes = EXCLUDED.spool_bytes,
     last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at,
-    last_sample_time = coalesce(EXCLUDED.last_sample_time, h.last_sample_time), heartbeat_at = now()
+    last_sample_time = coalesce(EXCLUDED.last_sample_time, h.last_sample_time),
+    backfill_rows = EXCLUDED.backfill_rows, backfill_oldest_s = coalesce(EXCLUDED.backfill_oldest_s, h.backfill_oldest_s),
+    backfill_at = coalesce(EXCLUDED.backfill_at, h.backfill_at), restarts = EXCLUDED.restarts,
+    last_restart_reason = coalesce(EXCLUDED.last_restart_reason, h.last_restart_reason),
+    last_restart_at = coalesce(EXCLUDED.last_restart_at, h.last_restart_at), heartbeat_at = now()
+"""
+
+# The open error episode of an integration follows its current error: opened (or its message and
+# count refreshed) while there is one, closed once the worker reports the source works again.
+OPEN_ERROR = """
+INSERT INTO ingest_errors AS e (tenant_id, integration_id, message, first_at, last_at)
+VALUES (%(tenant_id)s, %(integration_id)s, %(last_error)s, coalesce(%(error_since)s, now()), coalesce(%(last_error_at)s, now()))
+ON CONFLICT (tenant_id, integration_id) WHERE resolved_at IS NULL DO UPDATE
+SET message = EXCLUDED.message, occurrences = e.occurrences + (EXCLUDED.last_at > e.last_at)::int,
+    last_at = greatest(e.last_at, EXCLUDED.last_at)
+"""
+CLOSE_ERROR = """
+UPDATE ingest_errors SET resolved_at = now()
+WHERE tenant_id = %(tenant_id)s AND integration_id = %(integration_id)s AND resolved_at IS NULL
+"""
+
+UPSERT_SIGNAL_STATUS = """
+INSERT INTO ingest_signal_status AS st (tenant_id, signal_id, integration_id, rejected_total, last_reason, last_detail,
+    last_rejected_at, updated_at)
+VALUES (%(tenant_id)s, %(signal_id)s, %(integration_id)s, %(rejected)s, %(reason)s, %(detail)s, %(at)s, now())
+ON CONFLICT (tenant_id, signal_id) DO UPDATE
+SET rejected_total = st.rejected_total + EXCLUDED.rejected_total, last_reason = EXCLUDED.last_reason,
+    last_detail = EXCLUDED.last_detail, last_rejected_at = EXCLUDED.last_rejected_at,
+    integration_id = EXCLUDED.integration_id, updated_at = now()
 """
 
 INSERT_HEALTH_HISTORY = """
@@ -79,9 +110,6 @@ UPDATE ingest_health SET state = 'stopped', connected = false, heartbeat_at = no
 WHERE integration_id = %(integration)s AND worker_id = %(worker)s
 """
 
-LAST_STORED = """
-SELECT signal_id, time FROM signal_latest WHERE signal_id = ANY(%(ids)s::int8[])
-"""
 
 
 @dataclass
@@ -143,16 +171,26 @@ class IngestStore:
                 await conn.execute(RELEASE_LEASE, {"worker": worker, "integration": integration_id})
                 await conn.execute(STOP_HEALTH, {"worker": worker, "integration": integration_id})
 
-    async def write_health(self, rows: list[dict[str, Any]], history: bool) -> None:
-        if not rows:
+    async def write_health(self, rows: list[dict[str, Any]], history: bool,
+                           signal_status: list[dict[str, Any]] | None = None) -> None:
+        if not rows and not signal_status:
             return
         async with self.db.platform("ingest") as conn:
             async with conn.cursor() as cur:
-                await cur.executemany(UPSERT_HEALTH, rows)
-                if history:
+                if rows:
+                    await cur.executemany(UPSERT_HEALTH, rows)
+                    failing = [r for r in rows if r["last_error"]]
+                    working = [r for r in rows if not r["last_error"]]
+                    if failing:
+                        await cur.executemany(OPEN_ERROR, failing)
+                    if working:
+                        await cur.executemany(CLOSE_ERROR, working)
+                if history and rows:
                     await cur.executemany(INSERT_HEALTH_HISTORY, rows)
+                if signal_status:
+                    await cur.executemany(UPSERT_SIGNAL_STATUS, signal_status)
 
     async def last_stored(self, signal_ids: list[int]) -> dict[int, datetime]:
+        """Each signal's newest stored source time (where a backfill starts)."""
         async with self.db.platform("ingest") as conn:
-            rows = await (await conn.execute(LAST_STORED, {"ids": signal_ids})).fetchall()
-            return {r["signal_id"]: r["time"] for r in rows}
+            return await timeseries.last_stored(conn, signal_ids)

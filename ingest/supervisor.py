@@ -4,19 +4,24 @@ Several ingest processes (on several machines) share the integrations through le
 with an expiry, renewed by heartbeat; a process that dies stops renewing and another takes
 its integrations over when the leases expire. Changes to integrations or mappings wake the
 supervisor through ``NOTIFY optria_ingest_config`` and are picked up within seconds.
+
+Every long-lived task — the writer, each worker, the health loop, the config listener — runs
+under :func:`ingest.supervision.supervise`: a crash is logged, counted, shown in the health of
+the integrations it touches and the task restarts with backoff. Database access is split so
+no two tasks share a connection: the writer has its own, everything else borrows from the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 import logging
 import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -25,13 +30,16 @@ from ingest.health import IntegrationHealth
 from ingest.samples import Sample
 from ingest.spool import Spool
 from ingest.store import IngestStore, IntegrationSpec
+from ingest.supervision import supervise
 from ingest.workers import build_worker
-from ingest.writer import Writer
+from ingest.writer import BACKFILL, Commit, Writer
 from optria.config import Settings
 from optria.db import Database
 from optria.secretbox import SecretBox
 
 log = logging.getLogger("optria.ingest.supervisor")
+
+WORKER_CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -57,93 +65,153 @@ class Supervisor:
         self.store = IngestStore(self.db)
         spool_path = (spool_dir or Path(settings.data_dir) / "spool") / f"{self.worker_id.replace(':', '_')}.spool"
         self.spool = Spool(spool_path)
-        self.writer = Writer(dsn, maintain_rollups=maintain_rollups, spool=self.spool, on_commit=self._on_commit)
+        self.writer = Writer(dsn, maintain_rollups=maintain_rollups, spool=self.spool, on_commit=self._on_commit,
+                             on_reject=self._on_reject)
         self.box = SecretBox(settings.session_key())
         self.running: dict[int, Running] = {}
         self._signal_owner: dict[int, int] = {}
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._last_history = 0.0
-        # Called once per integration per commit with (integration id, rows, lags in ms): the one
-        # place that splits a commit by integration, so observers (metrics) need no second pass.
-        self.on_integration_commit: Callable[[int, int, list[float]], None] | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.writer_task: asyncio.Task | None = None
+        self.dependents: list[asyncio.Task] = []   # tasks using our pool (background jobs): stopped first
+        # Called once per integration per commit with (integration id, live rows, lags in ms, backfilled
+        # rows): the one place that splits a commit by integration, so observers need no second pass.
+        self.on_integration_commit: Callable[[int, int, list[float], int], None] | None = None
 
     # ----- commit accounting -------------------------------------------------------------
 
-    def _on_commit(self, inserted: list[Sample], _seconds: float) -> None:
-        now = datetime.now(timezone.utc)
-        per: dict[int, list[Sample]] = {}
-        for s in inserted:
+    def _on_commit(self, commit: Commit) -> None:
+        now = commit.committed_at
+        for kind, rows in commit.parts:
+            per: dict[int, list[Sample]] = {}
+            for s in rows:
+                owner = self._signal_owner.get(s.signal_id)
+                if owner is not None:
+                    per.setdefault(owner, []).append(s)
+            for integration_id, samples in per.items():
+                run = self.running.get(integration_id)
+                if run is None:
+                    continue
+                newest = max(s.time for s in samples)
+                if kind == BACKFILL:
+                    run.health.backfilled(len(samples), min(s.time for s in samples), newest)
+                    if self.on_integration_commit is not None:
+                        self.on_integration_commit(integration_id, 0, [], len(samples))
+                else:
+                    lags = [(now - s.time).total_seconds() * 1000 for s in samples]
+                    run.health.committed(len(samples), lags, newest)
+                    if self.on_integration_commit is not None:
+                        self.on_integration_commit(integration_id, len(samples), lags, 0)
+
+    def _on_reject(self, rows: list[Sample], reason: str) -> None:
+        per: dict[int, dict[int, int]] = {}
+        for s in rows:
             owner = self._signal_owner.get(s.signal_id)
             if owner is not None:
-                per.setdefault(owner, []).append(s)
-        for integration_id, samples in per.items():
+                counts = per.setdefault(owner, {})
+                counts[s.signal_id] = counts.get(s.signal_id, 0) + 1
+        for integration_id, counts in per.items():
             run = self.running.get(integration_id)
-            if run is None:
-                continue
-            lags = [(now - s.time).total_seconds() * 1000 for s in samples]
-            run.health.committed(len(samples), lags, max(s.time for s in samples))
-            if self.on_integration_commit is not None:
-                self.on_integration_commit(integration_id, len(samples), lags)
+            if run is not None:
+                for signal_id, n in counts.items():
+                    run.health.reject(reason, n, signal_id=signal_id)
 
     # ----- lifecycle ---------------------------------------------------------------------
+
+    def _writer_crashed(self, reason: str) -> None:
+        for run in self.running.values():
+            run.health.restarted(f"writer: {reason}")
 
     async def run(self) -> None:
         if self.db.pool.closed:
             await self.db.open()
-        self.writer.start()
-        listener = asyncio.create_task(self._listen(), name="ingest-listen")
-        health = asyncio.create_task(self._health_loop(), name="ingest-health")
+        self.writer_task = asyncio.create_task(
+            supervise("writer", self.writer.run, on_crash=self._writer_crashed), name="optria-writer")
+        self._tasks = [
+            asyncio.create_task(supervise("listener", self._listen, restart_on_return=True), name="ingest-listen"),
+            asyncio.create_task(supervise("health", self._health_loop, restart_on_return=True), name="ingest-health"),
+        ]
         log.info("ingest.started", extra={"worker_id": self.worker_id})
         try:
             while not self._stop.is_set():
                 try:
                     await self._reconcile()
-                except (psycopg.OperationalError, OSError) as exc:
+                except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
                     log.warning("ingest.reconcile_failed", extra={"error": str(exc).splitlines()[0][:200]})
+                except Exception:
+                    log.exception("ingest.reconcile_crashed")
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(self.scan_interval_s, self.lease_ttl.total_seconds() / 3))
+                    await asyncio.wait_for(self._wake.wait(),
+                                           timeout=min(self.scan_interval_s, self.lease_ttl.total_seconds() / 3))
                 except asyncio.TimeoutError:
                     pass
         finally:
-            listener.cancel()
-            health.cancel()
             await self._shutdown()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, flush_timeout: float = 8.0) -> None:
+        """Bounded whether or not the database answers: workers stop, the writer flushes what it can
+        within ``flush_timeout`` and spools the rest, leases are released if the database answers."""
+        for t in self.dependents:
+            t.cancel()
+        if self.dependents:
+            await asyncio.wait(self.dependents, timeout=3)
         for run in self.running.values():
             run.health.set_state("stopped", connected=False)
         try:
-            await self._write_health()   # final figures before the workers go
+            await asyncio.wait_for(self._write_health(), 2)   # final figures before the workers go
         except Exception:
             pass
-        for integration_id in list(self.running):
-            await self._stop_worker(integration_id, release=False)
-        await self.writer.stop()         # flush everything queued
+        await asyncio.gather(*(self._stop_worker(i, release=False) for i in list(self.running)),
+                             return_exceptions=True)
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.writer.stop(timeout=flush_timeout)
+        if self.writer_task is not None:
+            try:
+                await asyncio.wait_for(self.writer_task, flush_timeout + 3)
+            except (asyncio.TimeoutError, Exception):
+                self.writer_task.cancel()
+                await asyncio.gather(self.writer_task, return_exceptions=True)
+                await self.writer.drain_to_spool()
         try:
-            await self.store.release(self.worker_id)
+            await asyncio.wait_for(self.store.release(self.worker_id), 3)
         except Exception as exc:
-            log.warning("ingest.release_failed", extra={"error": str(exc)[:200]})
-        await self.db.close()
+            log.warning("ingest.release_failed", extra={"error": str(exc)[:200] or type(exc).__name__})
+        try:
+            await asyncio.wait_for(self.db.close(), 3)
+        except Exception:
+            pass
         log.info("ingest.stopped", extra={"worker_id": self.worker_id})
 
-    async def _listen(self) -> None:
-        """Wake the reconcile loop on configuration changes (reconnecting after database outages)."""
+    def emergency_spool(self) -> int:
+        """Second signal: put what is queued into the spool synchronously and return at once."""
+        rows = [s for p in self.writer._inflight for s in p.samples]
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
-                    await conn.execute("LISTEN optria_ingest_config")
-                    async for _ in conn.notifies():
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                await asyncio.sleep(2)
+                rows.extend(self.writer.queue.get_nowait().samples)
+            except asyncio.QueueEmpty:
+                break
+        if rows:
+            self.spool.append(rows)
+        return len(rows)
+
+    async def _listen(self) -> None:
+        """Wake the reconcile loop on configuration changes (returns when the connection drops)."""
+        try:
+            async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                await conn.execute("LISTEN optria_ingest_config")
+                async for _ in conn.notifies():
+                    self._wake.set()
+        except (psycopg.OperationalError, OSError):
+            await asyncio.sleep(2)
 
     # ----- reconcile: leases and workers ---------------------------------------------------
 
@@ -186,20 +254,25 @@ class Supervisor:
         if worker is None:
             task = asyncio.create_task(asyncio.sleep(self.scan_interval_s * 6))
         else:
-            task = asyncio.create_task(self._supervise(worker, health), name=f"ingest-{spec.kind}-{spec.id}")
+            task = asyncio.create_task(self._supervise_worker(spec, worker, health),
+                                       name=f"ingest-{spec.kind}-{spec.id}")
         self.running[spec.id] = Running(spec, task, health, worker)
         log.info("ingest.worker_started", extra={"integration_id": spec.id, "kind": spec.kind,
                                                  "signals": len(spec.signals)})
 
-    async def _supervise(self, worker, health: IntegrationHealth) -> None:
-        try:
-            await worker.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a worker bug must not take the process down
-            log.exception("ingest.worker_crashed", extra={"integration_id": health.integration_id})
+    async def _supervise_worker(self, spec: IntegrationSpec, worker, health: IntegrationHealth) -> None:
+        async def run_once() -> None:
+            try:
+                await worker.run()
+            finally:
+                await _close_worker(worker)   # every session ends before the next run opens one
+
+        def crashed(reason: str) -> None:
+            health.restarted(reason)
             health.set_state("error", connected=False)
-            health.error(f"worker stopped: {type(exc).__name__}")
+            health.error(f"worker stopped: {reason}")
+
+        await supervise(f"worker:{spec.id}", run_once, on_crash=crashed, restart_on_return=True)
 
     async def _stop_worker(self, integration_id: int, *, release: bool) -> None:
         run = self.running.pop(integration_id, None)
@@ -207,20 +280,17 @@ class Supervisor:
             return
         run.task.cancel()
         try:
-            await asyncio.wait_for(asyncio.shield(run.task), timeout=10)
+            await asyncio.wait_for(asyncio.shield(run.task), timeout=WORKER_CLOSE_TIMEOUT_S + 5)
         except (asyncio.CancelledError, asyncio.TimeoutError, Exception):
             pass
-        close = getattr(run.worker, "close", None)
-        if close is not None:
-            try:
-                await close()
-            except Exception:
-                pass
+        if run.worker is not None:
+            await _close_worker(run.worker)
         for s in run.spec.signals:
-            self._signal_owner.pop(s.signal_id, None)
+            if self._signal_owner.get(s.signal_id) == integration_id:
+                self._signal_owner.pop(s.signal_id, None)
         if release:
             try:
-                await self.store.release(self.worker_id, integration_id)
+                await asyncio.wait_for(self.store.release(self.worker_id, integration_id), 5)
             except Exception:
                 pass
 
@@ -231,16 +301,34 @@ class Supervisor:
             await asyncio.sleep(self.health_interval_s)
             try:
                 await self._write_health()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
                 log.warning("ingest.health_write_failed", extra={"error": str(exc).splitlines()[0][:200]})
 
     async def _write_health(self) -> None:
         depth = self.writer.depth
         spool = self.spool.pending_bytes()
-        rows = [r.health.row(depth, spool) for r in self.running.values()]
+        runs = list(self.running.values())
+        rows = [r.health.row(depth, spool) for r in runs]
+        taken = [(r.health, r.health.take_signal_status()) for r in runs]
+        status = [{"tenant_id": h.tenant_id, "integration_id": h.integration_id, "signal_id": sid,
+                   "rejected": st.rejected, "reason": st.reason, "detail": st.detail, "at": st.at}
+                  for h, pending in taken for sid, st in pending.items()]
         history = time.monotonic() - self._last_history >= 10
-        await self.store.write_health(rows, history)
+        try:
+            await self.store.write_health(rows, history, status)
+        except BaseException:
+            for h, pending in taken:
+                h.give_back_signal_status(pending)
+            raise
         if history:
             self._last_history = time.monotonic()
+
+
+async def _close_worker(worker) -> None:
+    close = getattr(worker, "close", None)
+    if close is None:
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(close()), WORKER_CLOSE_TIMEOUT_S)
+    except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+        pass

@@ -1,94 +1,49 @@
 """The batch writer: the one path by which samples reach the database.
 
 Workers put lists of samples (one OPC-UA publish response, one PI poll) on a bounded
-queue; ``put`` waits when it is full, which is the backpressure. The writer drains
-whatever is queued (so each publish batch is flushed at once, and batches grow by
-themselves under load) and commits in one transaction:
+queue, each list tagged live or backfill; ``put`` waits when it is full, which is the
+backpressure. The writer drains whatever is queued (so each publish batch is flushed at
+once, and batches grow by themselves under load) and commits in one transaction the SQL of
+:mod:`optria.timeseries.writes`: the new samples, ``signal_latest``, rollups where the tier
+needs them, the ``sample_batches`` commit-log rows, and ``NOTIFY optria_live``.
 
-1. binary COPY straight into ``signal_samples`` inside a savepoint — the common case of
-   fresh data; when a row already exists (a replayed backfill), the savepoint is rolled
-   back and the batch goes through a staging table with ``INSERT … ON CONFLICT DO NOTHING
-   RETURNING``, so a replay never duplicates;
-2. forward-only upsert of ``signal_latest`` and, in tiers without continuous aggregates,
-   of the 1-minute and 1-hour rollups — computed only from rows actually inserted, so they
-   stay exact under replays — with binary array parameters;
-3. ``NOTIFY optria_live`` with a compact per-tenant summary.
+One task owns the writer's connection: everything that touches it — batches and stale
+marks alike — goes through the queue and runs in that task, so two tasks can never share
+it (a stale mark from a worker used to open a transaction on the writer's connection in the
+middle of a COPY). The task is meant to be run under :func:`ingest.supervision.supervise`:
+if it dies, the batch it held is kept and written first by the next run.
 
-When the database is unreachable the writer keeps the batch, retries with jittered
-backoff and lets the queue fill; ``put_or_spool`` (for callers that cannot wait) appends
-to the fsynced spool instead, which is replayed first once the database answers.
+When the database is unreachable the writer keeps the batch, retries with jittered backoff
+and lets the queue fill; ``put_or_spool`` (for callers that cannot wait) appends to the
+fsynced spool instead, which is replayed first once the database answers. A batch that the
+database refuses for another reason three times in a row (a bug, a constraint) is set aside
+in the spool's rejected file, counted and logged, so one bad row cannot stop ingest. ``stop``
+flushes within a deadline and spools what it could not write.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
 
 from ingest.samples import Sample
 from ingest.spool import Spool
-from optria.db import APP_ROLE, INGEST_ROLE
+from optria.db import INGEST_ROLE
+from optria.timeseries import writes
 
 log = logging.getLogger("optria.ingest.writer")
 
-STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS _optria_staging (
-    tenant_id uuid, signal_id bigint, time timestamptz, value double precision, quality smallint,
-    ingest_time timestamptz
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS _optria_latest (
-    tenant_id uuid, signal_id bigint, time timestamptz, value double precision, quality smallint,
-    ingest_time timestamptz
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS _optria_rollup (
-    width integer, tenant_id uuid, signal_id bigint, bucket timestamptz, n integer, sum double precision,
-    min double precision, max double precision, last double precision, last_time timestamptz
-) ON COMMIT DELETE ROWS
-"""
-COPY_COLUMNS = "(tenant_id, signal_id, time, value, quality, ingest_time)"
-COPY_TYPES = ["uuid", "int8", "timestamptz", "float8", "int2", "timestamptz"]
-ROLLUP_TYPES = ["int4", "uuid", "int8", "timestamptz", "int4", "float8", "float8", "float8", "float8", "timestamptz"]
-
-INSERT_FROM_STAGING = """
-INSERT INTO signal_samples (tenant_id, signal_id, time, value, quality, ingest_time)
-SELECT tenant_id, signal_id, time, value, quality, ingest_time FROM _optria_staging
-ON CONFLICT DO NOTHING
-RETURNING tenant_id, signal_id, time, value, quality
-"""
-
-UPSERT_LATEST = """
-INSERT INTO signal_latest AS l (tenant_id, signal_id, time, value, quality, ingest_time)
-SELECT tenant_id, signal_id, time, value, quality, ingest_time FROM _optria_latest
-ON CONFLICT (tenant_id, signal_id) DO UPDATE
-SET time = EXCLUDED.time, value = EXCLUDED.value, quality = EXCLUDED.quality, ingest_time = EXCLUDED.ingest_time
-WHERE EXCLUDED.time > l.time OR (EXCLUDED.time = l.time AND l.quality = 4)
-"""
-
-UPSERT_ROLLUP = """
-INSERT INTO {table} AS r (tenant_id, signal_id, bucket, n, sum, min, max, last, last_time)
-SELECT tenant_id, signal_id, bucket, n, sum, min, max, last, last_time FROM _optria_rollup WHERE width = %(width)s
-ON CONFLICT (tenant_id, signal_id, bucket) DO UPDATE
-SET n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, min = least(r.min, EXCLUDED.min),
-    max = greatest(r.max, EXCLUDED.max),
-    last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
-    last_time = greatest(r.last_time, EXCLUDED.last_time)
-"""
-ROLLUP_TABLES = {60: "signal_1m_rollup", 3600: "signal_1h_rollup"}
-
-KNOWN_SIGNALS = "SELECT id, tenant_id FROM signals WHERE id = ANY(%(ids)s::int8[])"
-MARK_STALE = """
-UPDATE signal_latest SET quality = 4, ingest_time = now()
-WHERE tenant_id = %(tenant)s AND signal_id = ANY(%(signals)s::int8[]) AND quality <> 4
-"""
+LIVE, BACKFILL = "live", "backfill"
+TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, OSError, asyncio.TimeoutError)
+POISON_AFTER = 3          # failed attempts (not connection losses) before a batch is set aside
 
 
 @dataclass
@@ -96,84 +51,42 @@ class WriterStats:
     committed: int = 0          # rows newly stored
     duplicates: int = 0         # rows already present (replays)
     rejected_unknown: int = 0   # unknown signal id or tenant mismatch
+    rejected_old: int = 0       # older than the samples retention horizon
+    set_aside: int = 0          # rows of batches the database refused (kept in the rejected spool)
     batches: int = 0
     retries: int = 0
     spooled: int = 0
     last_commit_at: float = 0.0
     db_up: bool = True
+    last_error: str | None = None
 
 
 @dataclass
 class _Pending:
     samples: list[Sample]
+    kind: str = LIVE
     done: asyncio.Future | None = None
+    stale: tuple[UUID, list[int]] | None = None   # a stale mark instead of samples
 
 
-def rollup_rows(rows: Iterable[Sample]) -> list[tuple]:
-    """1-minute partial aggregates of inserted rows in one pass, and 1-hour partials folded from
-    those (so each row is touched once). Rows: (width, tenant, signal, bucket, n, sum, min, max,
-    last, last_time), ready for COPY."""
-    minute: dict[tuple, list] = {}
-    for s in rows:
-        v = s.value
-        if v is None:
-            continue
-        ts = s.time.timestamp()
-        key = (s.tenant_id, s.signal_id, int(ts // 60))
-        a = minute.get(key)
-        if a is None:
-            minute[key] = [1, v, v, v, v, s.time]
-        else:
-            a[0] += 1
-            a[1] += v
-            if v < a[2]:
-                a[2] = v
-            elif v > a[3]:
-                a[3] = v
-            if s.time >= a[5]:
-                a[4] = v
-                a[5] = s.time
-    hour: dict[tuple, list] = {}
-    out: list[tuple] = []
-    for (tenant, signal, m), (n, total, mn, mx, last, last_time) in minute.items():
-        out.append((60, tenant, signal, datetime.fromtimestamp(m * 60, timezone.utc), n, total, mn, mx, last, last_time))
-        key = (tenant, signal, m // 60)
-        h = hour.get(key)
-        if h is None:
-            hour[key] = [n, total, mn, mx, last, last_time]
-        else:
-            h[0] += n
-            h[1] += total
-            h[2] = min(h[2], mn)
-            h[3] = max(h[3], mx)
-            if last_time >= h[5]:
-                h[4], h[5] = last, last_time
-    for (tenant, signal, hr), (n, total, mn, mx, last, last_time) in hour.items():
-        out.append((3600, tenant, signal, datetime.fromtimestamp(hr * 3600, timezone.utc), n, total, mn, mx, last, last_time))
-    return out
+@dataclass
+class Commit:
+    """What one transaction stored, per queued list: the observer splits it by integration."""
+
+    parts: list[tuple[str, list[Sample]]]   # (kind, inserted rows) per queued list
+    seconds: float
+    committed_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
-def latest_rows(rows: Iterable[Sample], ingest_time: datetime) -> list[tuple]:
-    """The newest row per signal, for the forward-only upsert of signal_latest."""
-    newest: dict[int, Sample] = {}
-    for s in rows:
-        cur = newest.get(s.signal_id)
-        if cur is None or s.time > cur.time:
-            newest[s.signal_id] = s
-    return [(s.tenant_id, s.signal_id, s.time, s.value, s.quality, ingest_time) for s in newest.values()]
-
-
-async def copy_rows(conn: psycopg.AsyncConnection, table: str, columns: str, types: list[str], rows: Iterable[tuple]) -> None:
-    async with conn.cursor().copy(f"COPY {table} {columns} FROM STDIN (FORMAT BINARY)") as cp:
-        cp.set_types(types)
-        for row in rows:
-            await cp.write_row(row)
+class WriterConnectionShared(RuntimeError):
+    """The writer's connection was asked for from a second task (a bug: it must never happen)."""
 
 
 class Writer:
     def __init__(self, dsn: str, *, maintain_rollups: bool | None = None, queue_batches: int = 256,
                  max_batch_rows: int = 20_000, spool: Spool | None = None,
-                 on_commit: Callable[[list[Sample], float], None] | None = None,
+                 on_commit: Callable[[Commit], None] | None = None,
+                 on_reject: Callable[[list[Sample], str], None] | None = None,
                  notify: bool = True) -> None:
         self.dsn = dsn
         # None: decided by the storage tier (continuous aggregates do it in the `timescale` tier)
@@ -183,27 +96,35 @@ class Writer:
         self.queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_batches)
         self.spool = spool
         self.on_commit = on_commit
+        self.on_reject = on_reject
         self.notify = notify
         self.stats = WriterStats()
         self._conn: psycopg.AsyncConnection | None = None
+        self._conn_task: asyncio.Task | None = None
         self._known: dict[int, UUID] = {}
-        self._task: asyncio.Task | None = None
+        self._horizon: datetime | None = None
+        self._horizon_read = 0.0
+        self._inflight: list[_Pending] = []
+        self._stale_overflow: list[_Pending] = []
         self._stopping = False
+        self._deadline: float | None = None
         self._direct_copy = True
+        self._managed = False     # a run loop owns the connection (set by run(), for good)
+        self._task: asyncio.Task | None = None
 
     # ----- producer side -----------------------------------------------------------------
 
-    async def put(self, samples: list[Sample]) -> None:
+    async def put(self, samples: list[Sample], kind: str = LIVE) -> None:
         """Queue samples; waits while the queue is full (backpressure)."""
         if samples:
-            await self.queue.put(_Pending(samples))
+            await self.queue.put(_Pending(samples, kind))
 
-    def put_or_spool(self, samples: list[Sample]) -> bool:
+    def put_or_spool(self, samples: list[Sample], kind: str = LIVE) -> bool:
         """Queue without waiting; when the queue is full the samples go to the spool. Returns True if queued."""
         if not samples:
             return True
         try:
-            self.queue.put_nowait(_Pending(samples))
+            self.queue.put_nowait(_Pending(samples, kind))
             return True
         except asyncio.QueueFull:
             if self.spool is None:
@@ -212,188 +133,327 @@ class Writer:
             self.stats.spooled += len(samples)
             return False
 
-    async def write_and_wait(self, samples: list[Sample]) -> None:
+    async def write_and_wait(self, samples: list[Sample], kind: str = LIVE) -> None:
         """Queue samples and return once they are committed (acknowledgement after commit)."""
         fut = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Pending(samples, fut))
+        await self.queue.put(_Pending(samples, kind, fut))
         await fut
+
+    async def mark_stale(self, tenant_id: UUID, signal_ids: list[int]) -> None:
+        """A source went away: its signals' latest values are no longer current.
+
+        Queued behind the samples already waiting, so a row received before the loss cannot
+        make a value look current again; never waits for room (a worker calls this on its
+        reconnect path, which must not block while the database is down)."""
+        if not signal_ids:
+            return
+        if not self._managed:
+            await self._direct_stale(tenant_id, signal_ids)   # no writer loop: a test or a tool
+            return
+        mark = _Pending([], stale=(tenant_id, list(signal_ids)))
+        try:
+            self.queue.put_nowait(mark)
+        except asyncio.QueueFull:
+            self._stale_overflow.append(mark)
 
     @property
     def depth(self) -> int:
-        return sum(len(p.samples) for p in list(self.queue._queue))  # type: ignore[attr-defined]
+        return sum(len(p.samples) for p in list(self.queue._queue)) + sum(len(p.samples) for p in self._inflight)  # type: ignore[attr-defined]
 
     # ----- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> asyncio.Task:
+        """Run the loop in a task of its own (tests and tools; the ingest service supervises ``run``)."""
         self._task = asyncio.create_task(self.run(), name="optria-writer")
         return self._task
 
-    async def stop(self, timeout: float = 30.0) -> None:
-        """Flush everything queued, then close."""
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Ask the running loop to flush what is queued within ``timeout`` (spooling what it
+        cannot write), then close. A supervisor awaits its own task afterwards."""
         self._stopping = True
-        await self.queue.put(_Pending([]))  # wake the loop
-        if self._task:
+        self._deadline = time.monotonic() + timeout
+        try:
+            self.queue.put_nowait(_Pending([]))  # wake the loop
+        except asyncio.QueueFull:
+            pass
+        if self._task is not None:
             try:
-                await asyncio.wait_for(self._task, timeout)
+                await asyncio.wait_for(asyncio.shield(self._task), timeout + 5)
             except asyncio.TimeoutError:
                 self._task.cancel()
-                log.error("writer.stop_timeout", extra={"pending": self.depth})
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+                await asyncio.gather(self._task, return_exceptions=True)
+                await self.drain_to_spool()
+            self._task = None
+        elif not self._managed:              # nobody runs the loop: drain here
+            await self.drain_to_spool()
+            await self._close()
+
+    async def drain_to_spool(self) -> int:
+        """Put everything not yet written into the spool (the database is gone and we must exit)."""
+        pending = self._inflight + self._stale_overflow
+        self._inflight, self._stale_overflow = [], []
+        while True:
+            try:
+                pending.append(self.queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        rows = [s for p in pending for s in p.samples]
+        if rows and self.spool is not None:
+            self.spool.append(rows)
+            self.stats.spooled += len(rows)
+            log.warning("writer.spooled_on_stop", extra={"rows": len(rows)})
+        elif rows:
+            log.error("writer.lost_on_stop", extra={"rows": len(rows)})
+        for p in pending:
+            if p.done is not None and not p.done.done():
+                p.done.set_exception(RuntimeError("the writer stopped before this batch was committed"))
+        return len(rows)
 
     async def run(self) -> None:
-        await self._replay_spool()
-        while True:
-            first = await self.queue.get()
-            batch = [first]
-            rows = len(first.samples)
-            while rows < self.max_batch_rows:
-                try:
-                    nxt = self.queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                batch.append(nxt)
-                rows += len(nxt.samples)
-            samples = [s for p in batch for s in p.samples]
-            if samples:
-                await self._write_with_retry(samples)
-                if self.spool is not None and self.spool.pending_bytes():
+        """The writer loop; returns after ``stop`` once the queue is empty. Raises on a bug (the
+        supervisor restarts it); the batch in hand is kept for the next run."""
+        self._managed = True
+        self._conn_task = asyncio.current_task()
+        await self._close()   # never reuse a connection a dead run may have left mid-transaction
+        try:
+            if not self._stopping:
+                await self._replay_spool()
+            while True:
+                if not self._inflight:
+                    self._inflight = await self._next_batch()
+                await self._write_pending(self._inflight)
+                self._inflight = []
+                if self.spool is not None and self.spool.pending_bytes() and not self._stopping:
                     await self._replay_spool()
-            for p in batch:
-                if p.done is not None and not p.done.done():
-                    p.done.set_result(None)
-            if self._stopping and self.queue.empty():
-                return
+                if self._stopping and self.queue.empty() and not self._stale_overflow:
+                    return
+        except _StopWriting:
+            log.warning("writer.stop_deadline", extra={"pending": self.depth})
+        finally:
+            if self._stopping:
+                if self._inflight or not self.queue.empty() or self._stale_overflow:
+                    await self.drain_to_spool()
+                await self._close()
+            self._conn_task = None
+
+    async def _next_batch(self) -> list[_Pending]:
+        if not self.queue.empty() or not self._stale_overflow:
+            first = await self.queue.get()
+        else:
+            first = self._stale_overflow.pop(0)
+        batch = [first]
+        rows = len(first.samples)
+        while rows < self.max_batch_rows:
+            try:
+                nxt = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                if self._stale_overflow:   # queued before the overflow: all written once the queue is empty
+                    batch.extend(self._stale_overflow)
+                    self._stale_overflow = []
+                break
+            batch.append(nxt)
+            rows += len(nxt.samples)
+        return batch
+
+    async def _write_pending(self, batch: list[_Pending]) -> None:
+        parts = [p for p in batch if p.samples or p.stale]
+        if parts:
+            await self._write_with_retry(parts)
+        for p in batch:
+            if p.done is not None and not p.done.done():
+                p.done.set_result(None)
 
     # ----- database side -----------------------------------------------------------------
 
     async def _connection(self) -> psycopg.AsyncConnection:
+        current = asyncio.current_task()
+        if self._conn_task is not None and current is not self._conn_task:
+            raise WriterConnectionShared("the writer's connection may only be used by the writer task")
         if self._conn is None or self._conn.closed:
             conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=False, connect_timeout=5,
                                                          application_name="optria-ingest-writer")
             has_ingest_role = (await (await conn.execute(
                 "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s",
                 [INGEST_ROLE])).fetchone() or [False])[0]
+            # The ingest role may COPY (it bypasses row security, which refuses COPY FROM); without it
+            # the writer stays the migrating user and inserts through staging under row security.
             self._direct_copy = bool(has_ingest_role)
-            await conn.execute(f"SET ROLE {INGEST_ROLE if has_ingest_role else APP_ROLE}")
-            await conn.execute(STAGING_DDL)
+            if has_ingest_role:
+                await conn.execute(f"SET ROLE {INGEST_ROLE}")
+            tier = await writes.prepare_session(conn)
             if self._rollups_setting is None:
-                row = await (await conn.execute("SELECT tier FROM storage_capabilities")).fetchone()
-                self.maintain_rollups = not (row and row[0] == "timescale")
+                self.maintain_rollups = writes.writer_maintains_rollups(tier)
             await conn.commit()
             self._conn = conn
         return self._conn
 
-    async def _write_with_retry(self, samples: list[Sample]) -> None:
-        delay = 0.2
-        while True:
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
             try:
-                await self.write_batch(samples)
+                await asyncio.wait_for(conn.close(), 5)
+            except Exception:
+                pass
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() > self._deadline
+
+    async def _write_with_retry(self, parts: list[_Pending]) -> None:
+        delay = 0.2
+        refused = 0
+        while True:
+            if self._past_deadline():
+                raise _StopWriting()
+            try:
+                await self.write_parts(parts)
                 if not self.stats.db_up:
                     log.info("writer.database_back", extra={"retries": self.stats.retries})
                 self.stats.db_up = True
                 return
-            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
+            except TRANSIENT as exc:
                 self.stats.db_up = False
                 self.stats.retries += 1
-                log.warning("writer.database_unavailable", extra={"error": str(exc).splitlines()[0][:200],
-                                                                   "retry_in_s": round(delay, 2), "rows": len(samples)})
-                if self._conn is not None:
-                    try:
-                        await self._conn.close()
-                    except Exception:
-                        pass
-                    self._conn = None
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 5.0)
+                self.stats.last_error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                log.warning("writer.database_unavailable", extra={"error": self.stats.last_error,
+                                                                   "retry_in_s": round(delay, 2),
+                                                                   "rows": sum(len(p.samples) for p in parts)})
+                await self._close()
+            except psycopg.Error as exc:
+                # refused for another reason: retry a little (a deadlock, a concurrent DDL), then set aside
+                refused += 1
+                self.stats.last_error = str(exc).splitlines()[0][:200]
+                log.error("writer.batch_refused", extra={"error": self.stats.last_error, "attempt": refused})
+                await self._close()
+                if refused >= POISON_AFTER:
+                    self._set_aside(parts, self.stats.last_error)
+                    return
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 5.0)
 
-    async def _filter_known(self, conn: psycopg.AsyncConnection, samples: list[Sample]) -> list[Sample]:
-        """Drop samples whose signal id is unknown or belongs to another tenant (counted, logged)."""
+    def _set_aside(self, parts: list[_Pending], reason: str) -> None:
+        rows = [s for p in parts for s in p.samples]
+        self.stats.set_aside += len(rows)
+        if self.spool is not None and rows:
+            self.spool.append_rejected(rows)
+        log.error("writer.batch_set_aside", extra={"rows": len(rows), "error": reason,
+                                                   "kept_in": str(self.spool.rejected_path) if self.spool else None})
+        if self.on_reject is not None and rows:
+            self.on_reject(rows, "write_refused")
+
+    async def _filter(self, conn: psycopg.AsyncConnection, samples: list[Sample]) -> list[Sample]:
+        """Drop samples whose signal id is unknown or belongs to another tenant, and samples older
+        than the retention horizon (counted, reported to the observer, logged)."""
         missing = {s.signal_id for s in samples if s.signal_id not in self._known}
         if missing:
-            cur = await conn.execute(KNOWN_SIGNALS, {"ids": list(missing)})
-            for row in await cur.fetchall():
-                self._known[row[0]] = row[1]
-        good = [s for s in samples if self._known.get(s.signal_id) == s.tenant_id]
-        bad = len(samples) - len(good)
-        if bad:
-            self.stats.rejected_unknown += bad
-            log.warning("writer.rejected_unknown_signals", extra={"count": bad})
+            self._known.update(await writes.known_signals(conn, list(missing)))
+        if time.monotonic() - self._horizon_read > 300:
+            self._horizon = await writes.samples_horizon(conn)
+            self._horizon_read = time.monotonic()
+        horizon = self._horizon
+        good, unknown, old = [], [], []
+        for s in samples:
+            if self._known.get(s.signal_id) != s.tenant_id:
+                unknown.append(s)
+            elif horizon is not None and s.time < horizon:
+                old.append(s)
+            else:
+                good.append(s)
+        for rows, reason in ((unknown, "unknown_signal"), (old, "older_than_retention")):
+            if not rows:
+                continue
+            if reason == "unknown_signal":
+                self.stats.rejected_unknown += len(rows)
+            else:
+                self.stats.rejected_old += len(rows)
+            log.warning("writer.rejected", extra={"count": len(rows), "reason": reason})
+            if self.on_reject is not None:
+                self.on_reject(rows, reason)
         return good
 
-    async def write_batch(self, samples: list[Sample]) -> int:
-        """One transaction for the batch; returns the number of rows newly stored."""
+    async def write_batch(self, samples: list[Sample], kind: str = LIVE) -> int:
+        """One transaction for ``samples``; returns the number of rows newly stored."""
+        return await self.write_parts([_Pending(samples, kind)])
+
+    async def write_parts(self, parts: list[_Pending]) -> int:
         started = time.perf_counter()
         conn = await self._connection()
         ingest_time = datetime.now(timezone.utc)
+        stored: list[tuple[str, list[Sample]]] = []
+        inserted: list[tuple[str, list[Sample]]] = []
         async with conn.transaction():
             await conn.execute("SELECT set_config('optria.platform', 'ingest', true)")
-            samples = await self._filter_known(conn, samples)
-            if not samples:
-                return 0
-            inserted = await self._insert_samples(conn, samples, ingest_time)
-            if inserted:
-                await copy_rows(conn, "_optria_latest", COPY_COLUMNS, COPY_TYPES, latest_rows(inserted, ingest_time))
-                await conn.execute(UPSERT_LATEST, prepare=True)
-                if self.maintain_rollups:
-                    partials = rollup_rows(inserted)
-                    if partials:
-                        await copy_rows(conn, "_optria_rollup", "", ROLLUP_TYPES, partials)
-                        for width, table in ROLLUP_TABLES.items():
-                            await conn.execute(sql.SQL(UPSERT_ROLLUP).format(table=sql.Identifier(table)),
-                                               {"width": width}, prepare=True)
-                if self.notify:
-                    await self._notify(conn, inserted, ingest_time)
-        self.stats.committed += len(inserted)
-        self.stats.duplicates += len(samples) - len(inserted)
+            for p in parts:
+                if p.stale is not None:
+                    # samples queued before the mark are written before it, in this transaction
+                    inserted += await self._store(conn, stored, ingest_time)
+                    stored = []
+                    await writes.mark_stale(conn, p.stale[0], p.stale[1], notify=self.notify)
+                    continue
+                good = await self._filter(conn, p.samples)
+                if good:
+                    stored.append((p.kind, good))
+            inserted += await self._store(conn, stored, ingest_time)
+        self._account(inserted, started)
+        return sum(len(rows) for _, rows in inserted)
+
+    async def _store(self, conn: psycopg.AsyncConnection, parts: list[tuple[str, list[Sample]]],
+                     ingest_time: datetime) -> list[tuple[str, list[Sample]]]:
+        """Write ``parts`` inside the open transaction; returns (kind, inserted rows) per part."""
+        samples = [s for _, rows in parts for s in rows]
+        if not samples:
+            return []
+        new = await self._insert(conn, samples, ingest_time)
+        if new is samples:
+            inserted = parts
+        else:
+            keys = {(s.signal_id, s.time) for s in new}
+            inserted = [(kind, [s for s in rows if (s.signal_id, s.time) in keys]) for kind, rows in parts]
+            # one part may repeat a row of another (overlapping backfill windows): count it once
+            seen: set[tuple[int, datetime]] = set()
+            deduped = []
+            for kind, rows in inserted:
+                keep = []
+                for s in rows:
+                    k = (s.signal_id, s.time)
+                    if k not in seen:
+                        seen.add(k)
+                        keep.append(s)
+                deduped.append((kind, keep))
+            inserted = deduped
+        self.stats.duplicates += len(samples) - len(new)
+        if new:
+            await writes.upsert_latest(conn, new, ingest_time)
+            if self.maintain_rollups:
+                await writes.upsert_rollups(conn, new)
+            await writes.record_batches(conn, new, ingest_time)
+            if self.notify:
+                await writes.notify_live(conn, new, ingest_time)
+        return inserted
+
+    def _account(self, inserted: list[tuple[str, list[Sample]]], started: float) -> None:
+        n = sum(len(rows) for _, rows in inserted)
+        self.stats.committed += n
         self.stats.batches += 1
         self.stats.last_commit_at = time.time()
-        if self.on_commit is not None:
-            self.on_commit(inserted, time.perf_counter() - started)
-        return len(inserted)
+        if self.on_commit is not None and n:
+            self.on_commit(Commit(inserted, time.perf_counter() - started))
 
-    async def _insert_samples(self, conn: psycopg.AsyncConnection, samples: list[Sample],
-                              ingest_time: datetime) -> list[Sample]:
+    async def _insert(self, conn: psycopg.AsyncConnection, samples: list[Sample], ingest_time: datetime) -> list[Sample]:
         if not self._direct_copy:
-            return await self._insert_via_staging(conn, samples, ingest_time)
+            return await writes.insert_new_samples(conn, samples, ingest_time)
         try:
             async with conn.transaction():  # savepoint: the fast path may conflict
-                await copy_rows(conn, "signal_samples", COPY_COLUMNS, COPY_TYPES,
-                                ((s.tenant_id, s.signal_id, s.time, s.value, s.quality, ingest_time) for s in samples))
+                await writes.copy_samples(conn, samples, ingest_time)
             return samples
         except psycopg.errors.UniqueViolation:
             pass
-        return await self._insert_via_staging(conn, samples, ingest_time)
+        return await writes.insert_new_samples(conn, samples, ingest_time)
 
-    async def _insert_via_staging(self, conn: psycopg.AsyncConnection, samples: list[Sample],
-                                  ingest_time: datetime) -> list[Sample]:
-        await copy_rows(conn, "_optria_staging", COPY_COLUMNS, COPY_TYPES,
-                        ((s.tenant_id, s.signal_id, s.time, s.value, s.quality, ingest_time) for s in samples))
-        cur = await conn.execute(INSERT_FROM_STAGING)
-        rows = await cur.fetchall()
-        await conn.execute("TRUNCATE _optria_staging")
-        return [Sample(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-
-    async def _notify(self, conn: psycopg.AsyncConnection, inserted: list[Sample], ingest_time: datetime) -> None:
-        per_tenant: dict[UUID, int] = {}
-        for s in inserted:
-            per_tenant[s.tenant_id] = per_tenant.get(s.tenant_id, 0) + 1
-        for tenant, n in per_tenant.items():
-            payload = json.dumps({"t": str(tenant), "n": n, "at": ingest_time.isoformat()})
-            await conn.execute("SELECT pg_notify('optria_live', %s)", [payload])
-
-    async def mark_stale(self, tenant_id: UUID, signal_ids: list[int]) -> None:
-        """A source went away: its signals' latest values are no longer current."""
-        if not signal_ids:
-            return
+    async def _direct_stale(self, tenant_id: UUID, signal_ids: list[int]) -> None:
         conn = await self._connection()
         async with conn.transaction():
             await conn.execute("SELECT set_config('optria.platform', 'ingest', true)")
-            await conn.execute(MARK_STALE, {"tenant": tenant_id, "signals": signal_ids})
-            if self.notify:
-                await conn.execute("SELECT pg_notify('optria_live', %s)",
-                                   [json.dumps({"t": str(tenant_id), "n": 0, "stale": True})])
+            await writes.mark_stale(conn, tenant_id, signal_ids, notify=self.notify)
 
     async def _replay_spool(self) -> None:
         if self.spool is None:
@@ -401,7 +461,11 @@ class Writer:
         for path in self.spool.take():
             replayed = 0
             for batch in Spool.read_batches(path):
-                await self._write_with_retry(batch)
+                await self._write_with_retry([_Pending(batch, BACKFILL)])
                 replayed += len(batch)
             Spool.done(path)
             log.info("writer.spool_replayed", extra={"rows": replayed, "file": path.name})
+
+
+class _StopWriting(Exception):
+    """The stop deadline passed while the database was away: the run loop spools the rest."""

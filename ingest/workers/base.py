@@ -43,7 +43,8 @@ class BaseWorker:
         self.signal_by_external = spec.by_external_id()
 
     def convert(self, samples: list[SourceSample]) -> list[Sample]:
-        """Connector samples → validated rows; malformed ones are counted and dropped, never raised."""
+        """Connector samples → validated rows; malformed ones are counted per signal with their
+        reason (and the source's own words for per-item errors) and dropped, never raised."""
         out: list[Sample] = []
         now = datetime.now(timezone.utc)
         for s in samples:
@@ -52,22 +53,20 @@ class BaseWorker:
                 self.health.reject("unknown_signal")
                 continue
             if s.error:
-                self.health.reject("source_error")
+                self.health.reject("source_error", signal_id=signal_id, detail=s.error)
                 continue
             quality = QUALITY_CODES.get(s.quality, 3)
             try:
                 out.append(make_sample(self.spec.tenant_id, signal_id, s.time, s.value, quality, now))
             except Rejected as exc:
-                self.health.reject(exc.reason)
+                self.health.reject(exc.reason, signal_id=signal_id)
         if len(out) < len(samples):
             log.debug("ingest.rejected", extra={"integration_id": self.spec.id, "count": len(samples) - len(out)})
         return out
 
     async def mark_stale(self) -> None:
-        try:
-            await self.writer.mark_stale(self.spec.tenant_id, list(self.signal_by_external.values()))
-        except Exception as exc:
-            log.warning("ingest.mark_stale_failed", extra={"integration_id": self.spec.id, "error": str(exc)[:200]})
+        """Queue a stale mark for every signal (written in order behind the samples already queued)."""
+        await self.writer.mark_stale(self.spec.tenant_id, list(self.signal_by_external.values()))
 
     async def close(self) -> None:
         return None

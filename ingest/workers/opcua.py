@@ -11,9 +11,14 @@ Choices that decide whether values are lost:
   The callback never blocks the publish loop: when the writer's queue is full the batch
   goes to the fsynced spool.
 - Any session, subscription or keep-alive failure builds a fresh client and session (the
-  old one is discarded, never reused), with jittered exponential backoff; the window
-  missed while disconnected is read back with HistoryRead from each signal's last stored
-  time, where the server keeps history.
+  old one is closed, never reused; a stopped or restarted worker closes its session too, so
+  the server does not keep it until its timeout), retrying every second or so with short
+  connect timeouts, so the worker is back within about two seconds of the server.
+- The window missed while disconnected is read back with HistoryRead, where the server keeps
+  history: per signal from the newest value received before the loss (or, at start, the
+  newest stored) up to after the first notification of the new subscription, so the two
+  overlap (the writer drops the duplicates) and nothing at the edge is skipped. The read runs
+  beside the live stream, which is never held up by it.
 - Creation of monitored items respects the server's MaxMonitoredItemsPerCall.
 """
 
@@ -30,6 +35,7 @@ from asyncua import ua
 
 from ingest.samples import BAD, GOOD, QUESTIONABLE, MAX_FUTURE, Sample
 from ingest.workers.base import Backoff, BaseWorker
+from ingest.writer import BACKFILL, LIVE
 from optria.connectors import opcua
 from optria.connectors.base import ConnectorError
 
@@ -37,6 +43,9 @@ log = logging.getLogger("optria.ingest.opcua")
 
 MAX_BACKFILL = timedelta(hours=24)
 DEFAULT_ITEMS_PER_CALL = 1000
+RECONNECT_CAP_S = 1.0          # attempts every 0.5–1.5 s while the server is away
+RECONNECT_TIMEOUT_S = 2.0      # a reconnect attempt gives up this fast (or 2× the last connect time)
+INITIAL_WAIT_S = 3.0           # how long backfill waits for each signal's first notification
 _EPOCH_FLOOR = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
@@ -55,6 +64,11 @@ class OpcUaWorker(BaseWorker):
         self._handles: dict[int, int] = {}  # client handle → signal id
         self._last_publish = 0.0
         self._lost: asyncio.Event | None = None
+        self._received: dict[int, datetime] = {}   # newest source time received per signal (any session)
+        self._gap_from: dict[int, datetime] = {}   # a gap not yet read back: where its backfill starts
+        self._first: dict[int, datetime] = {}      # first source time received per signal in this session
+        self._first_all = asyncio.Event()
+        self._connect_s = 0.0
         self.notifications = 0          # values received (for the benchmark)
 
     def _default_queue_size(self) -> int:
@@ -62,20 +76,27 @@ class OpcUaWorker(BaseWorker):
         return max(10, int(math.ceil(per_publish * 4)))
 
     async def run(self) -> None:
-        backoff = Backoff(first=0.5, cap=30.0)
+        backoff = Backoff(first=0.5, cap=RECONNECT_CAP_S)
         first = True
         while True:
             self.health.set_state("connecting" if first else "reconnecting", connected=False)
+            limit = None if first else max(RECONNECT_TIMEOUT_S, 2 * self._connect_s)
+            started = time.monotonic()
+            backfill: asyncio.Task | None = None
             try:
-                async with opcua.open_client(self.merged, self.pki_dir) as client:
+                async with opcua.open_client(self.merged, self.pki_dir, connect_timeout=limit) as client:
+                    self._connect_s = time.monotonic() - started
                     self._lost = asyncio.Event()
+                    # a gap still open from an earlier session (its backfill did not finish) starts there
+                    since = {**self._received, **self._gap_from}
+                    self._gap_from = dict(since)
                     await self._subscribe(client)
-                    self.health.set_state("backfilling", connected=True)
-                    await self._backfill(client)
                     self.health.set_state("streaming", connected=True)
+                    self.health.resolved()
                     backoff.reset()
                     first = False
-                    await self._watch(client)
+                    backfill = asyncio.create_task(self._backfill(client, since), name=f"opcua-backfill-{self.spec.id}")
+                    await self._watch(client, backfill)
             except asyncio.CancelledError:
                 raise
             except (ConnectorError, SessionLost, ua.UaError, OSError, asyncio.TimeoutError, TimeoutError) as exc:
@@ -89,6 +110,10 @@ class OpcUaWorker(BaseWorker):
                 self.health.set_state("reconnecting", connected=False)
                 self.health.error(message)
                 await backoff.wait()
+            finally:
+                if backfill is not None and not backfill.done():
+                    backfill.cancel()
+                    await asyncio.gather(backfill, return_exceptions=True)
 
     async def _items_per_call(self, client) -> int:
         try:
@@ -106,9 +131,11 @@ class OpcUaWorker(BaseWorker):
         params.MaxNotificationsPerPublish = 0
         params.PublishingEnabled = True
         params.Priority = 0
+        self._handles = {}
+        self._first = {}
+        self._first_all = asyncio.Event()
         result = await client.uaclient.create_subscription(params, self._on_publish)
         self.publishing_ms = result.RevisedPublishingInterval or self.publishing_ms
-        self._handles = {}
         per_call = await self._items_per_call(client)
         signals = list(self.signal_by_external.items())
         failed = 0
@@ -175,9 +202,19 @@ class OpcUaWorker(BaseWorker):
         if rejected:
             self.health.reject("malformed_value", rejected)
         if rows:
-            self.writer.put_or_spool(rows)
+            received, first = self._received, self._first
+            for r in rows:
+                sid = r.signal_id
+                if sid not in first:
+                    first[sid] = r.time
+                    if len(first) >= len(handles):
+                        self._first_all.set()
+                prev = received.get(sid)
+                if prev is None or r.time > prev:
+                    received[sid] = r.time
+            self.writer.put_or_spool(rows, LIVE)
 
-    async def _watch(self, client) -> None:
+    async def _watch(self, client, backfill: asyncio.Task) -> None:
         """Return (by raising) when the session, subscription or keep-alive fails."""
         from asyncua.client.ua_client import UaClientState
 
@@ -192,31 +229,68 @@ class OpcUaWorker(BaseWorker):
                 raise SessionLost("connection to the OPC-UA server lost")
             if time.monotonic() - self._last_publish > stale_after:
                 raise SessionLost(f"no publish response for {stale_after:.0f} s (keep-alive failed)")
+            if backfill.done() and not backfill.cancelled() and backfill.exception() is not None:
+                raise backfill.exception()
 
-    async def _backfill(self, client) -> None:
-        """Read back, per signal, what the server kept since the last stored sample."""
+    async def _backfill(self, client, since: dict[int, datetime]) -> None:
+        """Read back, per signal, what the server kept between the newest value received before
+        this session (or stored, at start) and the first notification of this session."""
+        missing = [sid for sid in self.signal_by_external.values() if sid not in since]
+        if missing:
+            stored = await self._stored_with_retry(missing)
+            since = {**stored, **since}
+            for sid, t in stored.items():   # live rows of this session will move the stored time on
+                self._gap_from.setdefault(sid, t)
+        try:   # the first notification of every signal bounds the window (or a few seconds, whichever first)
+            await asyncio.wait_for(self._first_all.wait(), timeout=max(INITIAL_WAIT_S, 3 * self.publishing_ms / 1000))
+        except asyncio.TimeoutError:
+            pass
         now = datetime.now(timezone.utc)
-        stored = await self.store.last_stored(list(self.signal_by_external.values()))
         by_start: dict[datetime, list[str]] = {}
         for external_id, signal_id in self.signal_by_external.items():
-            last = stored.get(signal_id)
+            last = since.get(signal_id)
             if last is None:
                 continue  # never stored: nothing missed yet
             start = max(last, now - MAX_BACKFILL)
             by_start.setdefault(start, []).append(external_id)
+        if not by_start:
+            self._gap_from = {}
+            return
+        end = max([now, *self._first.values()])
+        self.health.set_state("backfilling", connected=True)
         total = 0
-        for start, node_ids in by_start.items():
-            try:
-                samples = await opcua.history_read(client, node_ids, start, now)
-            except (ua.UaError, asyncio.TimeoutError) as exc:
-                log.info("ingest.opcua.no_history", extra={"integration_id": self.spec.id, "error": str(exc)[:200]})
-                return
-            rows = self.convert(samples)
-            for i in range(0, len(rows), 10_000):
-                await self.writer.put(rows[i:i + 10_000])
-            total += len(rows)
+        try:
+            for start, node_ids in sorted(by_start.items()):
+                try:
+                    samples = await opcua.history_read(client, node_ids, start, end)
+                except ua.UaError as exc:
+                    log.info("ingest.opcua.no_history", extra={"integration_id": self.spec.id, "error": str(exc)[:200]})
+                    self._gap_from = {}
+                    return
+                rows = self.convert(samples)
+                for i in range(0, len(rows), 10_000):
+                    await self.writer.put(rows[i:i + 10_000], BACKFILL)
+                total += len(rows)
+        finally:
+            if self.health.state == "backfilling":
+                self.health.set_state("streaming", connected=True)
+        self._gap_from = {}
         if total:
             log.info("ingest.opcua.backfilled", extra={"integration_id": self.spec.id, "rows": total})
+
+    async def _stored_with_retry(self, signal_ids: list[int]) -> dict[int, datetime]:
+        """Where each signal left off in the database, waiting for the database if it is away."""
+        delay = 1.0
+        while True:
+            try:
+                return await self.store.last_stored(signal_ids)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("ingest.opcua.last_stored_unavailable", extra={"integration_id": self.spec.id,
+                                                                           "error": str(exc)[:200]})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
 
 
 def _row(tenant, signal_id: int, dv: ua.DataValue, now: datetime, latest_ok: datetime) -> Sample | None:

@@ -588,14 +588,15 @@ async def open_client(config: Mapping[str, Any] | OpcUaConfig, pki_dir: Path, *,
         raise ConnectorError(message, code=reason) from None
     try:
         yield client
-    except (asyncio.CancelledError, TimeoutError):
-        await _abort(client)
-        raise
-    except BaseException:
-        await _close(client)
-        raise
-    else:
-        await _close(client)
+    finally:
+        # Also when cancelled (a worker stopped or restarted): end the session politely so the
+        # server does not keep it, and its monitored items, until the session timeout. Bounded
+        # by _close's own timeout; a second cancellation falls back to tearing the socket down.
+        try:
+            await asyncio.shield(_close(client))
+        except asyncio.CancelledError:
+            await _abort(client)
+            raise
 
 
 # --------------------------------------------------------------------------- errors

@@ -40,6 +40,52 @@ LIMIT %(limit)s
 
 TIER = "SELECT tier FROM storage_capabilities"
 
+LAST_STORED = "SELECT signal_id, time FROM signal_latest WHERE signal_id = ANY(%(ids)s::int8[])"
+
+# The commit log (sample_batches) after a cursor, below the oldest transaction in flight: every
+# transaction with a smaller id has ended, so nothing can later appear behind the cursor.
+BATCHES_AFTER = """
+SELECT tenant_id, id, xid::text AS xid, ingest_time, min_time, max_time, rows, signal_ids, first_times, last_times
+FROM sample_batches
+WHERE (xid, id) > (%(xid)s::xid8, %(id)s) AND xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xid, id
+LIMIT %(limit)s
+"""
+
+# The rows the given commit-log entries stored for the given signals: in each signal's range,
+# stamped with one of the entries' ingest times.
+BATCH_ROWS = """
+SELECT r.tenant_id, r.signal_id, x.time, x.value, x.quality
+FROM unnest(%(tenants)s::uuid[], %(signals)s::int8[], %(lo)s::timestamptz[], %(hi)s::timestamptz[])
+     AS r(tenant_id, signal_id, lo, hi)
+CROSS JOIN LATERAL (
+    SELECT s.time, s.value, s.quality FROM signal_samples_tenant s
+    WHERE s.tenant_id = r.tenant_id AND s.signal_id = r.signal_id AND s.time >= r.lo AND s.time <= r.hi
+      AND s.ingest_time = ANY(%(stamps)s::timestamptz[])
+) x
+ORDER BY r.tenant_id, r.signal_id, x.time
+"""
+
+# For each (signal, first, last): the usable stored row just before ``first`` and just after ``last``.
+NEIGHBOURS = """
+SELECT r.tenant_id, r.signal_id, b.time AS before_time, b.value AS before_value,
+       a.time AS after_time, a.value AS after_value, a.quality AS after_quality
+FROM unnest(%(tenants)s::uuid[], %(signals)s::int8[], %(first)s::timestamptz[], %(last)s::timestamptz[])
+     AS r(tenant_id, signal_id, first, last)
+LEFT JOIN LATERAL (
+    SELECT s.time, s.value FROM signal_samples_tenant s
+    WHERE s.tenant_id = r.tenant_id AND s.signal_id = r.signal_id AND s.time < r.first
+      AND s.value IS NOT NULL AND s.quality < 3
+    ORDER BY s.time DESC LIMIT 1
+) b ON true
+LEFT JOIN LATERAL (
+    SELECT s.time, s.value, s.quality FROM signal_samples_tenant s
+    WHERE s.tenant_id = r.tenant_id AND s.signal_id = r.signal_id AND s.time > r.last
+      AND s.value IS NOT NULL AND s.quality < 3
+    ORDER BY s.time LIMIT 1
+) a ON true
+"""
+
 
 def resolution_for(span: timedelta) -> str:
     return "1m" if span <= timedelta(hours=24) else "1h"
@@ -79,3 +125,42 @@ async def raw(conn: AsyncConnection, tenant_id: UUID, signal_ids: Sequence[int],
 async def storage_tier(conn: AsyncConnection) -> str:
     row = await (await conn.execute(TIER)).fetchone()
     return row["tier"] if row else "postgres"
+
+
+async def last_stored(conn: AsyncConnection, signal_ids: Sequence[int]) -> dict[int, datetime]:
+    """Each signal's newest stored source time (platform scope: the ingest service's backfill start)."""
+    if not signal_ids:
+        return {}
+    cur = await conn.execute(LAST_STORED, {"ids": list(signal_ids)})
+    return {r["signal_id"]: r["time"] for r in await cur.fetchall()}
+
+
+async def batches_after(conn: AsyncConnection, xid: str | int, batch_id: int, limit: int) -> list[dict[str, Any]]:
+    """Commit-log entries after the cursor (xid, id), in commit order, none still in flight."""
+    cur = await conn.execute(BATCHES_AFTER, {"xid": str(xid), "id": batch_id, "limit": limit})
+    return await cur.fetchall()
+
+
+async def batch_rows(conn: AsyncConnection, ranges: dict[tuple[UUID, int], tuple[datetime, datetime]],
+                     stamps: Sequence[datetime]) -> list[dict[str, Any]]:
+    """The rows stored by the commit-log entries stamped ``stamps``, for each (tenant, signal)
+    in its source-time range; ordered by tenant, signal and time."""
+    if not ranges or not stamps:
+        return []
+    keys = list(ranges)
+    cur = await conn.execute(BATCH_ROWS, {
+        "tenants": [k[0] for k in keys], "signals": [k[1] for k in keys],
+        "lo": [ranges[k][0] for k in keys], "hi": [ranges[k][1] for k in keys], "stamps": list(set(stamps))})
+    return await cur.fetchall()
+
+
+async def neighbours(conn: AsyncConnection, spans: dict[tuple[UUID, int], tuple[datetime, datetime]]
+                     ) -> dict[tuple[UUID, int], dict[str, Any]]:
+    """Per (tenant, signal): the usable stored rows just before and just after a span of time."""
+    if not spans:
+        return {}
+    keys = list(spans)
+    cur = await conn.execute(NEIGHBOURS, {
+        "tenants": [k[0] for k in keys], "signals": [k[1] for k in keys],
+        "first": [spans[k][0] for k in keys], "last": [spans[k][1] for k in keys]})
+    return {(r["tenant_id"], r["signal_id"]): r for r in await cur.fetchall()}

@@ -1,0 +1,270 @@
+"""Every write of samples, latest values and rollups, in one place for all storage tiers.
+
+The ingest writer (``ingest/writer.py``) owns the queue, batching and retries; the SQL it
+runs, and what differs by tier, is here:
+
+- samples: binary COPY straight into ``signal_samples`` (the common case of fresh data), or,
+  when a row may already exist (a replayed backfill) or the session may not COPY under row
+  security, COPY into a staging table and ``INSERT … ON CONFLICT DO NOTHING RETURNING``, so
+  a replay never duplicates and the caller learns exactly which rows are new;
+- ``signal_latest``: forward-only upsert of the newest row per signal;
+- rollups: in the ``postgres`` and ``timescale-apache`` tiers the writer folds the rows it
+  actually inserted into ``signal_1m_rollup`` / ``signal_1h_rollup`` (exact under replays);
+  in the ``timescale`` tier continuous aggregates do it;
+- ``sample_batches``: one commit-log row per tenant per transaction, which derived data
+  (Black Box limits) follows in commit order;
+- stale marks: a source went away, its signals' latest values are no longer current.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS _optria_staging (
+    tenant_id uuid, signal_id bigint, time timestamptz, value double precision, quality smallint,
+    ingest_time timestamptz
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS _optria_latest (
+    tenant_id uuid, signal_id bigint, time timestamptz, value double precision, quality smallint,
+    ingest_time timestamptz
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS _optria_rollup (
+    width integer, tenant_id uuid, signal_id bigint, bucket timestamptz, n integer, sum double precision,
+    min double precision, max double precision, last double precision, last_time timestamptz
+) ON COMMIT DELETE ROWS
+"""
+COPY_COLUMNS = "(tenant_id, signal_id, time, value, quality, ingest_time)"
+COPY_TYPES = ["uuid", "int8", "timestamptz", "float8", "int2", "timestamptz"]
+ROLLUP_TYPES = ["int4", "uuid", "int8", "timestamptz", "int4", "float8", "float8", "float8", "float8", "timestamptz"]
+
+INSERT_FROM_STAGING = """
+INSERT INTO signal_samples (tenant_id, signal_id, time, value, quality, ingest_time)
+SELECT tenant_id, signal_id, time, value, quality, ingest_time FROM _optria_staging
+ON CONFLICT DO NOTHING
+RETURNING tenant_id, signal_id, time, value, quality
+"""
+
+UPSERT_LATEST = """
+INSERT INTO signal_latest AS l (tenant_id, signal_id, time, value, quality, ingest_time)
+SELECT tenant_id, signal_id, time, value, quality, ingest_time FROM _optria_latest
+ON CONFLICT (tenant_id, signal_id) DO UPDATE
+SET time = EXCLUDED.time, value = EXCLUDED.value, quality = EXCLUDED.quality, ingest_time = EXCLUDED.ingest_time
+WHERE EXCLUDED.time > l.time OR (EXCLUDED.time = l.time AND l.quality = 4)
+"""
+
+UPSERT_ROLLUP = """
+INSERT INTO {table} AS r (tenant_id, signal_id, bucket, n, sum, min, max, last, last_time)
+SELECT tenant_id, signal_id, bucket, n, sum, min, max, last, last_time FROM _optria_rollup WHERE width = %(width)s
+ON CONFLICT (tenant_id, signal_id, bucket) DO UPDATE
+SET n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, min = least(r.min, EXCLUDED.min),
+    max = greatest(r.max, EXCLUDED.max),
+    last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
+    last_time = greatest(r.last_time, EXCLUDED.last_time)
+"""
+ROLLUP_TABLES = {60: "signal_1m_rollup", 3600: "signal_1h_rollup"}
+
+RECORD_BATCH = """
+INSERT INTO sample_batches (tenant_id, ingest_time, min_time, max_time, rows, signal_ids, first_times, last_times)
+VALUES (%(tenant)s, %(ingest_time)s, %(min_time)s, %(max_time)s, %(rows)s, %(signals)s, %(firsts)s, %(lasts)s)
+"""
+
+KNOWN_SIGNALS = "SELECT id, tenant_id FROM signals WHERE id = ANY(%(ids)s::int8[])"
+
+MARK_STALE = """
+UPDATE signal_latest SET quality = 4, ingest_time = now()
+WHERE tenant_id = %(tenant)s AND signal_id = ANY(%(signals)s::int8[]) AND quality <> 4
+"""
+
+TIER = "SELECT tier FROM storage_capabilities"
+RETENTION_HORIZON = "SELECT samples_days FROM retention_settings"
+
+# A batch spanning more source time than this lists its signals with their own ranges (see
+# sample_batches in 0008_ingest_integrity.sql); a live batch does not.
+WIDE_BATCH = timedelta(minutes=5)
+
+
+class Row(NamedTuple):
+    """The sample row as the writer stores it (the same shape as ingest.samples.Sample)."""
+
+    tenant_id: UUID
+    signal_id: int
+    time: datetime
+    value: float | None
+    quality: int
+
+
+def writer_maintains_rollups(tier: str) -> bool:
+    """Whether the writer folds rows into rollup tables (no continuous aggregates in the tier)."""
+    return tier != "timescale"
+
+
+async def prepare_session(conn: psycopg.AsyncConnection) -> str:
+    """Create the session's staging tables; returns the storage tier."""
+    await conn.execute(STAGING_DDL)
+    row = await (await conn.execute(TIER)).fetchone()
+    return row[0] if row else "postgres"
+
+
+async def samples_horizon(conn: psycopg.AsyncConnection) -> datetime | None:
+    """The oldest source time worth storing: retention would drop anything older at its next run,
+    and in the ``timescale`` tier a refresh over a region whose raw chunks are gone would replace
+    its aggregates with those of the few late rows."""
+    row = await (await conn.execute(RETENTION_HORIZON)).fetchone()
+    if not row or row[0] is None:
+        return None
+    return datetime.now(timezone.utc) - timedelta(days=row[0])
+
+
+async def known_signals(conn: psycopg.AsyncConnection, ids: Sequence[int]) -> dict[int, UUID]:
+    cur = await conn.execute(KNOWN_SIGNALS, {"ids": list(ids)})
+    return {row[0]: row[1] for row in await cur.fetchall()}
+
+
+async def copy_rows(conn: psycopg.AsyncConnection, table: str, columns: str, types: list[str],
+                    rows: Iterable[tuple]) -> None:
+    async with conn.cursor().copy(f"COPY {table} {columns} FROM STDIN (FORMAT BINARY)") as cp:
+        cp.set_types(types)
+        for row in rows:
+            await cp.write_row(row)
+
+
+async def copy_samples(conn: psycopg.AsyncConnection, rows: Sequence[Row], ingest_time: datetime) -> None:
+    """Binary COPY into the samples table; raises UniqueViolation when a row already exists."""
+    await copy_rows(conn, "signal_samples", COPY_COLUMNS, COPY_TYPES,
+                    ((s.tenant_id, s.signal_id, s.time, s.value, s.quality, ingest_time) for s in rows))
+
+
+async def insert_new_samples(conn: psycopg.AsyncConnection, rows: Sequence[Row], ingest_time: datetime) -> list[Row]:
+    """Insert through staging, skipping rows already stored; returns the rows actually inserted."""
+    await copy_rows(conn, "_optria_staging", COPY_COLUMNS, COPY_TYPES,
+                    ((s.tenant_id, s.signal_id, s.time, s.value, s.quality, ingest_time) for s in rows))
+    cur = await conn.execute(INSERT_FROM_STAGING)
+    inserted = [Row(r[0], r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
+    await conn.execute("TRUNCATE _optria_staging")
+    return inserted
+
+
+def latest_rows(rows: Iterable[Row], ingest_time: datetime) -> list[tuple]:
+    """The newest row per signal, for the forward-only upsert of signal_latest."""
+    newest: dict[int, Row] = {}
+    for s in rows:
+        cur = newest.get(s.signal_id)
+        if cur is None or s.time > cur.time:
+            newest[s.signal_id] = s
+    return [(s.tenant_id, s.signal_id, s.time, s.value, s.quality, ingest_time) for s in newest.values()]
+
+
+async def upsert_latest(conn: psycopg.AsyncConnection, rows: Iterable[Row], ingest_time: datetime) -> None:
+    await copy_rows(conn, "_optria_latest", COPY_COLUMNS, COPY_TYPES, latest_rows(rows, ingest_time))
+    await conn.execute(UPSERT_LATEST, prepare=True)
+
+
+def rollup_rows(rows: Iterable[Row]) -> list[tuple]:
+    """1-minute partial aggregates of inserted rows in one pass, and 1-hour partials folded from
+    those (so each row is touched once). Rows: (width, tenant, signal, bucket, n, sum, min, max,
+    last, last_time), ready for COPY."""
+    minute: dict[tuple, list] = {}
+    for s in rows:
+        v = s.value
+        if v is None:
+            continue
+        ts = s.time.timestamp()
+        key = (s.tenant_id, s.signal_id, int(ts // 60))
+        a = minute.get(key)
+        if a is None:
+            minute[key] = [1, v, v, v, v, s.time]
+        else:
+            a[0] += 1
+            a[1] += v
+            if v < a[2]:
+                a[2] = v
+            elif v > a[3]:
+                a[3] = v
+            if s.time >= a[5]:
+                a[4] = v
+                a[5] = s.time
+    hour: dict[tuple, list] = {}
+    out: list[tuple] = []
+    for (tenant, signal, m), (n, total, mn, mx, last, last_time) in minute.items():
+        out.append((60, tenant, signal, datetime.fromtimestamp(m * 60, timezone.utc), n, total, mn, mx, last, last_time))
+        key = (tenant, signal, m // 60)
+        h = hour.get(key)
+        if h is None:
+            hour[key] = [n, total, mn, mx, last, last_time]
+        else:
+            h[0] += n
+            h[1] += total
+            h[2] = min(h[2], mn)
+            h[3] = max(h[3], mx)
+            if last_time >= h[5]:
+                h[4], h[5] = last, last_time
+    for (tenant, signal, hr), (n, total, mn, mx, last, last_time) in hour.items():
+        out.append((3600, tenant, signal, datetime.fromtimestamp(hr * 3600, timezone.utc), n, total, mn, mx, last, last_time))
+    return out
+
+
+async def upsert_rollups(conn: psycopg.AsyncConnection, rows: Iterable[Row]) -> None:
+    partials = rollup_rows(rows)
+    if not partials:
+        return
+    await copy_rows(conn, "_optria_rollup", "", ROLLUP_TYPES, partials)
+    for width, table in ROLLUP_TABLES.items():
+        await conn.execute(sql.SQL(UPSERT_ROLLUP).format(table=sql.Identifier(table)), {"width": width}, prepare=True)
+
+
+def batch_summaries(rows: Iterable[Row], ingest_time: datetime) -> list[dict[str, Any]]:
+    """One commit-log entry per tenant: row count and source-time range, plus per-signal ranges
+    when the batch is wide (backfill or replay)."""
+    per: dict[UUID, dict[int, list]] = {}
+    for s in rows:
+        signals = per.setdefault(s.tenant_id, {})
+        span = signals.get(s.signal_id)
+        if span is None:
+            signals[s.signal_id] = [s.time, s.time, 1]
+        else:
+            if s.time < span[0]:
+                span[0] = s.time
+            elif s.time > span[1]:
+                span[1] = s.time
+            span[2] += 1
+    out = []
+    for tenant, signals in per.items():
+        lo = min(v[0] for v in signals.values())
+        hi = max(v[1] for v in signals.values())
+        wide = hi - lo > WIDE_BATCH
+        ids = list(signals) if wide else None
+        out.append({"tenant": tenant, "ingest_time": ingest_time, "min_time": lo, "max_time": hi,
+                    "rows": sum(v[2] for v in signals.values()), "signals": ids,
+                    "firsts": [signals[i][0] for i in ids] if wide else None,
+                    "lasts": [signals[i][1] for i in ids] if wide else None})
+    return out
+
+
+async def record_batches(conn: psycopg.AsyncConnection, rows: Iterable[Row], ingest_time: datetime) -> None:
+    for entry in batch_summaries(rows, ingest_time):
+        await conn.execute(RECORD_BATCH, entry, prepare=True)
+
+
+async def notify_live(conn: psycopg.AsyncConnection, rows: Iterable[Row], ingest_time: datetime) -> None:
+    per_tenant: dict[UUID, int] = {}
+    for s in rows:
+        per_tenant[s.tenant_id] = per_tenant.get(s.tenant_id, 0) + 1
+    for tenant, n in per_tenant.items():
+        payload = json.dumps({"t": str(tenant), "n": n, "at": ingest_time.isoformat()})
+        await conn.execute("SELECT pg_notify('optria_live', %s)", [payload])
+
+
+async def mark_stale(conn: psycopg.AsyncConnection, tenant_id: UUID, signal_ids: Sequence[int], *,
+                     notify: bool = True) -> None:
+    await conn.execute(MARK_STALE, {"tenant": tenant_id, "signals": list(signal_ids)})
+    if notify:
+        await conn.execute("SELECT pg_notify('optria_live', %s)", [json.dumps({"t": str(tenant_id), "n": 0,
+                                                                              "stale": True})])
