@@ -15,6 +15,8 @@ from uuid import UUID
 
 import psycopg
 
+from optria.timeseries.writes import RECORD_BATCH, Row, batch_summaries
+
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
@@ -70,16 +72,23 @@ def add_signal(conn: psycopg.Connection, plant: Plant, asset_id: int, name: str 
 
 def write_samples(conn: psycopg.Connection, tenant_id: UUID, signal_id: int,
                   samples: list[tuple[datetime, float | None] | tuple[datetime, float | None, int]]) -> None:
-    """Store samples and move signal_latest forward, as the ingest writer does."""
-    for s in samples:
-        t, v = s[0], s[1]
-        q = s[2] if len(s) > 2 else 0
-        conn.execute("INSERT INTO signal_samples (tenant_id, signal_id, time, value, quality) VALUES (%s, %s, %s, %s, %s) "
-                     "ON CONFLICT DO NOTHING", [tenant_id, signal_id, t, v, q])
-        conn.execute("INSERT INTO signal_latest AS l (tenant_id, signal_id, time, value, quality) VALUES (%s, %s, %s, %s, %s) "
-                     "ON CONFLICT (tenant_id, signal_id) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value, "
-                     "quality = EXCLUDED.quality, ingest_time = now() WHERE EXCLUDED.time > l.time",
-                     [tenant_id, signal_id, t, v, q])
+    """Store samples as the ingest writer does: in one transaction with one ingest time, moving
+    signal_latest forward and adding the commit-log entry that derived data follows."""
+    rows = [Row(tenant_id, signal_id, s[0], s[1], s[2] if len(s) > 2 else 0) for s in samples]
+    with conn.transaction():
+        stamp = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        new = []
+        for r in rows:
+            if conn.execute("INSERT INTO signal_samples (tenant_id, signal_id, time, value, quality, ingest_time) "
+                            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+                            [*r, stamp]).fetchone():
+                new.append(r)
+            conn.execute("INSERT INTO signal_latest AS l (tenant_id, signal_id, time, value, quality, ingest_time) "
+                         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, signal_id) DO UPDATE "
+                         "SET time = EXCLUDED.time, value = EXCLUDED.value, quality = EXCLUDED.quality, "
+                         "ingest_time = EXCLUDED.ingest_time WHERE EXCLUDED.time > l.time", [*r, stamp])
+        for entry in batch_summaries(new, stamp):
+            conn.execute(RECORD_BATCH, entry)
 
 
 def mark_stale(conn: psycopg.Connection, tenant_id: UUID, signal_id: int) -> None:

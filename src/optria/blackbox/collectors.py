@@ -15,10 +15,14 @@ blackbox.alerts    ``alert_history`` after the cursor, in (xact_id, id) order, s
                    the oldest transaction in flight (raised, acknowledged, cleared)
 blackbox.work_     ``work_order_history`` the same way (opened, status changes, closed)
 orders
-blackbox.limits    mapped signals with limits whose ``signal_latest`` moved past the last
-                   evaluated sample; then their new ``signal_samples`` by primary-key range,
-                   scale/offset applied, through the hysteresis machine of
-                   :mod:`optria.blackbox.limits`; state in ``blackbox_signal_state``
+blackbox.limits    the ingest commit log (``sample_batches``) in commit order, (xid, id) below
+                   the oldest transaction in flight; the rows each entry stored for mapped
+                   signals with limits, scale/offset applied, through the hysteresis machine
+                   of :mod:`optria.blackbox.limits`; state in ``blackbox_signal_state``.
+                   Rows newer than the signal's last evaluated time continue its state; rows
+                   arriving late (backfill after an outage, spool replay) are evaluated as
+                   their own stretch of history, so a breach inside an outage is recorded
+                   once, at its source time
 blackbox.quality   ``signal_latest`` rows of mapped signals whose good/bad quality (3 bad,
                    4 stale) differs from ``blackbox_signal_state.quality_bad``
 blackbox.          ``ingest_health`` rows whose state (or reconnect counter) differs from
@@ -37,11 +41,12 @@ from typing import Any
 
 from optria.blackbox import store
 from optria.blackbox.events import EventRecord, fmt_value
-from optria.blackbox.limits import Limits, Transition, side, step
+from optria.blackbox.limits import Limits, Transition, raw_level, side, step
 from optria.blackbox.recording import record
 from optria.blackbox.severity import alert_severity, limit_severity, work_order_severity
 from optria.blackbox.store import Conn
 from optria.db import Database
+from optria.timeseries import store as timeseries
 
 log = logging.getLogger("optria.blackbox.collectors")
 
@@ -73,8 +78,9 @@ class Collector:
             cursor = await store.lock_cursor(conn, self.name)
             if cursor is None:
                 return 0, False  # another process is running this collector right now
+            before = (cursor["position"], cursor["position_xid"])
             processed, more = await self.collect(conn, cursor)
-            if processed:
+            if processed or (cursor["position"], cursor["position_xid"]) != before:
                 await store.save_cursor(conn, cursor, processed)
         if processed:
             log.debug("blackbox.collected", extra={"collector": self.name, "records": processed})
@@ -175,6 +181,10 @@ def limit_event(c: dict[str, Any], t: Transition, when: datetime, value: float, 
                        correlation_id=f"limit:{sid}", alarm_key=alarm_key)
 
 
+def _usable(s: dict[str, Any]) -> bool:
+    return s["value"] is not None and s["quality"] not in (3, 4)   # bad or stale data says nothing
+
+
 def evaluate_signal(c: dict[str, Any], samples: list[dict[str, Any]]) -> tuple[str, datetime | None, list[EventRecord]]:
     """Run one signal's new samples through the hysteresis machine: (state, since, events)."""
     limits = Limits(c["warn_low"], c["warn_high"], c["crit_low"], c["crit_high"])
@@ -182,9 +192,9 @@ def evaluate_signal(c: dict[str, Any], samples: list[dict[str, Any]]) -> tuple[s
     events: list[EventRecord] = []
     scale, offset = c["scale"], c["offset"]
     for s in samples:
+        if not _usable(s):
+            continue
         raw = s["value"]
-        if raw is None or s["quality"] in (3, 4):
-            continue  # bad or stale data says nothing about the process
         value = raw * scale + offset
         new_state, transitions = step(limits, state, value)
         for t in transitions:
@@ -199,35 +209,103 @@ def evaluate_signal(c: dict[str, Any], samples: list[dict[str, Any]]) -> tuple[s
     return state, since, events
 
 
+def evaluate_late(c: dict[str, Any], samples: list[dict[str, Any]], before: dict[str, Any] | None,
+                  after: dict[str, Any] | None) -> list[EventRecord]:
+    """Events of rows that arrived after newer ones were evaluated (a backfilled outage).
+
+    They are a stretch of history of their own: the machine starts in the band of the stored
+    row just before them (``before``), runs through them, and is closed by the stored row just
+    after them (``after``), which may only record a return — what happened from there on was
+    evaluated when it arrived. The signal's current state is not touched."""
+    limits = Limits(c["warn_low"], c["warn_high"], c["crit_low"], c["crit_high"])
+    scale, offset = c["scale"], c["offset"]
+    state = "normal"
+    if before is not None and before["before_value"] is not None:
+        state = raw_level(limits, before["before_value"] * scale + offset)
+    events: list[EventRecord] = []
+    for s in samples:
+        if not _usable(s):
+            continue
+        value = s["value"] * scale + offset
+        state, transitions = step(limits, state, value)
+        events.extend(limit_event(c, t, s["time"], value, s["value"], s["quality"], limits.deadband)
+                      for t in transitions)
+    if state != "normal" and after is not None and after["after_value"] is not None:
+        value = after["after_value"] * scale + offset
+        _, transitions = step(limits, state, value)
+        events.extend(limit_event(c, t, after["after_time"], value, after["after_value"], after["after_quality"],
+                                  limits.deadband) for t in transitions if t.kind == "return")
+    return events
+
+
 class LimitCollector(Collector):
+    """Follows the ingest commit log; see the module docstring."""
+
     name = "blackbox.limits"
-    batch = 500                 # signals per round
-    per_signal = 2_000          # samples per signal per round
-    first_lookback = "1 hour"   # how far back a signal seen for the first time is evaluated
+    batch = 500                 # commit-log entries per round at most
+    max_rows = 200_000          # and about this many stored rows
 
     async def collect(self, conn: Conn, cursor: dict[str, Any]) -> tuple[int, bool]:
-        candidates = await store.fetch_all(conn, store.LIMIT_CANDIDATES, {"limit": self.batch,
-                                                                          "first_lookback": self.first_lookback})
-        if not candidates:
+        entries = await timeseries.batches_after(conn, cursor["position_xid"], cursor["position"], self.batch)
+        if not entries:
             return 0, False
-        rows = await store.fetch_all(conn, store.SAMPLES_AFTER, {
-            "tenants": [c["tenant_id"] for c in candidates], "signals": [c["signal_id"] for c in candidates],
-            "since": [c["since"] for c in candidates], "per_signal": self.per_signal})
+        more = len(entries) == self.batch
+        total = 0
+        for i, e in enumerate(entries):
+            total += e["rows"]
+            if total > self.max_rows and i > 0:
+                entries, more = entries[:i], True
+                break
+        last = entries[-1]
+        cursor.update(position=last["id"], position_xid=last["xid"], position_time=datetime.now(timezone.utc))
+        tenants = list({e["tenant_id"] for e in entries})
+        watched = {(c["tenant_id"], c["signal_id"]): c
+                   for c in await store.fetch_all(conn, store.LIMIT_WATCHED, {"tenants": tenants})}
+        if not watched:
+            return 0, more
+        by_tenant: dict[Any, list[int]] = defaultdict(list)
+        for tenant, sid in watched:
+            by_tenant[tenant].append(sid)
+        ranges: dict[tuple, tuple[datetime, datetime]] = {}
+
+        def cover(key: tuple, lo: datetime, hi: datetime) -> None:
+            cur = ranges.get(key)
+            ranges[key] = (lo, hi) if cur is None else (min(cur[0], lo), max(cur[1], hi))
+
+        for e in entries:
+            if e["signal_ids"] is None:      # a live entry: every watched signal of its tenant
+                for sid in by_tenant.get(e["tenant_id"], ()):
+                    cover((e["tenant_id"], sid), e["min_time"], e["max_time"])
+            else:                            # a wide entry lists its signals with their own ranges
+                for sid, lo, hi in zip(e["signal_ids"], e["first_times"], e["last_times"]):
+                    if (e["tenant_id"], sid) in watched:
+                        cover((e["tenant_id"], sid), lo, hi)
+        rows = await timeseries.batch_rows(conn, ranges, [e["ingest_time"] for e in entries])
         by_signal: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
             by_signal[(r["tenant_id"], r["signal_id"])].append(r)
         events: list[EventRecord] = []
         states: list[tuple] = []
-        more = len(candidates) == self.batch
-        for c in candidates:
-            samples = by_signal.get((c["tenant_id"], c["signal_id"]), [])
-            if not samples:  # nothing stored after the last evaluated time (e.g. retention): catch up to latest
-                states.append((c["tenant_id"], c["signal_id"], c["limit_state"], c["limit_since"], c["latest_time"]))
-                continue
-            more = more or len(samples) == self.per_signal
-            state, since, found = evaluate_signal(c, samples)
-            events.extend(found)
-            states.append((c["tenant_id"], c["signal_id"], state, since, samples[-1]["time"]))
+        late: dict[tuple, list[dict[str, Any]]] = {}
+        for key, samples in by_signal.items():
+            c = watched[key]
+            frontier = c["limit_time"]
+            fresh = [s for s in samples if frontier is None or s["time"] > frontier]
+            older = [s for s in samples if frontier is not None and s["time"] <= frontier]
+            if older:
+                late[key] = older
+            if fresh:
+                state, since, found = evaluate_signal(c, fresh)
+                events.extend(found)
+                states.append((key[0], key[1], state, since, fresh[-1]["time"]))
+        if late:
+            around = await timeseries.neighbours(conn, {k: (v[0]["time"], v[-1]["time"]) for k, v in late.items()})
+            for key, samples in late.items():
+                n = around.get(key)
+                events.extend(evaluate_late(watched[key], samples, n if n and n["before_time"] else None,
+                                            n if n and n["after_time"] else None))
+            log.info("blackbox.late_rows_evaluated", extra={"signals": len(late),
+                                                            "rows": sum(len(v) for v in late.values())})
         if events:
             await record(conn, events)
         if states:
@@ -235,7 +313,6 @@ class LimitCollector(Collector):
             await conn.execute(store.SAVE_LIMIT_STATE, {"tenants": list(cols[0]), "signals": list(cols[1]),
                                                         "states": list(cols[2]), "since": list(cols[3]),
                                                         "times": list(cols[4])})
-        cursor["position_time"] = datetime.now(timezone.utc)
         return len(rows), more
 
 

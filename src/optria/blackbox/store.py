@@ -137,34 +137,19 @@ LIMIT %(limit)s
 """
 
 # Mapped signals with limits whose newest stored sample is past the last one evaluated.
-LIMIT_CANDIDATES = """
+# Enabled mappings with limits of the given tenants, with their collector state.
+LIMIT_WATCHED = """
 SELECT m.tenant_id, m.signal_id, m.asset_id, a.site_id, a.unit_id, s.integration_id, s.name AS signal_name,
        m.metric_role, coalesce(m.unit, s.eng_unit, '') AS unit, m.scale, m."offset",
        m.warn_low, m.warn_high, m.crit_low, m.crit_high,
-       coalesce(st.limit_state, 'normal') AS limit_state, st.limit_since, l.time AS latest_time,
-       coalesce(st.limit_time, l.time - %(first_lookback)s::interval) AS since
+       coalesce(st.limit_state, 'normal') AS limit_state, st.limit_since, st.limit_time
 FROM external_signal_mappings m
-JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
 JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
 JOIN assets a ON a.tenant_id = m.tenant_id AND a.id = m.asset_id
 LEFT JOIN blackbox_signal_state st ON st.tenant_id = m.tenant_id AND st.signal_id = m.signal_id
-WHERE m.enabled
+WHERE m.enabled AND m.tenant_id = ANY(%(tenants)s::uuid[])
   AND (m.warn_low IS NOT NULL OR m.warn_high IS NOT NULL OR m.crit_low IS NOT NULL OR m.crit_high IS NOT NULL)
-  AND l.time > coalesce(st.limit_time, '-infinity')
 ORDER BY m.tenant_id, m.signal_id
-LIMIT %(limit)s
-"""
-
-# The samples of each candidate after its last evaluated time, by its primary-key range.
-SAMPLES_AFTER = """
-SELECT c.tenant_id, c.signal_id, x.time, x.value, x.quality
-FROM unnest(%(tenants)s::uuid[], %(signals)s::int8[], %(since)s::timestamptz[]) AS c(tenant_id, signal_id, since)
-CROSS JOIN LATERAL (
-    SELECT ss.time, ss.value, ss.quality FROM signal_samples ss
-    WHERE ss.tenant_id = c.tenant_id AND ss.signal_id = c.signal_id AND ss.time > c.since
-    ORDER BY ss.time LIMIT %(per_signal)s
-) x
-ORDER BY c.tenant_id, c.signal_id, x.time
 """
 
 SAVE_LIMIT_STATE = """
