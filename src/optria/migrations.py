@@ -141,7 +141,7 @@ def detect_tier(conn: psycopg.Connection) -> tuple[str, str | None, str | None]:
     return ("timescale" if license_ == "timescale" else "timescale-apache"), version, license_
 
 
-def grant_app_privileges(conn: psycopg.Connection) -> None:
+def grant_app_privileges(conn: psycopg.Connection, tier: str = "postgres") -> None:
     for name in (APP_ROLE, INGEST_ROLE):
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name]).fetchone():
             continue
@@ -149,6 +149,51 @@ def grant_app_privileges(conn: psycopg.Connection) -> None:
         conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(role))
         conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role))
         conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON schema_migrations, storage_capabilities FROM {}").format(role))
+    if tier in ("timescale", "timescale-apache"):
+        seal_chunks(conn)
+
+
+# Hypertables whose rows the app reads only through the time-series area's tenant views.
+APP_VIEW_ONLY = ("signal_samples", "signal_1m_agg", "signal_1h_agg")
+
+APP_CHUNK_GRANTS = """
+SELECT format('%%I.%%I', n.nspname, c.relname) AS chunk
+FROM _timescaledb_catalog.chunk ch
+JOIN pg_class c ON c.relname = ch.table_name
+JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = ch.schema_name
+WHERE EXISTS (SELECT 1 FROM aclexplode(c.relacl) a WHERE a.grantee = %(role)s::regrole)
+   OR EXISTS (SELECT 1 FROM pg_attribute att, aclexplode(att.attacl) a
+              WHERE att.attrelid = c.oid AND a.grantee = %(role)s::regrole)
+"""
+
+
+def seal_chunks(conn: psycopg.Connection) -> None:
+    """TimescaleDB tiers: the application role reaches no chunk or internal table directly.
+
+    Chunks carry no row-level security, and TimescaleDB copies a hypertable's table-level
+    privileges onto every chunk it creates, so a role granted on the hypertable could name a
+    chunk and read another tenant's rows. The app therefore holds column-level privileges on the
+    hypertables it writes (PostgreSQL checks only the hypertable when a query goes through it,
+    and TimescaleDB copies no column privileges to new chunks), none on the samples and
+    aggregates (read through the tenant views), and every grant TimescaleDB propagated to an
+    existing chunk is taken back here, after each migration run.
+    """
+    app = sql.Identifier(APP_ROLE)
+    hypertables = [r[0] for r in conn.execute(
+        "SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public'")]
+    caggs = [r[0] for r in conn.execute(
+        "SELECT view_name FROM timescaledb_information.continuous_aggregates WHERE view_schema = 'public'")]
+    for name in hypertables + caggs:
+        conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(name), app))
+        if name in APP_VIEW_ONLY or name in caggs:
+            continue
+        columns = sql.SQL(", ").join(sql.Identifier(r[0]) for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+            "ORDER BY attnum", [name]))
+        conn.execute(sql.SQL("GRANT SELECT ({c}), INSERT ({c}), UPDATE ({c}) ON {t} TO {r}").format(
+            c=columns, t=sql.Identifier(name), r=app))
+    for (chunk,) in conn.execute(APP_CHUNK_GRANTS, {"role": APP_ROLE}).fetchall():
+        conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.SQL(chunk), app))
 
 
 def migrate(dsn: str) -> dict:
@@ -182,11 +227,7 @@ def migrate(dsn: str) -> dict:
                 _apply(conn, m)
                 applied_now.append(m.key)
             with conn.transaction():
-                grant_app_privileges(conn)
-                if tier == "timescale":
-                    # no RLS on these in this tier (see sql/timescale-tsl/0001): tenants go through views
-                    conn.execute(sql.SQL("REVOKE ALL ON signal_samples, signal_1m_agg, signal_1h_agg FROM {}")
-                                 .format(sql.Identifier(APP_ROLE)))
+                grant_app_privileges(conn, tier)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
     if applied_now:

@@ -185,6 +185,21 @@ def _health_history(conn, tenant, ctx):
                  [tenant, ctx["integration_id"]])
 
 
+def _sample_batch(conn, tenant, ctx):
+    conn.execute("INSERT INTO sample_batches (tenant_id, ingest_time, min_time, max_time, rows) "
+                 "VALUES (%s, now(), now(), now(), 1)", [tenant])
+
+
+def _signal_status(conn, tenant, ctx):
+    conn.execute("INSERT INTO ingest_signal_status (tenant_id, signal_id, integration_id, rejected_total, last_reason) "
+                 "VALUES (%s, %s, %s, 1, 'not_a_number')", [tenant, ctx["signal_id"], ctx["integration_id"]])
+
+
+def _ingest_error(conn, tenant, ctx):
+    conn.execute("INSERT INTO ingest_errors (tenant_id, integration_id, message, first_at, last_at) "
+                 "VALUES (%s, %s, 'refused', now(), now())", [tenant, ctx["integration_id"]])
+
+
 ROW_FACTORIES.update({
     "integrations": _integration,
     "integration_action_log": _integration_log,
@@ -197,7 +212,17 @@ ROW_FACTORIES.update({
     "ingest_leases": _lease,
     "ingest_health": _health,
     "ingest_health_history": _health_history,
+    "sample_batches": _sample_batch,
+    "ingest_signal_status": _signal_status,
+    "ingest_errors": _ingest_error,
 })
+
+# In the TimescaleDB tiers the application role holds no privilege on the samples hypertable
+# (chunks carry no row security); it reads them through the tenant view instead.
+VIEW_ONLY = {"timescale": {"signal_samples": "signal_samples_tenant"},
+             "timescale-apache": {"signal_samples": "signal_samples_tenant"}}
+# TimescaleDB refuses continuous aggregates over a hypertable with row security.
+NO_RLS = {"timescale": {"signal_samples"}}
 
 # ----- optimization (0007_optimization.sql): a run, and an opportunity it found for the asset -----
 def _optimization_run(conn, tenant, ctx):
@@ -292,9 +317,16 @@ def test_every_table_is_tenant_scoped_or_declared_global(owner_conn) -> None:
     assert unexplained == [], f"tables without tenant_id and not declared global: {unexplained}"
 
 
-def test_every_tenant_table_forces_rls_with_a_policy(owner_conn) -> None:
+def test_every_tenant_table_forces_rls_with_a_policy(owner_conn, storage_tier: str) -> None:
     problems = []
+    for table in NO_RLS.get(storage_tier, ()):   # the tier's exception: no row security, and no privilege either
+        privileges = owner_conn.execute(
+            "SELECT array_agg(p) FILTER (WHERE has_table_privilege('optria_app', %s, p)) "
+            "FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p", [table]).fetchone()[0]
+        assert privileges is None, f"{table}: the app role holds {privileges} on a table without row security"
     for table in tenant_tables(owner_conn) + ["tenants"]:
+        if table in NO_RLS.get(storage_tier, ()):
+            continue
         rls, forced = owner_conn.execute(
             "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = %s AND relnamespace = 'public'::regnamespace",
             [table]).fetchone()
@@ -305,7 +337,7 @@ def test_every_tenant_table_forces_rls_with_a_policy(owner_conn) -> None:
     assert problems == []
 
 
-async def test_bare_select_sees_only_own_tenant(owner_conn, db: Database) -> None:
+async def test_bare_select_sees_only_own_tenant(owner_conn, db: Database, storage_tier: str) -> None:
     tables = tenant_tables(owner_conn)
     missing = [t for t in tables if t not in ROW_FACTORIES]
     assert missing == [], f"add a row factory for new tenant tables: {missing}"
@@ -322,10 +354,16 @@ async def test_bare_select_sees_only_own_tenant(owner_conn, db: Database) -> Non
                        "VALUES (NULL, 'rls-owner', 'rls-owner@x.test', 'platform_owner', 'x')")
     a, b = tenants
 
+    views = VIEW_ONLY.get(storage_tier, {})
+    for table in views:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            async with db.tenant(a) as conn:
+                await conn.execute(sql.SQL("SELECT tenant_id FROM {}").format(sql.Identifier(table)))
     async with db.tenant(a) as conn:
         assert (await (await conn.execute("SELECT current_user AS u")).fetchone())["u"] == "optria_app"
         for table in tables:
-            rows = await (await conn.execute(sql.SQL("SELECT tenant_id FROM {}").format(sql.Identifier(table)))).fetchall()
+            relation = views.get(table, table)
+            rows = await (await conn.execute(sql.SQL("SELECT tenant_id FROM {}").format(sql.Identifier(relation)))).fetchall()
             seen = {r["tenant_id"] for r in rows}
             assert seen == {a}, f"{table}: tenant A's transaction saw {seen}"
         ids = {r["id"] for r in await (await conn.execute("SELECT id FROM tenants")).fetchall()}
@@ -333,7 +371,8 @@ async def test_bare_select_sees_only_own_tenant(owner_conn, db: Database) -> Non
 
     async with db.platform("test") as conn:
         for table in tables:
-            rows = await (await conn.execute(sql.SQL("SELECT DISTINCT tenant_id FROM {}").format(sql.Identifier(table)))).fetchall()
+            relation = views.get(table, table)
+            rows = await (await conn.execute(sql.SQL("SELECT DISTINCT tenant_id FROM {}").format(sql.Identifier(relation)))).fetchall()
             assert {a, b} <= {r["tenant_id"] for r in rows}, f"platform scope must see every tenant in {table}"
 
 
