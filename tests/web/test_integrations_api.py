@@ -186,10 +186,11 @@ async def test_browse_pi_search_with_paging(admin_web) -> None:
     assert [i["name"] for i in few["items"]] == ["RasTanura.CrudeUnit.P-101.Vibration"] and few["next_start"] is None
 
 
-async def test_browse_unreachable_source_is_a_502_with_a_message(admin_web, opcua_closed_port) -> None:
+async def test_browse_unreachable_source_is_a_424_with_a_message(admin_web, opcua_closed_port) -> None:
     created = await create(admin_web, "opcua", "Down", {"endpoint_url": f"opc.tcp://127.0.0.1:{opcua_closed_port}"})
     r = await admin_web.api("GET", f"/api/integrations/{created['id']}/browse")
-    assert r.status_code == 502 and "refused" in r.json()["error"]["message"].lower()
+    assert r.status_code == 424 and "refused" in r.json()["error"]["message"].lower()
+    assert r.json()["error"]["code"] == "source_unreachable"
 
 
 # ----------------------------------------------------------------------------- validation
@@ -275,14 +276,14 @@ async def test_secrets_never_in_responses_logs_or_stored_fields(admin_web, owner
         root.setLevel(old_level)
     assert pi["has_password"] is True and "password" not in pi["config"]
     for path, status, text in responses:
-        assert status != 500, (path, status)  # a browse with the wrong password is a 502 from the source
+        assert status != 500, (path, status)  # a browse with the wrong password is a 424 from the source
         assert MARKER not in text, path
     assert records and not [r for r in records if MARKER in r]
     stored = rows(owner_conn, "SELECT config::text, secrets::text, coalesce(last_test_message, ''), "
                               "coalesce(last_test_details::text, '') FROM integrations")
     for config, secrets, message, details in stored:
         assert MARKER not in config + message + details
-        assert MARKER not in secrets and ("v1:" in secrets or secrets == "{}")
+        assert MARKER not in secrets and ("v2:" in secrets or secrets == "{}")
     logged = rows(owner_conn, "SELECT message || details::text FROM integration_action_log "
                               "UNION ALL SELECT coalesce(details::text, '') FROM audit_log")
     assert logged and not [x for (x,) in logged if MARKER in x]

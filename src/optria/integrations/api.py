@@ -58,7 +58,7 @@ async def api_errors() -> AsyncIterator[None]:
     except Conflict as exc:
         raise ApiError(409, exc.code, exc.message, extra={"field": exc.field} if exc.field else None) from None
     except SourceError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+        raise ApiError(exc.status, exc.code, exc.message, extra={"reason": exc.reason}) from None
     except ImportRejected as exc:
         rejected = len(exc.report["rejected"])
         raise ApiError(422, "rows_rejected", f"{rejected} row(s) are invalid; nothing was imported. Fix them and "

@@ -15,13 +15,15 @@ __all__ = ["N_", "Conflict", "ImportRejected", "InputError", "NOT_FOUND_MESSAGES
 
 
 class SourceError(Exception):
-    """The external source could not answer a browse: ``status`` is the HTTP status to answer."""
+    """The external source could not answer a browse: ``status`` is the HTTP status to answer
+    (424 Failed Dependency unless the request itself was at fault), ``reason`` the connector's code."""
 
-    def __init__(self, code: str, message: str, status: int = 502) -> None:
+    def __init__(self, code: str, message: str, status: int = 424, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.reason = reason or code
 
 
 class ImportRejected(Exception):

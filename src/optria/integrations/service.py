@@ -40,8 +40,11 @@ SQL_DISABLED = N_("SQL sources are disabled on this platform (EXTERNAL_DB_ENABLE
                   "owner to enable them.")
 BROWSE_MAX = 2000
 # Source errors of a browse that are the caller's input, not the source's failure.
+# Every other failure is the source's (424 Failed Dependency: the request was fine, what it depends on
+# failed); a source that cannot be reached at all answers with the code "source_unreachable".
 _SOURCE_STATUS = {"invalid_node_id": 422, "node_not_found": 404, "no_endpoint": 422, "invalid_endpoint": 422,
-                  "invalid_config": 422, "bad_credentials": 502, "disabled": 409, "bad_request": 422}
+                  "invalid_config": 422, "bad_credentials": 424, "disabled": 409, "bad_request": 422}
+UNREACHABLE_CODES = {"connection_failed", "connection_refused", "dns_failure", "timeout", "tls_error"}
 
 
 @dataclass(frozen=True)
@@ -327,10 +330,12 @@ async def source_items(source: Source, settings: Any, *, node_id: str | None = N
                 return await pi.search_points(source.merged, (q or "*").strip() or "*", start, count)
             return await sql.browse(source.merged, limit=max_items)
     except ConnectorError as exc:
-        raise SourceError(exc.code, scrub(exc.message, source.secrets),
-                          _SOURCE_STATUS.get(exc.code, 502)) from None
+        code = "source_unreachable" if exc.code in UNREACHABLE_CODES else exc.code
+        raise SourceError(code, scrub(exc.message, source.secrets), _SOURCE_STATUS.get(exc.code, 424),
+                          reason=exc.code) from None
     except TimeoutError:
-        raise SourceError("timeout", "The source did not answer in time.") from None
+        raise SourceError("source_unreachable", "The source did not answer in time. Check that it is running and "
+                          "reachable from the platform, then try again.", reason="timeout") from None
     except Exception as exc:  # an unexpected connector failure is still the source's, not ours
         log.warning("integrations.browse_failed", extra={"integration_id": source.id, "kind": source.kind,
                                                          "error": type(exc).__name__})

@@ -38,6 +38,11 @@ async def api_run_start(request: Request, data: JSONBody[models.RunCreate]) -> R
         raise ApiError(422, "bad_engine", f"engine must be one of {', '.join(store.ENGINES)}")
     if data.scope not in store.SCOPES:
         raise ApiError(422, "bad_scope", f"scope must be one of {', '.join(store.SCOPES)}")
+    if data.scope == "tenant" and data.scope_id is not None:
+        raise ApiError(422, "bad_scope_id", "scope_id must be left out when scope is tenant (the whole organization).")
+    if data.scope != "tenant" and (data.scope_id is None or not 0 < data.scope_id < 2**63):
+        raise ApiError(422, "bad_scope_id", f"scope_id must be the id (a positive integer) of the {data.scope} "
+                       "to optimize.")
     run_id = await start(request, run_request(request, data.scope, data.scope_id, data.engine, "api"))
     body = models.RunStarted(id=run_id, status="queued", url=f"/optimization/runs/{run_id}")
     return Response(content=body, status_code=202, headers={"Location": f"/api/optimization/runs/{run_id}"})

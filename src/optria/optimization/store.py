@@ -30,7 +30,7 @@ EFFECTIVE_STATUS = f"CASE WHEN {_OVERDUE} THEN 'failed' ELSE r.status END"
 RUN_COLUMNS = f"""r.tenant_id, r.id, r.scope, r.scope_id, r.scope_label, r.engine, r.model, {EFFECTIVE_STATUS} AS status,
        {_OVERDUE} AS overdue, r.requested_by, r.requested_by_name, r.origin, r.timeout_s, r.created_at, r.started_at,
        r.finished_at, r.asset_count, r.error, r.fallback_reason,
-       extract(epoch FROM coalesce(r.finished_at, now()) - coalesce(r.started_at, r.created_at)) AS duration_s"""
+       extract(epoch FROM coalesce(r.finished_at, now()) - coalesce(r.started_at, r.created_at))::float8 AS duration_s"""
 
 # ----------------------------------------------------------------------------------------- scope
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import psycopg
+
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
@@ -37,7 +39,8 @@ from optria.platform import routes as platform_routes
 from optria.twin import live as twin_live
 from optria.twin import routes as twin_routes
 from optria.web import health, pages
-from optria.web.errors import http_exception_handler, internal_error_handler
+from optria.web.errors import (data_error_handler, http_exception_handler, integrity_error_handler,
+                               internal_error_handler)
 from optria.web.middleware import RequestContextMiddleware
 from optria.web.openapi_errors import api_openapi_config
 from optria.web.security import security_headers_hook
@@ -90,7 +93,9 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
         route_handlers=route_handlers,
         middleware=[session_config.middleware, RequestContextMiddleware],
         csrf_config=csrf,
-        exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
+        exception_handlers={HTTPException: http_exception_handler, psycopg.DataError: data_error_handler,
+                            psycopg.IntegrityError: integrity_error_handler,
+                            Exception: internal_error_handler},
         on_startup=[on_startup],
         before_send=[security_headers_hook(production=settings.is_production)],
         on_shutdown=[twin_live.close_hub, on_shutdown],

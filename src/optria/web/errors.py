@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+
 from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
@@ -54,10 +56,21 @@ PAGE_TITLES = {
     403: ("Access denied", "Your role does not allow this page. Ask your administrator for access."),
     404: ("Page not found", "The page or item you asked for does not exist, or is not in your organization."),
     405: ("Not allowed", "This action is not available here."),
+    409: ("Conflict", "The request conflicts with the stored data or its rules. Check the values and try again."),
     422: ("Invalid input", "Some of the values sent are not valid. Check the form and try again."),
     400: ("Invalid request", "The request could not be understood. Check the values and try again."),
     500: ("Something went wrong", "An unexpected error happened. It has been logged; try again in a moment."),
 }
+INVALID_VALUE = ("A value sent is not valid here: a number out of range, or text with a character no field "
+                 "accepts (such as NUL). Check the values and try again.")
+NUL_IN_REQUEST = "The request contains a NUL character (%00), which no field accepts. Remove it and try again."
+
+
+class BadCharacters(ApiError):
+    """A NUL byte in the path or query string: refused before any handler sees it."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "invalid_characters", NUL_IN_REQUEST)
 
 
 def error_page(request: Request, status: int, message: str | None = None) -> Response:
@@ -88,10 +101,36 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
         if isinstance(exc, ValidationException):
             message = "Some of the values sent are not valid."
         return json_error(status, code, message, extra)
+    if isinstance(exc, BadCharacters):
+        log.info("web.invalid_characters", extra={"path": request.url.path.replace("\x00", "\\0")})
     page_message = message if isinstance(exc, ApiError) else None
     if isinstance(exc, NotFoundException) and "Not Found" in message:
         page_message = None
     return error_page(request, status, page_message)
+
+
+def data_error_handler(request: Request, exc: psycopg.DataError) -> Response:
+    """A value the database refuses as data (SQLSTATE class 22: out of range, NUL in text, bad
+    encoding) is the request's fault, whatever route it came through: 400, never a 500."""
+    log.info("web.invalid_value", extra={"path": request.url.path, "method": request.method,
+                                         "sqlstate": getattr(exc, "sqlstate", None), "error": type(exc).__name__})
+    if wants_json(request):
+        return json_error(400, "invalid_value", INVALID_VALUE)
+    return error_page(request, 400, INVALID_VALUE)
+
+
+def integrity_error_handler(request: Request, exc: psycopg.IntegrityError) -> Response:
+    """A row the database refuses (a check, a duplicate, a reference to nothing) that no route
+    validated first: the request asked for something impossible — 409, with the constraint in
+    the log so the missing validation is found and given its own message."""
+    diag = getattr(exc, "diag", None)
+    log.warning("web.integrity_refused", extra={"path": request.url.path, "method": request.method,
+                                                "sqlstate": getattr(exc, "sqlstate", None),
+                                                "constraint": getattr(diag, "constraint_name", None)})
+    message = "The request conflicts with the stored data or its rules. Check the values and try again."
+    if wants_json(request):
+        return json_error(409, "conflict", message)
+    return error_page(request, 409, message)
 
 
 def internal_error_handler(request: Request, exc: Exception) -> Response:

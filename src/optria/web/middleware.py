@@ -13,6 +13,7 @@ from http.cookies import SimpleCookie
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from optria.web import i18n
+from optria.web.errors import BadCharacters
 from optria.web.metrics import REQUESTS
 
 log = logging.getLogger("optria.web")
@@ -50,6 +51,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", ""):
+            raise BadCharacters()  # PostgreSQL text cannot hold NUL: refuse it here with a clear 400
         cookies = _cookies(scope)
         token = i18n.current_lang.set(i18n.pick_lang(cookies.get("lang"), _query_lang(scope)))
         scope["user"] = None

@@ -47,6 +47,10 @@ COMMON_STATUSES = {
     "422": "Some values fail a rule; details name the fields.",
     "429": "Too many requests.",
 }
+# Operations that ask a data source (OPC-UA, PI, SQL) and fail with 424 when it cannot answer.
+SOURCE_PATHS = ("/browse", "/mappings/bulk")
+SOURCE_FAILED = ("The data source could not answer (code source_unreachable when it cannot be reached at all; "
+                 "details.reason gives the connector's reason). Check the source and its connection settings.")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -71,6 +75,8 @@ def with_error_responses(schema: dict[str, Any]) -> dict[str, Any]:
             if path.startswith(("/api/", "/internal/")):
                 for status, description in COMMON_STATUSES.items():
                     responses.setdefault(status, _error_response(description))
+            if path.endswith(SOURCE_PATHS):
+                responses.setdefault("424", _error_response(SOURCE_FAILED))
     return doc
 
 
