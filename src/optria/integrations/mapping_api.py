@@ -143,7 +143,7 @@ async def api_mapping_delete(request: Request, mapping_id: FromPath[int]) -> Del
 
 
 @get("/api/integrations/{integration_id:int}/mappings.csv", guards=[requires(Permission.VIEW_INTEGRATIONS)],
-     name="api_mappings_export")
+     name="api_mappings_export", media_type="text/csv")
 async def api_mappings_export(request: Request, integration_id: FromPath[int]) -> Response:
     integration_id = integration_id_of(integration_id)
     async with tenant_tx(request) as (conn, tenant_id):
