@@ -249,6 +249,43 @@ async def _run_poc(db, settings, options, *, as_json: bool) -> dict:
     return result
 
 
+OLD_SECRET_ENV = "OPTRIA_OLD_SESSION_SECRET"
+
+
+def _old_secrets(args) -> list[bytes]:
+    """The previous SESSION_SECRET(s): from --old-secret-file (one per line) and/or OPTRIA_OLD_SESSION_SECRET."""
+    values = []
+    if args.old_secret_file:
+        with open(args.old_secret_file, encoding="utf-8") as f:
+            values += [line.strip() for line in f if line.strip()]
+    if os.environ.get(OLD_SECRET_ENV, "").strip():
+        values.append(os.environ[OLD_SECRET_ENV].strip())
+    register_secrets(values)
+    return [v.encode() for v in values]
+
+
+def cmd_rotate_secret(args, settings) -> int:
+    """Re-seal every stored credential with the current SESSION_SECRET (opening it with the old one)."""
+    from optria.identity.secret_rotation import rotate
+    from optria.secretbox import SecretBox
+
+    if not (settings.session_secret and settings.session_secret.get_secret_value().strip()):
+        return _fail("SESSION_SECRET is not set: set it to the new secret and run again.")
+    try:
+        old = _old_secrets(args)
+    except OSError as exc:
+        return _fail(f"cannot read --old-secret-file: {exc.strerror}")
+    new = SecretBox(settings.session_key())
+    report = asyncio.run(_with_db(_dsn(settings), lambda db: rotate(db, new, [SecretBox(o) for o in old],
+                                                                      dry_run=args.dry_run)))
+    verb = "would re-seal" if args.dry_run else "re-sealed"
+    print(f"{verb} {report.rewritten} stored secret(s); {report.current} already current; "
+          f"{len(report.unreadable)} unreadable")
+    for what in report.unreadable:
+        print(f"  cannot decrypt: {what} (enter it again, or rerun with the secret it was sealed with)")
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="optria", description="OPTRIA IQ platform")
     sub = p.add_subparsers(dest="command", required=True)
@@ -298,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--no-local-fallback", action="store_true",
                     help="do not point OPCUA_ENDPOINT_URL / PI_BASE_URL at the local simulators when unset or unreachable")
     pc.set_defaults(func=cmd_poc)
+
+    rs = sub.add_parser("rotate-secret", help="re-seal stored credentials from an old SESSION_SECRET to the current one")
+    rs.add_argument("--old-secret-file", help=f"file with the previous SESSION_SECRET (one per line); "
+                                              f"or set {OLD_SECRET_ENV}")
+    rs.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    rs.set_defaults(func=cmd_rotate_secret)
 
     d = sub.add_parser("demo", help="database, seed, simulators, ingest and web server in one command")
     d.add_argument("--host", default=os.environ.get("OPTRIA_HOST", "0.0.0.0"))

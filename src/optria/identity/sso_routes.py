@@ -136,7 +136,10 @@ async def sso_callback(request: Request, oidc_state: Annotated[str, QueryParamet
             provider = await sso_providers.provider_for_login(db, request.app.state.secretbox, tenant_id,
                                                               entry["provider_id"], open_secret=True)
     except SecretBoxError:
-        log.error("sso.secret_unreadable", extra={"tenant_id": str(tenant_id), "provider_id": entry["provider_id"]})
+        log.error("sso.secret_unreadable", extra={
+            "tenant_id": str(tenant_id), "provider_id": entry["provider_id"],
+            "action": "SESSION_SECRET changed: run `optria rotate-secret` with the old secret, or enter the "
+                      "identity provider's client secret again"})
         return await render_login(request, organization=org, error=M_MISCONFIGURED, status=503, next=next_path)
     if provider is None:
         return await render_login(request, organization=org, error=M_UNAVAILABLE, status=404, next=next_path)

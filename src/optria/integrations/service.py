@@ -230,8 +230,13 @@ async def load_source(db: Database, box: SecretBox, settings: Any, tenant_id: UU
     try:
         opened = box.open_dict(row["secrets"], context=secret_context(tenant_id))
     except (SecretBoxError, ValueError):
-        raise Conflict("secret_unreadable", N_("The stored password cannot be read (the platform secret changed). "
-                                               "Edit the integration and enter the password again.")) from None
+        log.error("integrations.secret_unreadable", extra={
+            "tenant_id": str(tenant_id), "integration_id": row["id"], "integration": row["name"],
+            "action": "SESSION_SECRET changed: run `optria rotate-secret` with the old secret, or enter the password again"})
+        raise Conflict("secret_unreadable", N_("The stored password of this integration cannot be decrypted: the "
+                                               "platform secret changed. Ask the platform owner to run optria "
+                                               "rotate-secret with the previous secret, or edit the integration "
+                                               "and enter the password again.")) from None
     merged = kinds.merged(row["kind"], row["config"], opened, settings)
     secrets = sorted(set(opened.values()) | set(kinds.secret_values(merged)), key=len, reverse=True)
     return Source(row["id"], row["kind"], row["name"], row["config"], merged, secrets)
