@@ -144,8 +144,8 @@ def refresh_aggregates(conn: psycopg.Connection) -> None:
     refresh policies would within a cycle. Needs an autocommit owner connection."""
     tier = conn.execute("SELECT tier FROM storage_capabilities").fetchone()[0]
     if tier == "timescale":
-        conn.execute("CALL refresh_continuous_aggregate('signal_1m_agg', NULL, NULL)")
-        conn.execute("CALL refresh_continuous_aggregate('signal_1h_agg', NULL, NULL)")
+        conn.execute("CALL refresh_continuous_aggregate('signal_1m_cagg', NULL, NULL)")
+        conn.execute("CALL refresh_continuous_aggregate('signal_1h_cagg', NULL, NULL)")
 
 
 def platform_rows(conn: psycopg.Connection, query: str, params: list | None = None) -> list[tuple]:

@@ -10,7 +10,7 @@ BEGIN
     IF coalesce(current_setting('optria.platform', true), '') = '' THEN
         RAISE EXCEPTION 'optria_drop_chunks runs only in the platform scope' USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF relation NOT IN ('signal_samples', 'ingest_health_history', 'signal_1m_agg', 'signal_1h_agg') THEN
+    IF relation NOT IN ('signal_samples', 'ingest_health_history', 'signal_1m_cagg', 'signal_1h_cagg') THEN
         RAISE EXCEPTION 'optria_drop_chunks: % is not a retention-managed relation', relation
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

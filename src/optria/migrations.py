@@ -154,13 +154,12 @@ def grant_app_privileges(conn: psycopg.Connection, tier: str = "postgres") -> No
 
 
 # Hypertables whose rows the app reads only through the time-series area's tenant views.
-APP_VIEW_ONLY = ("signal_samples", "signal_1m_agg", "signal_1h_agg")
+APP_VIEW_ONLY = ("signal_samples",)
 
 APP_CHUNK_GRANTS = """
-SELECT format('%%I.%%I', n.nspname, c.relname) AS chunk
+SELECT c.oid::regclass::text AS chunk
 FROM _timescaledb_catalog.chunk ch
-JOIN pg_class c ON c.relname = ch.table_name
-JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = ch.schema_name
+JOIN pg_class c ON c.oid = ch.relid
 WHERE EXISTS (SELECT 1 FROM aclexplode(c.relacl) a WHERE a.grantee = %(role)s::regrole)
    OR EXISTS (SELECT 1 FROM pg_attribute att, aclexplode(att.attacl) a
               WHERE att.attrelid = c.oid AND a.grantee = %(role)s::regrole)

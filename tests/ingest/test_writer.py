@@ -30,8 +30,15 @@ def _rows(arranged, n_per_signal: int, start: datetime = T0, step_s: float = 7.0
     return out
 
 
+def _platform(dsn: str) -> psycopg.Connection:
+    """An owner connection in the platform scope: the tenant views of every tier show all rows."""
+    conn = psycopg.connect(dsn)
+    conn.execute("SELECT set_config('optria.platform', 'test', false)")
+    return conn
+
+
 def _stats(dsn: str):
-    with psycopg.connect(dsn) as conn:
+    with _platform(dsn) as conn:
         raw = conn.execute("SELECT signal_id, count(*), sum(value), min(value), max(value) FROM signal_samples "
                            "GROUP BY 1 ORDER BY 1").fetchall()
         m = conn.execute("SELECT signal_id, sum(n), sum(avg * n), min(min), max(max) FROM signal_1m GROUP BY 1 ORDER BY 1").fetchall()
@@ -48,6 +55,7 @@ async def test_rollups_are_exact_and_replays_never_duplicate(db_dsn, arranged) -
     await w.stop()
     raw, m, h = _stats(db_dsn)
     assert sum(r[1] for r in raw) == len(rows)
+    assert len(raw) == len(m) == len(h) == len(arranged.signals)
     for rr, mm, hh in zip(raw, m, h):
         assert rr[1] == mm[1] == hh[1]
         assert math.isclose(rr[2], mm[2]) and math.isclose(rr[2], hh[2])
@@ -62,7 +70,7 @@ async def test_last_value_of_a_bucket_is_the_newest_even_when_written_out_of_ord
     await w.write_batch([Sample(arranged.tenant_id, sid, t + timedelta(seconds=50), 5.0, GOOD)])
     await w.write_batch([Sample(arranged.tenant_id, sid, t + timedelta(seconds=10), 1.0, GOOD)])
     await w.stop()
-    with psycopg.connect(db_dsn) as conn:
+    with _platform(db_dsn) as conn:
         last, n = conn.execute("SELECT last, n FROM signal_1m WHERE signal_id = %s", [sid]).fetchone()
         latest = conn.execute("SELECT value, time FROM signal_latest WHERE signal_id = %s", [sid]).fetchone()
     assert (last, n) == (5.0, 2)
@@ -91,7 +99,7 @@ async def test_bad_quality_rows_keep_no_value_and_stale_marking(db_dsn, arranged
                          Sample(arranged.tenant_id, sid, T0 + timedelta(seconds=1), None, BAD)])
     await w.mark_stale(arranged.tenant_id, [sid])
     await w.stop()
-    with psycopg.connect(db_dsn) as conn:
+    with _platform(db_dsn) as conn:
         assert conn.execute("SELECT value, quality FROM signal_latest WHERE signal_id = %s", [sid]).fetchone() == (None, 4)
         assert conn.execute("SELECT n FROM signal_1m WHERE signal_id = %s", [sid]).fetchone()[0] == 1
 

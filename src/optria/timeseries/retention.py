@@ -49,13 +49,13 @@ TARGETS = (
     Target("sample_batches", "ingest_time", "samples_days", {}, cap_days=7),   # consumed within seconds
     Target("signal_1m_rollup", "bucket", "rollup_1m_days", {}),
     Target("signal_1h_rollup", "bucket", "rollup_1h_days", {}),
-    Target("signal_1m_agg", "bucket", "rollup_1m_days", {"timescale": True}),
-    Target("signal_1h_agg", "bucket", "rollup_1h_days", {"timescale": True}),
+    Target("signal_1m_cagg", "bucket", "rollup_1m_days", {"timescale": True}),
+    Target("signal_1h_cagg", "bucket", "rollup_1h_days", {"timescale": True}),
     Target("ingest_health_history", "time", "health_history_days", {"timescale": True, "timescale-apache": True}),
 )
 # What each tier trims (rollup tables stay empty in the `timescale` tier; aggregates exist only there).
 TIER_TARGETS = {
-    "timescale": ("signal_samples", "sample_batches", "signal_1m_agg", "signal_1h_agg", "ingest_health_history"),
+    "timescale": ("signal_samples", "sample_batches", "signal_1m_cagg", "signal_1h_cagg", "ingest_health_history"),
     "timescale-apache": ("signal_samples", "sample_batches", "signal_1m_rollup", "signal_1h_rollup",
                          "ingest_health_history"),
     "postgres": ("signal_samples", "sample_batches", "signal_1m_rollup", "signal_1h_rollup", "ingest_health_history"),
