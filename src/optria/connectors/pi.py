@@ -33,7 +33,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -531,41 +531,55 @@ class PiClient:
         value dropped, until the window is exhausted. A stream that fails (unknown WebId, an
         ``Errors`` object) gives one Sample with ``error`` set, stamped at ``end``.
         """
-        end_text = format_pi_time(end)
         results: dict[str, list[Sample]] = {w: [] for w in web_ids}
-        for chunk in _chunks(list(results), self.batch_size):
-            pending = await self._recorded_page(chunk, format_pi_time(start), end_text, max_count, results, {})
-            for web_id, (last_text, last_ticks) in pending.items():
-                await self._page_stream(web_id, last_text, last_ticks, end_text, max_count, results)
+        async for page in self.iter_recorded(list(results), start, end, max_count):
+            for sample in page:
+                results[sample.signal_id].append(sample)
         return [sample for web_id in results for sample in results[web_id]]
 
+    async def iter_recorded(self, web_ids: Sequence[str], start: datetime, end: datetime,
+                            max_count: int = 1000) -> AsyncIterator[list[Sample]]:
+        """The values of :meth:`read_recorded`, one HTTP answer at a time, so a caller can store
+        each page before asking for the next (memory stays bounded by a page however long the
+        window). Per chunk of WebIds: one ``streamsets/recorded`` call for all of them, then each
+        stream whose page was full continues alone from its last timestamp. Each stream's values
+        arrive in ascending order, never twice.
+        """
+        start_text, end_text = format_pi_time(start), format_pi_time(end)
+        for chunk in _chunks(list(dict.fromkeys(web_ids)), self.batch_size):
+            page, full = await self._recorded_page(chunk, start_text, end_text, max_count, {})
+            yield page
+            for web_id, (last_text, last_ticks) in full.items():
+                async for more in self._page_stream(web_id, last_text, last_ticks, end_text, max_count):
+                    yield more
+
     async def _recorded_page(self, web_ids: list[str], start_text: str, end_text: str, max_count: int,
-                             results: dict[str, list[Sample]], after: dict[str, int]) -> dict[str, tuple[str, int]]:
-        """One streamsets/recorded call; appends new samples, returns the streams with a full page."""
+                             after: dict[str, int]) -> tuple[list[Sample], dict[str, tuple[str, int]]]:
+        """One streamsets/recorded call: its new samples, and the streams that returned a full page."""
         params = [("webId", w) for w in web_ids] + [
             ("startTime", start_text), ("endTime", end_text), ("maxCount", str(max_count)),
             ("boundaryType", "Inside")]
         _, body = await self.request_json("GET", "streamsets/recorded", params=params, ok=(200, 207))
         fallback = parse_pi_time(end_text)
+        samples: list[Sample] = []
         full: dict[str, tuple[str, int]] = {}
         for web_id, item in _items_by_web_id(web_ids, body):
             values = item.get("Items") if isinstance(item, dict) else None
             errors = _errors(item) if isinstance(item, dict) else ["PI Web API returned no item for this WebId."]
             if errors or not isinstance(values, list):
-                results[web_id].append(_error_sample(web_id, "; ".join(errors) or "No Items in the answer.",
-                                                     fallback))
+                samples.append(_error_sample(web_id, "; ".join(errors) or "No Items in the answer.", fallback))
                 continue
-            last = _append_new(web_id, values, after.get(web_id), results[web_id], fallback)
+            last = _append_new(web_id, values, after.get(web_id), samples, fallback)
             if len(values) >= max_count and last is not None:
                 full[web_id] = last
-        return full
+        return samples, full
 
-    async def _page_stream(self, web_id: str, last_text: str, last_ticks: int, end_text: str, max_count: int,
-                           results: dict[str, list[Sample]]) -> None:
+    async def _page_stream(self, web_id: str, last_text: str, last_ticks: int, end_text: str,
+                           max_count: int) -> AsyncIterator[list[Sample]]:
         """Continue one stream from its last timestamp until a short page (or no progress)."""
         for _ in range(MAX_RECORDED_PAGES):
-            more = await self._recorded_page([web_id], last_text, end_text, max_count, results,
-                                             {web_id: last_ticks})
+            page, more = await self._recorded_page([web_id], last_text, end_text, max_count, {web_id: last_ticks})
+            yield page
             if web_id not in more:
                 return
             if more[web_id][1] <= last_ticks:

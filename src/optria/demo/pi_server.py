@@ -14,7 +14,9 @@ Behaviour worth knowing (deliberate, documented choices):
 
 - Timestamps are whole 100 ns ticks rendered with up to seven fractional digits, trailing
   zeros trimmed as PI does. Each point scans on its own grid ``k * scan_period + phase``;
-  the phase is odd in ticks, so every plant timestamp shows all seven digits.
+  the phase is odd in ticks, so every plant timestamp shows all seven digits. The scan period
+  is ``scan_period_s`` for every point unless ``point_periods_s`` gives a point its own (points
+  faster and slower than a client's poll side by side).
 - Values are exactly ``Plant.value(tag, ticks / 1e7)``: a test can recompute them.
 - Recorded history is computed on demand; it reaches back at most 7 days and never past now.
   Times are ISO 8601 (no zone means UTC, the simulated server's zone) or PI relative times
@@ -26,6 +28,12 @@ Behaviour worth knowing (deliberate, documented choices):
   ``OPTRIA.Demo.Secured``, whose reads fail *inside an HTTP 200*: the value object (or, for
   recorded data, the stream item) carries an ``Errors`` list, as PI does for errors met while
   streaming a response.
+- Two AF attributes without a PI point data reference (streams, but not PI points: absent from
+  point searches and ``/points``): ``OPTRIA.Demo|Efficiency``, whose recorded data is refused
+  with a per-item error (its data reference cannot give recorded values), and
+  ``OPTRIA.Demo|Setpoint``, whose recorded data is always empty. Both have a current value
+  (``value``) that changes on the scan grid. A client that wants every value of these must
+  poll ``value``; for PI points it must read ``recorded``.
 - An unknown WebId in a stream set gives HTTP 207 with an ``Errors`` item beside the good
   items; for a single stream or point it gives 404 ``{"Errors": [...]}``.
 - Writes (POST/PUT/PATCH/DELETE) need an ``X-Requested-With`` header (PI's CSRF defence);
@@ -70,6 +78,7 @@ from optria.demo.plant import ASSETS, Plant, Tag
 log = logging.getLogger("optria.demo.pi_server")
 
 TICKS_PER_SECOND = 10_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 HISTORY_LIMIT_S = 7 * 24 * 3600
 MAX_ITEMS_PER_CALL = 150_000
 PRODUCT_TITLE = "PI Web API 2023 SP1"
@@ -102,7 +111,13 @@ class SimPoint:
     descriptor: str
     tag: Tag | None
     behaviour: str = "plant"  # plant | pt_created | no_data | questionable | substituted | secured
+    #                           | attr_refused | attr_empty (AF attributes without archive)
     phase_ticks: int = 1
+    period_ticks: int = TICKS_PER_SECOND
+
+    @property
+    def is_attribute(self) -> bool:
+        return self.behaviour.startswith("attr_")
 
     @property
     def digital(self) -> bool:
@@ -208,8 +223,12 @@ def _special_tag(name: str, role: str, unit: str, nominal: float, amplitude: flo
                amplitude=amplitude, noise=noise, warn_hi=None, crit_hi=None)
 
 
-def build_points(server_name: str, period_ticks: int, tags: tuple[Tag, ...]) -> list[SimPoint]:
-    """Plant tags first (ids in plant order), then the special demonstration points."""
+def build_points(server_name: str, period_ticks: int, tags: tuple[Tag, ...],
+                 periods: Mapping[str, int] | None = None) -> list[SimPoint]:
+    """Plant tags first (ids in plant order), then the special demonstration points.
+
+    ``periods`` gives points (by lower-case name) a scan period of their own, in ticks.
+    """
     server_guid = uuid.uuid5(uuid.NAMESPACE_DNS, server_name.lower()).bytes
     asset_names = {a.code: a.name for a in ASSETS}
     specs: list[tuple[str, str, str, str, Tag | None, str]] = []
@@ -229,10 +248,26 @@ def build_points(server_name: str, period_ticks: int, tags: tuple[Tag, ...]) -> 
     points = []
     for index, (name, ptype, unit, desc, tag, behaviour) in enumerate(specs, start=1):
         web_id = "F1DP" + _b64(server_guid) + _b64(struct.pack("<I", index))
+        period = (periods or {}).get(name.lower(), period_ticks)
         points.append(SimPoint(id=index, name=name, web_id=web_id, point_type=ptype, eng_unit=unit,
                                descriptor=desc, tag=tag, behaviour=behaviour,
-                               phase_ticks=_phase(name, period_ticks)))
+                               phase_ticks=_phase(name, period), period_ticks=period))
     return points
+
+
+def build_attributes(server_name: str, period_ticks: int) -> list[SimPoint]:
+    """AF attributes without a PI point data reference: a current value, no archive."""
+    af_guid = uuid.uuid5(uuid.NAMESPACE_DNS, "af." + server_name.lower()).bytes
+    specs = [
+        ("OPTRIA.Demo|Efficiency", "%", "Formula attribute: recorded values refused",
+         _special_tag("OPTRIA.Demo|Efficiency", "efficiency", "%", 87.0, 2.0, 0.3), "attr_refused"),
+        ("OPTRIA.Demo|Setpoint", "degC", "Attribute whose recorded values are always empty",
+         _special_tag("OPTRIA.Demo|Setpoint", "setpoint", "degC", 70.0, 5.0, 0.0), "attr_empty"),
+    ]
+    return [SimPoint(id=index, name=name, web_id="F1AbE" + _b64(af_guid) + _b64(struct.pack("<I", index)),
+                     point_type="Float32", eng_unit=unit, descriptor=desc, tag=tag, behaviour=behaviour,
+                     phase_ticks=_phase(name, period_ticks), period_ticks=period_ticks)
+            for index, (name, unit, desc, tag, behaviour) in enumerate(specs, start=1)]
 
 
 def _wildcard(pattern: str) -> re.Pattern[str]:
@@ -284,6 +319,7 @@ class PiWebApiSimulator:
         port: int = 0,
         users: dict[str, str] | None = None,
         scan_period_s: float = 1.0,
+        point_periods_s: Mapping[str, float] | None = None,
         data_server_name: str = "OPTRIA-PI-DEMO",
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
@@ -299,9 +335,18 @@ class PiWebApiSimulator:
         self.data_server_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, data_server_name.lower()))
         self.data_server_web_id = "F1DS" + _b64(uuid.UUID(self.data_server_id).bytes)
         self.ssl_context = ssl_context
-        self.points = build_points(data_server_name, self.period_ticks, self.plant.tags)
-        self._by_web_id = {p.web_id: p for p in self.points}
-        self._by_name = {p.name.lower(): p for p in self.points}
+        periods = {}
+        for name, seconds in (point_periods_s or {}).items():
+            if seconds <= 0:
+                raise ValueError(f"the scan period of {name!r} must be positive")
+            periods[name.lower()] = max(1, round(seconds * TICKS_PER_SECOND))
+        self.points = build_points(data_server_name, self.period_ticks, self.plant.tags, periods)
+        unknown = set(periods) - {p.name.lower() for p in self.points}
+        if unknown:
+            raise ValueError(f"point_periods_s names unknown points: {', '.join(sorted(unknown))}")
+        self.attributes = build_attributes(data_server_name, self.period_ticks)
+        self._by_web_id = {p.web_id: p for p in (*self.points, *self.attributes)}
+        self._by_name = {p.name.lower(): p for p in (*self.points, *self.attributes)}
         self.created_ticks = now_ticks()
         self.requests: collections.deque[tuple[str, str]] = collections.deque(maxlen=10_000)
         self._outage: tuple[float, int, bool] | None = None  # (until monotonic, status, html)
@@ -350,11 +395,20 @@ class PiWebApiSimulator:
     # -- control (also served under /sim/) ---------------------------------------------------
 
     def web_id(self, name: str) -> str:
-        """The WebId of a point by name (a test helper; clients get WebIds from searches)."""
+        """The WebId of a point or attribute by name (a test helper; clients get WebIds from searches)."""
         return self._by_name[name.lower()].web_id
 
     def point(self, name: str) -> SimPoint:
         return self._by_name[name.lower()]
+
+    def recorded_values(self, name: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every recorded event of a point in [start, end], as PI value objects (a test's reference:
+        what the archive holds, computed by the server itself rather than read through a client)."""
+        point = self.point(name)
+        if point.is_attribute or point.behaviour == "secured":
+            return []
+        lo, hi = (int((t - _EPOCH).total_seconds()) * TICKS_PER_SECOND + t.microsecond * 10 for t in (start, end))
+        return self._recorded(point, lo, hi, MAX_ITEMS_PER_CALL, "inside")
 
     def start_fault(self, asset: str, kind: str = "bearing", ramp_s: float = 60.0) -> None:
         self.plant.start_fault(asset, kind, ramp_s=ramp_s)
@@ -512,12 +566,15 @@ class PiWebApiSimulator:
         if not path.lower().startswith(prefix):
             raise _PiHttpError(404, f"The specified path '{path}' was not found.")
         point = self._by_name.get(path[len(prefix):].lower())
-        if point is None:
+        if point is None or point.is_attribute:
             raise _PiHttpError(404, f"PI Point not found '{path}'.")
         return 200, self._point_json(point, root)
 
     def _point(self, root: str, m: re.Match[str], q: _Query, body: Any) -> tuple[int, Any]:
-        return 200, self._point_json(self._lookup(m["web_id"]), root)
+        point = self._lookup(m["web_id"])
+        if point.is_attribute:
+            raise _PiHttpError(404, _unknown_web_id(m["web_id"]))
+        return 200, self._point_json(point, root)
 
     def _point_json(self, p: SimPoint, root: str) -> dict[str, Any]:
         point_url, stream_url = f"{root}/points/{p.web_id}", f"{root}/streams/{p.web_id}"
@@ -533,6 +590,12 @@ class PiWebApiSimulator:
                       "RecordedData": stream_url + "/recorded", "InterpolatedData": stream_url + "/interpolated",
                       "EndValue": stream_url + "/end"},
         }
+
+    def _path(self, point: SimPoint) -> str:
+        if point.is_attribute:
+            element, _, attribute = point.name.partition("|")
+            return f"\\\\{self.data_server_name}-AF\\OPTRIA\\{element}|{attribute}"
+        return f"\\\\{self.data_server_name}\\{point.name}"
 
     def _lookup(self, web_id: str) -> SimPoint:
         point = self._by_web_id.get(web_id)
@@ -551,8 +614,9 @@ class PiWebApiSimulator:
     def _stream_recorded(self, root: str, m: re.Match[str], q: _Query, body: Any) -> tuple[int, Any]:
         point = self._lookup(m["web_id"])
         window = self._window(q)
-        if point.behaviour == "secured":
-            return 200, {"Links": {}, "Items": [], "UnitsAbbreviation": point.eng_unit, "Errors": [SECURED_ERROR]}
+        refusal = _recorded_refusal(point)
+        if refusal:
+            return 200, {"Links": {}, "Items": [], "UnitsAbbreviation": point.eng_unit, "Errors": [refusal]}
         return 200, {"Links": {}, "Items": self._recorded(point, *window), "UnitsAbbreviation": point.eng_unit}
 
     def _streamset(self, q: _Query, root: str, item: Callable[[SimPoint, dict[str, Any]], None]) -> tuple[int, Any]:
@@ -567,9 +631,9 @@ class PiWebApiSimulator:
                 partial = True
                 items.append({"WebId": web_id, "Name": None, "Path": None, "Errors": [_unknown_web_id(web_id)]})
                 continue
-            entry: dict[str, Any] = {"WebId": point.web_id, "Name": point.name,
-                                     "Path": f"\\\\{self.data_server_name}\\{point.name}",
-                                     "Links": {"Source": f"{root}/points/{point.web_id}"}}
+            entry: dict[str, Any] = {"WebId": point.web_id, "Name": point.name, "Path": self._path(point),
+                                     "Links": {"Source": f"{root}/{'attributes' if point.is_attribute else 'points'}"
+                                                         f"/{point.web_id}"}}
             item(point, entry)
             items.append(entry)
         return (207 if partial else 200), {"Links": {}, "Items": items}
@@ -587,8 +651,9 @@ class PiWebApiSimulator:
         window = self._window(q)
 
         def fill(point: SimPoint, entry: dict[str, Any]) -> None:
-            if point.behaviour == "secured":
-                entry.update(Items=[], UnitsAbbreviation=point.eng_unit, Errors=[SECURED_ERROR])
+            refusal = _recorded_refusal(point)
+            if refusal:
+                entry.update(Items=[], UnitsAbbreviation=point.eng_unit, Errors=[refusal])
             else:
                 entry.update(Items=self._recorded(point, *window), UnitsAbbreviation=point.eng_unit)
 
@@ -620,8 +685,8 @@ class PiWebApiSimulator:
             return _system_value(now, SYSTEM_STATE_NO_DATA)
         if point.behaviour == "pt_created":
             return _system_value(self.created_ticks, SYSTEM_STATE_PT_CREATED)
-        k = (at - point.phase_ticks) // self.period_ticks
-        return self._event(point, k * self.period_ticks + point.phase_ticks)
+        k = (at - point.phase_ticks) // point.period_ticks
+        return self._event(point, k * point.period_ticks + point.phase_ticks)
 
     def _event(self, point: SimPoint, ticks: int) -> dict[str, Any]:
         assert point.tag is not None
@@ -639,12 +704,12 @@ class PiWebApiSimulator:
         descending = end < start
         lo, hi = (end, start) if descending else (start, end)
         lo, hi = max(lo, now - HISTORY_LIMIT_S * TICKS_PER_SECOND), min(hi, now)
-        if hi < lo or point.behaviour == "no_data":
+        if hi < lo or point.behaviour in ("no_data", "attr_empty"):
             return []
         if point.behaviour == "pt_created":
             ticks = [self.created_ticks] if lo <= self.created_ticks <= hi else []
             return [_system_value(t, SYSTEM_STATE_PT_CREATED) for t in ticks]
-        period, phase = self.period_ticks, point.phase_ticks
+        period, phase = point.period_ticks, point.phase_ticks
         first, last = -((phase - lo) // period), (hi - phase) // period   # ceil, floor
         if boundary == "outside":
             first, last = first - 1, (last + 1 if (last + 1) * period + phase <= now else last)
@@ -657,7 +722,7 @@ class PiWebApiSimulator:
     def _with_interpolated_ends(self, point: SimPoint, events: list[dict[str, Any]], lo: int, hi: int,
                                 descending: bool, max_count: int) -> list[dict[str, Any]]:
         """Add values at the exact window ends (the plant is a continuous function, so this is exact)."""
-        period, phase = self.period_ticks, point.phase_ticks
+        period, phase = point.period_ticks, point.phase_ticks
         ends: list[dict[str, Any] | None] = []
         for t in (lo, hi):
             if not (t - phase) % period:
@@ -747,6 +812,16 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     _route("GET", r"/streamsets/recorded", PiWebApiSimulator._streamset_recorded),
     _route("POST", r"/batch", PiWebApiSimulator._batch),
 ]
+
+
+def _recorded_refusal(point: SimPoint) -> str | None:
+    """The per-item error a recorded read of this stream gets, if any."""
+    if point.behaviour == "secured":
+        return SECURED_ERROR
+    if point.behaviour == "attr_refused":
+        return (f"Recorded values are not supported for the attribute '{point.name}': it has no PI Point "
+                "data reference.")
+    return None
 
 
 def _unknown_web_id(web_id: str) -> str:
