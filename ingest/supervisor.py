@@ -155,7 +155,7 @@ class Supervisor:
         self._stop.set()
         self._wake.set()
 
-    async def _shutdown(self, flush_timeout: float = 8.0) -> None:
+    async def _shutdown(self, flush_timeout: float = 6.0) -> None:
         """Bounded whether or not the database answers: workers stop, the writer flushes what it can
         within ``flush_timeout`` and spools the rest, leases are released if the database answers."""
         for t in self.dependents:
@@ -165,7 +165,7 @@ class Supervisor:
         for run in self.running.values():
             run.health.set_state("stopped", connected=False)
         try:
-            await asyncio.wait_for(self._write_health(), 2)   # final figures before the workers go
+            await asyncio.wait_for(self._write_health(), 1.5)   # final figures before the workers go
         except Exception:
             pass
         await asyncio.gather(*(self._stop_worker(i, release=False) for i in list(self.running)),
@@ -182,11 +182,11 @@ class Supervisor:
                 await asyncio.gather(self.writer_task, return_exceptions=True)
                 await self.writer.drain_to_spool()
         try:
-            await asyncio.wait_for(self.store.release(self.worker_id), 3)
+            await asyncio.wait_for(self.store.release(self.worker_id), 2)
         except Exception as exc:
             log.warning("ingest.release_failed", extra={"error": str(exc)[:200] or type(exc).__name__})
         try:
-            await asyncio.wait_for(self.db.close(), 3)
+            await asyncio.wait_for(self.db.close(), 2)
         except Exception:
             pass
         log.info("ingest.stopped", extra={"worker_id": self.worker_id})

@@ -318,6 +318,8 @@ class Writer:
                                                                    "retry_in_s": round(delay, 2),
                                                                    "rows": sum(len(p.samples) for p in parts)})
                 await self._close()
+                if self._stopping:
+                    raise _StopWriting()   # told to stop and the database is away: spool now, do not wait
             except psycopg.Error as exc:
                 # refused for another reason: retry a little (a deadlock, a concurrent DDL), then set aside
                 refused += 1
@@ -327,7 +329,10 @@ class Writer:
                 if refused >= POISON_AFTER:
                     self._set_aside(parts, self.stats.last_error)
                     return
-            await asyncio.sleep(delay * (0.5 + random.random()))
+            pause = delay * (0.5 + random.random())
+            if self._deadline is not None:
+                pause = max(0.0, min(pause, self._deadline - time.monotonic()))
+            await asyncio.sleep(pause)
             delay = min(delay * 2, 5.0)
 
     def _set_aside(self, parts: list[_Pending], reason: str) -> None:

@@ -45,6 +45,9 @@ DEFAULT_PORT = 4840
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_PUBLISHING_INTERVAL_MS = 1000
 DEFAULT_SAMPLING_INTERVAL_MS = 0  # 0 = the server's fastest rate: report every change
+# A session left behind by a cut connection lingers on the server until this much inactivity
+# (a live session is kept alive by its publish requests); servers clamp it to their own range.
+DEFAULT_SESSION_TIMEOUT_S = 30.0
 CERT_VALIDITY_DAYS = 730
 _CLOSE_TIMEOUT_S = 2.0
 _READ_CHUNK = 1000
@@ -230,7 +233,8 @@ def merge_config(config: Mapping[str, Any] | None, settings: Any) -> dict[str, A
     }
     for key, default in (("timeout_s", DEFAULT_TIMEOUT_S),
                          ("publishing_interval_ms", DEFAULT_PUBLISHING_INTERVAL_MS),
-                         ("sampling_interval_ms", DEFAULT_SAMPLING_INTERVAL_MS)):
+                         ("sampling_interval_ms", DEFAULT_SAMPLING_INTERVAL_MS),
+                         ("session_timeout_s", DEFAULT_SESSION_TIMEOUT_S)):
         merged[key] = default if _blank(cfg.get(key)) else cfg[key]
         sources[key] = "default" if _blank(cfg.get(key)) else "tenant"
     merged["_sources"] = sources
@@ -252,6 +256,7 @@ class OpcUaConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
     publishing_interval_ms: int = DEFAULT_PUBLISHING_INTERVAL_MS
     sampling_interval_ms: int = DEFAULT_SAMPLING_INTERVAL_MS
+    session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S
 
     @property
     def endpoint_host(self) -> str:
@@ -333,6 +338,8 @@ def parse_config(config: Mapping[str, Any] | OpcUaConfig) -> OpcUaConfig:
                                            DEFAULT_PUBLISHING_INTERVAL_MS, minimum=0)),
         sampling_interval_ms=int(_number(config.get("sampling_interval_ms"), "sampling_interval_ms",
                                          DEFAULT_SAMPLING_INTERVAL_MS, minimum=-1)),
+        session_timeout_s=_number(config.get("session_timeout_s"), "session_timeout_s", DEFAULT_SESSION_TIMEOUT_S,
+                                  minimum=1),
     )
 
 
@@ -486,7 +493,7 @@ def _new_client(cfg: OpcUaConfig) -> Client:
     client.application_uri = CLIENT_APPLICATION_URI
     client.product_uri = CLIENT_PRODUCT_URI
     client.name = client.description = CLIENT_NAME
-    client.session_timeout = 120_000
+    client.session_timeout = int(cfg.session_timeout_s * 1000)
     return client
 
 

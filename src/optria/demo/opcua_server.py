@@ -686,6 +686,11 @@ class OpcUaSimulator:
                 return group, group.index[nid]
         return None
 
+    def session_count(self) -> int:
+        """Sessions the server holds now (a client that leaves without closing keeps one until it times out)."""
+        server = self._server
+        return len(getattr(server.iserver, "_external_sessions", None) or {}) if server else 0
+
     def values_written_for(self, node_id: str | ua.NodeId) -> int:
         """Exact number of values written to one node (``ns=2;s=…`` or the bare tag path)."""
         found = self._locate(node_id)
