@@ -1,98 +1,252 @@
-"""PI Web API worker: ``streamsets/value`` polling plus ``streamsets/recorded`` backfill.
+"""PI Web API worker: every archived event of every point, whatever the poll interval.
 
-After start-up and after any failed poll, each signal is backfilled from its last stored
-timestamp (``signal_latest``), paging through ``maxCount``, so an outage leaves no hole.
-Duplicates from overlapping windows are dropped by the writer's ON CONFLICT.
+Each poll reads ``streamsets/recorded`` from each point's *position* — the newest event time
+stored or queued for it — up to now, so the events a point records between two polls are all
+read, at 1 s or at 15 s polls alike. Choices that decide whether values are lost:
+
+- Positions come from ``signal_latest`` at start (a point never stored starts 10 minutes back,
+  none more than 30 days back) and are kept in memory afterwards, moved only when rows are
+  queued: a database outage never moves them, and a failed poll is read again from where the
+  last queued row left off.
+- One request serves many points: points are sorted by position and share a request whose
+  ``startTime`` is the oldest position of the group while the events a point would read again
+  stay few (its event density times the distance, at most ``REREAD_LIMIT``); events at or
+  before a point's own position are dropped here (``boundaryType=Inside`` returns the event at
+  ``startTime`` again). Full pages (``maxCount``) continue from their last timestamp, and each
+  page is queued before the next is read, so memory stays bounded after a long outage.
+- Live vs backfill: the first pass after start or after a failure reads back what was missed
+  and is queued as BACKFILL; later polls are LIVE (their lag includes the poll wait, which is
+  the true lag of a polled source).
+- Per-item errors inside a 200/207 answer (unknown WebId, no read access, an ``Errors`` object
+  met while streaming) are counted per mapping with PI's own words and never stop the worker.
+  Digital states are stored with their number; system states (``Pt Created``, ``I/O Timeout``)
+  as bad-quality rows without a value.
+- Points without archive (an AF attribute without a PI point data reference) have a current
+  value but no recorded values: their recorded read is refused with a per-item error, or
+  stays empty. A point whose recorded read fails while its ``value`` works, or whose recorded
+  reads stay empty past a current value seen earlier (a PI point's recorded data includes its
+  snapshot, so with an archive that cannot happen), is polled with ``streamsets/value`` from
+  then on; the choice is kept for the life of the worker and logged. Only the value current
+  at each poll is stored for such points: the source keeps nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from contextlib import aclosing
 from datetime import datetime, timedelta, timezone
 
+from ingest.health import RATE_WINDOW_S
 from ingest.workers.base import Backoff, BaseWorker
+from ingest.workers.positions import Positions
+from ingest.writer import BACKFILL, LIVE
 from optria.connectors import pi
 from optria.connectors.base import ConnectorError
+from optria.connectors.base import Sample as SourceSample
 
 log = logging.getLogger("optria.ingest.pi")
 
-INITIAL_BACKFILL = timedelta(minutes=10)   # a signal never stored before: this much history
-MAX_BACKFILL = timedelta(days=7)
+INITIAL_BACKFILL = timedelta(minutes=10)   # a point never stored before: this much history
+MAX_BACKFILL = timedelta(days=30)          # a point stored long ago: read back at most this much
+PAGE_SIZE = 1000                           # maxCount per stream and call
+REREAD_LIMIT = 100                         # events a point may read again to share a request
+PROBE_EVERY = timedelta(minutes=1)         # how often a point with empty reads has its value looked at
 
 
 class PiWorker(BaseWorker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.config = pi.merge_config(self.config, self.settings)
-        self.poll_interval = float(self.config.get("poll_interval_s") or 5.0)
+        self.poll_interval = float(self.config["poll_interval_s"])
+        self.health.rate_window_s = max(RATE_WINDOW_S, 4 * self.poll_interval)
         self.client: pi.PiClient | None = None
-        self._last_seen: dict[str, datetime] = {}
+        self.positions = Positions(self.store, self.signal_by_external, integration_id=self.spec.id, log=log)
+        self.no_archive: dict[str, str] = {}          # WebId → why it is polled with `value`
+        self._density: dict[str, float] = {}            # events/s before each point's position
+        self._archive_seen: set[str] = set()            # recorded gave an event: the point has an archive
+        self._probed_error: set[str] = set()            # value looked at after a recorded error
+        self._probed_at: dict[str, datetime] = {}       # last look at the value of a point with empty reads
+        self._pending: dict[str, SourceSample] = {}     # a current value newer than the position, not yet recorded
+        self._caught_up = False
+
+    # ----- loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        backoff = Backoff()
-        need_backfill = True
-        web_ids = list(self.signal_by_external)
+        backoff = Backoff(first=0.5, cap=max(5.0, min(30.0, self.poll_interval)))
         while True:
+            started = time.monotonic()
             try:
+                await self.positions.load(initial=INITIAL_BACKFILL, limit=MAX_BACKFILL)
                 if self.client is None:
-                    self.health.set_state("connecting")
+                    self.health.set_state("connecting" if self.health.state == "starting" else "reconnecting",
+                                          connected=False)
                     self.client = pi.PiClient(self.config)
-                if need_backfill:
-                    self.health.set_state("backfilling", connected=True)
-                    await self.backfill(web_ids)
-                    need_backfill = False
-                self.health.set_state("streaming", connected=True)
-                await self.poll(web_ids)
+                await self.poll()
                 backoff.reset()
-                await asyncio.sleep(self.poll_interval)
             except asyncio.CancelledError:
                 raise
             except (ConnectorError, OSError, asyncio.TimeoutError) as exc:
-                message = getattr(exc, "message", None) or type(exc).__name__
-                log.warning("ingest.pi.poll_failed", extra={"integration_id": self.spec.id, "error": message[:200]})
-                if self.health.connected:
-                    await self.mark_stale()
-                    self.health.reconnects += 1
-                self.health.set_state("reconnecting", connected=False)
-                self.health.error(message)
-                need_backfill = True
-                await self.close()
-                await backoff.wait()
+                await self._failed(getattr(exc, "message", None) or str(exc) or type(exc).__name__, backoff)
+                continue
+            await asyncio.sleep(max(0.0, self.poll_interval - (time.monotonic() - started)))
 
-    async def poll(self, web_ids: list[str]) -> None:
-        samples = await self.client.read_current(web_ids)
-        fresh = []
-        for s in samples:
-            if s.error is None and self._last_seen.get(s.signal_id) == s.time:
-                continue  # PI repeats the current value until it changes
-            fresh.append(s)
-            if s.error is None:
-                self._last_seen[s.signal_id] = s.time
+    async def poll(self) -> None:
+        """One pass: recorded events of every archived point since its position, then current
+        values of the points without archive."""
+        kind = LIVE if self._caught_up else BACKFILL
+        if not self._caught_up:
+            self.health.set_state("backfilling", connected=self.health.connected)
+        end = datetime.now(timezone.utc)
+        archived = [w for w in self.signal_by_external if w not in self.no_archive]
+        if archived:
+            await self._read_recorded(archived, end, kind)
+        if self.no_archive:
+            await self._read_values(list(self.no_archive))
+        self._caught_up = True
+        self.health.set_state("streaming", connected=True)
+
+    async def _failed(self, message: str, backoff: Backoff) -> None:
+        log.warning("ingest.pi.poll_failed", extra={"integration_id": self.spec.id, "error": message[:200]})
+        if self.health.connected:
+            await self.mark_stale()
+            self.health.reconnects += 1
+        self.health.set_state("reconnecting", connected=False)
+        self.health.error(message)
+        self._caught_up = False
+        await self.close()
+        await backoff.wait()
+
+    def _answered(self) -> None:
+        """PI answered: the source works (again)."""
+        if not self.health.connected:
+            self.health.set_state(self.health.state, connected=True)
+        if self.health.last_error is not None:
+            self.health.resolved()
+
+    # ----- recorded ------------------------------------------------------------------------
+
+    def _groups(self, web_ids: list[str]) -> list[tuple[datetime, list[str]]]:
+        """Points sharing one request: ascending positions, each joining the current group while
+        the events it would read again (between the group's start and its own position) are few."""
+        assert self.client is not None
+        unknown = 1.0 / max(self.poll_interval, 1.0)      # about one event per poll until measured
+        groups: list[tuple[datetime, list[str]]] = []
+        for web_id in sorted(web_ids, key=self.positions.__getitem__):
+            position = self.positions[web_id]
+            if groups:
+                start, members = groups[-1]
+                reread = self._density.get(web_id, unknown) * (position - start).total_seconds()
+                if len(members) < self.client.batch_size and reread <= REREAD_LIMIT:
+                    members.append(web_id)
+                    continue
+            groups.append((position, [web_id]))
+        return groups
+
+    async def _read_recorded(self, web_ids: list[str], end: datetime, kind: str) -> None:
+        assert self.client is not None
+        events = dict.fromkeys(web_ids, 0)      # events returned per point (re-read ones included)
+        fresh_count = dict.fromkeys(web_ids, 0)
+        errors: dict[str, SourceSample] = {}
+        for start, group in self._groups(web_ids):
+            since = {w: self.positions[w] for w in group}
+            async with aclosing(self.client.iter_recorded(group, start, end, PAGE_SIZE)) as pages:
+                async for page in pages:
+                    self._answered()
+                    fresh = []
+                    for s in page:
+                        if s.error is not None:
+                            errors[s.signal_id] = s
+                            continue
+                        events[s.signal_id] += 1
+                        if s.time > self.positions[s.signal_id]:
+                            fresh.append(s)
+                            fresh_count[s.signal_id] += 1
+                    await self._queue(fresh, kind, end)
+            for w in group:
+                if events[w]:
+                    self._archive_seen.add(w)
+                    self._pending.pop(w, None)
+                if fresh_count[w]:
+                    self._density[w] = fresh_count[w] / max((end - since[w]).total_seconds(), 1e-3)
+        if errors:
+            await self._recorded_errors(errors, end)
+        empty = [w for w in web_ids if not events[w] and w not in errors and w not in self._archive_seen]
+        if empty:
+            await self._empty_reads(empty, end)
+
+    async def _queue(self, fresh: list[SourceSample], kind: str, end: datetime) -> None:
+        """Queue new events and move their points' positions (rejected ones too: they were read)."""
+        if not fresh:
+            return
         rows = self.convert(fresh)
         if rows:
-            await self.writer.put(rows)
+            await self.writer.put(rows, kind)
+        for s in fresh:
+            self.positions.advance(s.signal_id, min(s.time, end))
 
-    async def backfill(self, web_ids: list[str]) -> None:
-        """Read the recorded values each signal missed since its last stored time."""
-        now = datetime.now(timezone.utc)
-        stored = await self.store.last_stored([self.signal_by_external[w] for w in web_ids])
-        groups: dict[datetime, list[str]] = {}
-        for w in web_ids:
-            last = stored.get(self.signal_by_external[w])
-            start = max(last, now - MAX_BACKFILL) if last else now - INITIAL_BACKFILL
-            groups.setdefault(start.replace(microsecond=0), []).append(w)
-        total = 0
-        for start, ids in sorted(groups.items()):
-            samples = await self.client.read_recorded(ids, start, now)
-            rows = self.convert(samples)
-            for i in range(0, len(rows), 10_000):
-                await self.writer.put(rows[i:i + 10_000])
-            total += len(rows)
-        if total:
-            log.info("ingest.pi.backfilled", extra={"integration_id": self.spec.id, "rows": total})
+    # ----- points without archive ----------------------------------------------------------
+
+    async def _recorded_errors(self, errors: dict[str, SourceSample], end: datetime) -> None:
+        """A recorded read refused per item: if the point's current value reads fine, the point has
+        no archive (polled with `value` from now on); otherwise the error is the point's (counted)."""
+        assert self.client is not None
+        probe = [w for w in errors if w not in self._probed_error]
+        switched: list[SourceSample] = []
+        if probe:
+            self._probed_error.update(probe)
+            for s in await self.client.read_current(probe):
+                if s.error is None:
+                    self._no_archive(s.signal_id, f"recorded values refused: {errors[s.signal_id].error}")
+                    switched.append(s)
+        await self._queue([s for s in switched if s.time > self.positions[s.signal_id]], LIVE, max(end, _now()))
+        remaining = [s for w, s in errors.items() if w not in self.no_archive]
+        if remaining:
+            self.convert(remaining)     # counted per mapping, with PI's own words
+
+    async def _empty_reads(self, empty: list[str], end: datetime) -> None:
+        """Points whose recorded reads have given nothing yet: a current value seen newer than the
+        position and older than this read's end, yet absent from it, means there is no archive."""
+        assert self.client is not None
+        switched, probe = [], []
+        for w in empty:
+            pending = self._pending.get(w)
+            if pending is not None and pending.time <= end:
+                del self._pending[w]
+                self._no_archive(w, "recorded values stay empty while the current value changes")
+                switched.append(pending)
+            elif pending is None and (w not in self._probed_at or end - self._probed_at[w] >= PROBE_EVERY):
+                self._probed_at[w] = end
+                probe.append(w)
+        await self._queue([s for s in switched if s.time > self.positions[s.signal_id]], LIVE, max(end, _now()))
+        if probe:
+            for s in await self.client.read_current(probe):
+                if s.error is None and s.quality != "bad" and s.time > self.positions[s.signal_id]:
+                    self._pending[s.signal_id] = s
+
+    def _no_archive(self, web_id: str, reason: str) -> None:
+        self.no_archive[web_id] = reason
+        log.info("ingest.pi.no_archive", extra={"integration_id": self.spec.id, "web_id": web_id,
+                                                "signal_id": self.signal_by_external.get(web_id),
+                                                "reason": reason[:200]})
+
+    async def _read_values(self, web_ids: list[str]) -> None:
+        """Current values of the points without archive; PI repeats a value until it changes."""
+        assert self.client is not None
+        samples = await self.client.read_current(web_ids)
+        self._answered()
+        errors = [s for s in samples if s.error is not None]
+        if errors:
+            self.convert(errors)
+        new = [s for s in samples if s.error is None and s.time > self.positions[s.signal_id]]
+        await self._queue(new, LIVE, _now())
 
     async def close(self) -> None:
         if self.client is not None:
-            await self.client.close()
-            self.client = None
+            client, self.client = self.client, None
+            await client.close()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
