@@ -1,47 +1,162 @@
-"""SQL worker: polls the source's query with a watermark (the newest time stored so far)."""
+"""SQL worker: polls the tenant's query with a watermark per tag.
+
+Each mapped tag has its own watermark: the newest source time stored or queued for it (from
+``signal_latest`` at start — a tag never stored starts an hour back — then kept in memory and
+moved only when rows are queued, so a database outage never moves it). A row is kept only if
+it is newer than its own tag's watermark: a tag the historian writes late is never skipped
+because another tag moved on, and a row already stored is not queued again.
+
+The query receives ``%(watermark)s`` (the oldest watermark that still matters), ``%(tags)s``
+and ``%(watermarks)s`` (each tag's own); see :mod:`optria.connectors.sql` for the two forms a
+historian admin can write:
+
+- the simple form (``WHERE ts > %(watermark)s``, what existing integrations use) reads every
+  tag from the oldest watermark and the worker drops what it already has. So that one tag that
+  stopped (a stopped machine, a tag missing from the source) does not make every poll read
+  more and more, a tag more than ``LATE_WINDOW`` behind the newest tag no longer holds
+  ``%(watermark)s`` back: its rows written more than that late would be missed, and a warning
+  names the tag when that starts. Use the per-tag form to have no such window;
+- the per-tag form (joining ``unnest(%(tags)s, %(watermarks)s)``) returns only new rows,
+  however far behind a tag is; ``%(watermark)s`` is then the plain oldest watermark.
+
+Pages: a query ordered by time with a LIMIT is read page after page within one poll. While a
+page's newest row is older than one poll interval, the query runs again at once from just
+below that newest time (rows at that very time are read again, in case the LIMIT cut between
+them) until the rows reach the present or stop moving.
+
+Rows of tags that are not mapped are ignored. The first pass after start or after a failure is
+queued as BACKFILL, later polls as LIVE.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 
+import psycopg
+
+from ingest.health import RATE_WINDOW_S
 from ingest.workers.base import Backoff, BaseWorker
+from ingest.workers.positions import Positions
+from ingest.writer import BACKFILL, LIVE
 from optria.connectors import sql
 from optria.connectors.base import ConnectorError
+from optria.connectors.base import Sample as SourceSample
 
 log = logging.getLogger("optria.ingest.sql")
+
+INITIAL_BACKFILL = timedelta(hours=1)     # a tag never stored before: this much history
+MAX_BACKFILL = timedelta(days=30)         # a tag stored long ago: read back at most this much
+LATE_WINDOW = timedelta(hours=1)          # simple form: how far behind a tag may hold the query back
+MAX_PAGES = 1000                          # per poll: the next poll goes on from there
 
 
 class SqlWorker(BaseWorker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.config = sql.merge_config(self.config, self.settings)
-        self.conn = None
+        self.poll_interval = max(0.5, float(self.config["poll_interval_s"]))
+        self.health.rate_window_s = max(RATE_WINDOW_S, 4 * self.poll_interval)
+        self.per_tag = sql.uses_tag_watermarks(self.config["query"])
+        self.positions = Positions(self.store, self.signal_by_external, integration_id=self.spec.id, log=log)
+        self.conn: psycopg.AsyncConnection | None = None
+        self._caught_up = False
+        self._behind: set[str] = set()    # tags past the late window (warned once)
 
     async def run(self) -> None:
-        backoff = Backoff()
-        stored = await self.store.last_stored(list(self.signal_by_external.values()))
-        watermark = max(stored.values(), default=datetime.now(timezone.utc) - timedelta(hours=1))
+        backoff = Backoff(first=0.5, cap=max(5.0, min(30.0, self.poll_interval)))
         while True:
+            started = time.monotonic()
             try:
+                await self.positions.load(initial=INITIAL_BACKFILL, limit=MAX_BACKFILL)
                 if self.conn is None:
-                    self.health.set_state("connecting")
+                    self.health.set_state("connecting" if self.health.state == "starting" else "reconnecting",
+                                          connected=False)
                     self.conn = await sql.connect(self.config)
-                self.health.set_state("streaming", connected=True)
-                samples = await sql.fetch_since(self.conn, self.config["query"], watermark)
-                rows = self.convert(samples)
-                if rows:
-                    await self.writer.put(rows)
-                    watermark = max(watermark, max(r.time for r in rows))
+                await self.poll()
                 backoff.reset()
-                await asyncio.sleep(self.config["poll_interval_s"])
             except asyncio.CancelledError:
                 raise
             except (ConnectorError, OSError) as exc:
-                await self._failed(getattr(exc, "message", str(exc)), backoff)
-            except Exception as exc:  # psycopg errors from the tenant's query
-                await self._failed(str(exc).splitlines()[0][:200], backoff)
+                await self._failed(getattr(exc, "message", None) or str(exc) or type(exc).__name__, backoff)
+                continue
+            except psycopg.Error as exc:   # the tenant's query failed, or the connection dropped
+                await self._failed((str(exc).splitlines() or [type(exc).__name__])[0][:200], backoff)
+                continue
+            await asyncio.sleep(max(0.0, self.poll_interval - (time.monotonic() - started)))
+
+    def _floor(self, tags: list[str]) -> datetime:
+        """``%(watermark)s``: the oldest watermark, bounded by the late window in the simple form."""
+        marks = {t: self.positions[t] for t in tags}
+        oldest = min(marks.values())
+        if self.per_tag:
+            return oldest
+        bound = max(marks.values()) - LATE_WINDOW
+        behind = {t for t, m in marks.items() if m < bound}
+        for tag in sorted(behind - self._behind):
+            log.warning("ingest.sql.tag_behind_late_window", extra={
+                "integration_id": self.spec.id, "tag": tag[:200], "watermark": marks[tag].isoformat(),
+                "late_window_h": LATE_WINDOW.total_seconds() / 3600})
+        self._behind = behind
+        return max(oldest, bound)
+
+    async def poll(self) -> None:
+        """One poll: the query, page after page while the rows are older than one poll interval."""
+        assert self.conn is not None
+        kind = LIVE if self._caught_up else BACKFILL
+        if not self._caught_up:
+            self.health.set_state("backfilling", connected=self.health.connected)
+        tags = list(self.signal_by_external)
+        cursor = self._floor(tags)
+        for _ in range(MAX_PAGES):
+            samples = await sql.fetch_since(self.conn, self.config["query"], cursor, tags=tags,
+                                            watermarks=[self.positions[t] for t in tags])
+            self._answered()
+            times = await self._queue(samples, kind)
+            if not times:
+                break
+            top = max(times)
+            if top >= datetime.now(timezone.utc) - timedelta(seconds=self.poll_interval):
+                break       # reached the present
+            below = max((t for t in times if t < top), default=None)
+            if below is None or below <= cursor:
+                break       # the rows stopped moving: the rest is for the next poll
+            cursor = below
+        self._caught_up = True
+        self.health.set_state("streaming", connected=True)
+
+    async def _queue(self, samples: list[SourceSample], kind: str) -> list[datetime]:
+        """Queue rows newer than their tag's watermark and move the watermarks; return the times
+        of the mapped tags' rows (for paging)."""
+        fresh: list[SourceSample] = []
+        unreadable: list[SourceSample] = []
+        times: list[datetime] = []
+        for s in samples:
+            mark = self.positions.get(s.signal_id)
+            if mark is None:
+                continue                    # a tag that is not mapped
+            if not isinstance(s.time, datetime):
+                unreadable.append(s)        # rejected (bad_timestamp) and counted by convert
+                continue
+            times.append(s.time)
+            if s.time > mark:
+                fresh.append(s)
+        rows = self.convert(fresh + unreadable)
+        if rows:
+            await self.writer.put(rows, kind)
+        now = datetime.now(timezone.utc)   # a row stamped in the future must not hold its tag back
+        for s in fresh:
+            self.positions.advance(s.signal_id, min(s.time, now))
+        return times
+
+    def _answered(self) -> None:
+        """The source answered: it works (again)."""
+        if not self.health.connected:
+            self.health.set_state(self.health.state, connected=True)
+        if self.health.last_error is not None:
+            self.health.resolved()
 
     async def _failed(self, message: str, backoff: Backoff) -> None:
         log.warning("ingest.sql.poll_failed", extra={"integration_id": self.spec.id, "error": message})
@@ -50,10 +165,14 @@ class SqlWorker(BaseWorker):
             self.health.reconnects += 1
         self.health.set_state("reconnecting", connected=False)
         self.health.error(message)
+        self._caught_up = False
         await self.close()
         await backoff.wait()
 
     async def close(self) -> None:
         if self.conn is not None:
-            await self.conn.close()
-            self.conn = None
+            conn, self.conn = self.conn, None
+            try:
+                await conn.close()
+            except (psycopg.Error, OSError):
+                pass

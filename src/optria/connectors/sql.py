@@ -2,17 +2,39 @@
 
 Gated by EXTERNAL_DB_ENABLE. Every session is read-only (``default_transaction_read_only``)
 and bounded by a statement timeout, so a tenant's query can neither write nor hang the
-worker. The query receives ``%(watermark)s`` (the newest time already stored) and should
-return rows with time greater than it, e.g.::
+worker. The query returns ``tag, time, value`` and optionally a fourth ``quality`` column
+(good, questionable, substituted, bad). It receives three named parameters and uses those
+it needs:
+
+- ``%(watermark)s`` (timestamptz, required by the integration form): every row still needed
+  is newer than it: the oldest of the mapped tags' own watermarks (each tag's newest stored
+  time; see :mod:`ingest.workers.sql` for the bound on tags far behind);
+- ``%(tags)s`` (text[]): the mapped tags;
+- ``%(watermarks)s`` (timestamptz[]): each tag's own watermark, in the order of ``%(tags)s``.
+
+The simple form reads every tag from the oldest watermark; the ingest worker keeps, per tag,
+only rows newer than that tag's own watermark::
 
     SELECT tag, ts, value FROM historian.samples WHERE ts > %(watermark)s ORDER BY ts LIMIT 50000
+
+The per-tag form returns only new rows, so a tag the historian writes late costs nothing::
+
+    SELECT s.tag, s.ts, s.value
+    FROM historian.samples s
+    JOIN unnest(%(tags)s::text[], %(watermarks)s::timestamptz[]) AS w(tag, since)
+      ON s.tag = w.tag AND s.ts > w.since
+    WHERE s.ts > %(watermark)s
+    ORDER BY s.ts LIMIT 50000
+
+A query with a LIMIT must order by time (the worker reads it again from the newest time of a
+full page) and its LIMIT must exceed the rows of one timestamp.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -88,7 +110,7 @@ async def test_connection(config: Mapping[str, Any], *, timeout: float | None = 
             details["read_only"] = (await (await conn.execute("SHOW default_transaction_read_only")).fetchone())[0] == "on"
             if cfg.get("query"):
                 cur = await conn.execute(f"SELECT * FROM ({cfg['query']}) AS q LIMIT 0",
-                                         {"watermark": datetime.now(timezone.utc)})
+                                         query_params(datetime.now(timezone.utc)))
                 columns = [c.name for c in cur.description or []]
                 details["columns"] = columns
                 if len(columns) < 3:
@@ -104,8 +126,21 @@ async def test_connection(config: Mapping[str, Any], *, timeout: float | None = 
                       details=details)
 
 
-async def fetch_since(conn: psycopg.AsyncConnection, query: str, watermark: datetime) -> list[Sample]:
-    cur = await conn.execute(query, {"watermark": watermark})
+def query_params(watermark: datetime, tags: Sequence[str] = (),
+                 watermarks: Sequence[datetime] = ()) -> dict[str, Any]:
+    """The named parameters every query receives (it uses those it names)."""
+    return {"watermark": watermark, "tags": list(tags), "watermarks": list(watermarks)}
+
+
+def uses_tag_watermarks(query: str) -> bool:
+    """Whether the query filters each tag by its own watermark itself."""
+    return "%(watermarks)s" in query
+
+
+async def fetch_since(conn: psycopg.AsyncConnection, query: str, watermark: datetime, *,
+                      tags: Sequence[str] = (), watermarks: Sequence[datetime] = ()) -> list[Sample]:
+    """Run the query; rows become Samples with the tag as ``signal_id`` (naive times are UTC)."""
+    cur = await conn.execute(query, query_params(watermark, tags, watermarks))
     out = []
     for row in await cur.fetchall():
         tag, t, value = row[0], row[1], row[2]
