@@ -18,7 +18,8 @@ read, at 1 s or at 15 s polls alike. Choices that decide whether values are lost
   and is queued as BACKFILL; later polls are LIVE (their lag includes the poll wait, which is
   the true lag of a polled source).
 - Per-item errors inside a 200/207 answer (unknown WebId, no read access, an ``Errors`` object
-  met while streaming) are counted per mapping with PI's own words and never stop the worker.
+  on a stream or among its values) are counted per mapping with PI's own words and never stop
+  the worker; the events around an error object are stored as usual.
   Digital states are stored with their number; system states (``Pt Created``, ``I/O Timeout``)
   as bad-quality rows without a value.
 - Points without archive (an AF attribute without a PI point data reference) have a current
@@ -148,21 +149,24 @@ class PiWorker(BaseWorker):
         assert self.client is not None
         events = dict.fromkeys(web_ids, 0)      # events returned per point (re-read ones included)
         fresh_count = dict.fromkeys(web_ids, 0)
-        errors: dict[str, SourceSample] = {}
+        refused: dict[str, str] = {}            # streams that failed as a whole, with PI's words
         for start, group in self._groups(web_ids):
             since = {w: self.positions[w] for w in group}
             async with aclosing(self.client.iter_recorded(group, start, end, PAGE_SIZE)) as pages:
                 async for page in pages:
                     self._answered()
-                    fresh = []
-                    for s in page:
+                    fresh, value_errors = [], []
+                    for s in page.samples:
                         if s.error is not None:
-                            errors[s.signal_id] = s
+                            value_errors.append(s)      # an error object among the values: counted
                             continue
                         events[s.signal_id] += 1
                         if s.time > self.positions[s.signal_id]:
                             fresh.append(s)
                             fresh_count[s.signal_id] += 1
+                    refused.update(page.stream_errors)
+                    if value_errors:
+                        self.convert(value_errors)
                     await self._queue(fresh, kind, end)
             for w in group:
                 if events[w]:
@@ -170,9 +174,9 @@ class PiWorker(BaseWorker):
                     self._pending.pop(w, None)
                 if fresh_count[w]:
                     self._density[w] = fresh_count[w] / max((end - since[w]).total_seconds(), 1e-3)
-        if errors:
-            await self._recorded_errors(errors, end)
-        empty = [w for w in web_ids if not events[w] and w not in errors and w not in self._archive_seen]
+        if refused:
+            await self._refused(refused, events, end)
+        empty = [w for w in web_ids if not events[w] and w not in refused and w not in self._archive_seen]
         if empty:
             await self._empty_reads(empty, end)
 
@@ -188,22 +192,24 @@ class PiWorker(BaseWorker):
 
     # ----- points without archive ----------------------------------------------------------
 
-    async def _recorded_errors(self, errors: dict[str, SourceSample], end: datetime) -> None:
-        """A recorded read refused per item: if the point's current value reads fine, the point has
-        no archive (polled with `value` from now on); otherwise the error is the point's (counted)."""
+    async def _refused(self, refused: dict[str, str], events: dict[str, int], end: datetime) -> None:
+        """Streams whose recorded read failed as a whole: if one gave no value and its current value
+        reads fine, it has no archive (polled with `value` from now on); otherwise the error is the
+        point's own (unknown WebId, no read access) and is counted per mapping."""
         assert self.client is not None
-        probe = [w for w in errors if w not in self._probed_error]
+        probe = [w for w in refused if not events[w] and w not in self._archive_seen and w not in self._probed_error]
         switched: list[SourceSample] = []
         if probe:
             self._probed_error.update(probe)
             for s in await self.client.read_current(probe):
                 if s.error is None:
-                    self._no_archive(s.signal_id, f"recorded values refused: {errors[s.signal_id].error}")
+                    self._no_archive(s.signal_id, f"recorded values refused: {refused[s.signal_id]}")
                     switched.append(s)
         await self._queue([s for s in switched if s.time > self.positions[s.signal_id]], LIVE, max(end, _now()))
-        remaining = [s for w, s in errors.items() if w not in self.no_archive]
-        if remaining:
-            self.convert(remaining)     # counted per mapping, with PI's own words
+        errors = [SourceSample(signal_id=w, time=end, value=None, quality="bad", error=message)
+                  for w, message in refused.items() if w not in self.no_archive]
+        if errors:
+            self.convert(errors)     # counted per mapping, with PI's own words
 
     async def _empty_reads(self, empty: list[str], end: datetime) -> None:
         """Points whose recorded reads have given nothing yet: a current value seen newer than the

@@ -16,7 +16,7 @@ import psycopg
 from ingest.samples import QUALITY_CODES
 from ingest.workers.pi import INITIAL_BACKFILL
 from optria.connectors import pi
-from optria.demo.pi_server import PiWebApiSimulator
+from optria.demo.pi_server import FLAKY_ERROR, PiWebApiSimulator
 from optria.demo.plant import TAGS
 from tests.fix_ingest import arrange_integration, count_samples, ingest_settings, running_supervisor, wait_for
 from tests.fix_pi import PI_PASSWORD, PI_USER
@@ -34,6 +34,8 @@ def _expected(sim: PiWebApiSimulator, name: str, start: datetime, end: datetime)
     out = []   # end + 1 µs: stored times are PI's 100 ns ticks truncated to the µs
     for obj in sim.recorded_values(name, start, end + timedelta(microseconds=1)):
         sample = pi.sample_from_value(sim.web_id(name), obj, fallback_time=end)
+        if sample.error:
+            continue    # an error object among the values: counted, not stored
         out.append((sample.time, sample.value, QUALITY_CODES[sample.quality]))
     return out
 
@@ -131,8 +133,9 @@ async def test_pi_per_item_errors_no_archive_and_system_states_do_not_stop_the_w
     created, no_data = sim.web_id("OPTRIA.Demo.PtCreated"), sim.web_id("OPTRIA.Demo.NoData")
     secured, bogus = sim.web_id("OPTRIA.Demo.Secured"), "F1DPnot-a-real-webid"
     refused, empty = sim.web_id("OPTRIA.Demo|Efficiency"), sim.web_id("OPTRIA.Demo|Setpoint")
+    flaky = sim.web_id("OPTRIA.Demo.Flaky")
     arranged = arrange_integration(owner_conn, "pi", {"base_url": sim.base_url, "poll_interval_s": 0.5},
-                                   [good, created, no_data, secured, bogus, refused, empty])
+                                   [good, created, no_data, secured, bogus, refused, empty, flaky])
     s = arranged.signals
     async with running_supervisor(ingest_settings(tmp_path), db_dsn) as sup:
         await wait_for(lambda: count_samples(db_dsn, [s[good]]) > 5, what="good values")
@@ -154,7 +157,10 @@ async def test_pi_per_item_errors_no_archive_and_system_states_do_not_stop_the_w
     assert status[s[secured]][0] == "source_error" and "No Read Access" in status[s[secured]][1]
     assert status[s[bogus]][0] == "source_error" and "Could not find a PI Point" in status[s[bogus]][1]
     assert status[s[secured]][2] >= 3 and status[s[secured]][3] == arranged.integration_id
+    assert status[s[flaky]][0] == "source_error" and FLAKY_ERROR in status[s[flaky]][1]
     assert s[good] not in status and s[refused] not in status and s[empty] not in status
+    # the events around error objects are stored as recorded, as are the good point's
+    _compare_all(db_dsn, sim, s, [TAG_PATHS[0], "OPTRIA.Demo.Flaky"])
     # a system state is an archived event: stored once, bad quality, no value
     assert pt_created == (1, 3, None)
     assert nothing == 0

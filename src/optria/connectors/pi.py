@@ -314,6 +314,14 @@ def _items_by_web_id(requested: Sequence[str], body: Any) -> list[tuple[str, Any
 # The client
 
 
+class RecordedPage(msgspec.Struct):
+    """One answer of a recorded read: values (each stream ascending; an error object met among
+    them is a Sample with ``error`` set) and the streams that failed as a whole, with PI's words."""
+
+    samples: list[Sample] = msgspec.field(default_factory=list)
+    stream_errors: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class PiClient:
     """One PI Web API endpoint with one reusable HTTP session (the ingest worker polls with it).
 
@@ -529,21 +537,28 @@ class PiClient:
         request order, each stream ascending. ``max_count`` is the page size: a stream that
         returns a full page is asked again from its last timestamp, the repeated boundary
         value dropped, until the window is exhausted. A stream that fails (unknown WebId, an
-        ``Errors`` object) gives one Sample with ``error`` set, stamped at ``end``.
+        ``Errors`` object) gives one Sample with ``error`` set, stamped at ``end``, after any
+        values it did give.
         """
         results: dict[str, list[Sample]] = {w: [] for w in web_ids}
+        errors: dict[str, str] = {}
         async for page in self.iter_recorded(list(results), start, end, max_count):
-            for sample in page:
+            for sample in page.samples:
                 results[sample.signal_id].append(sample)
+            errors.update(page.stream_errors)
+        for web_id, message in errors.items():
+            results[web_id].append(_error_sample(web_id, message, end))
         return [sample for web_id in results for sample in results[web_id]]
 
     async def iter_recorded(self, web_ids: Sequence[str], start: datetime, end: datetime,
-                            max_count: int = 1000) -> AsyncIterator[list[Sample]]:
+                            max_count: int = 1000) -> AsyncIterator[RecordedPage]:
         """The values of :meth:`read_recorded`, one HTTP answer at a time, so a caller can store
         each page before asking for the next (memory stays bounded by a page however long the
         window). Per chunk of WebIds: one ``streamsets/recorded`` call for all of them, then each
         stream whose page was full continues alone from its last timestamp. Each stream's values
-        arrive in ascending order, never twice.
+        arrive in ascending order, never twice. Errors of a whole stream (unknown WebId, no read
+        access, no recorded data for this stream) come apart, in ``stream_errors``; an error
+        object among the values is a Sample with ``error`` set, in its place.
         """
         start_text, end_text = format_pi_time(start), format_pi_time(end)
         for chunk in _chunks(list(dict.fromkeys(web_ids)), self.batch_size):
@@ -554,28 +569,31 @@ class PiClient:
                     yield more
 
     async def _recorded_page(self, web_ids: list[str], start_text: str, end_text: str, max_count: int,
-                             after: dict[str, int]) -> tuple[list[Sample], dict[str, tuple[str, int]]]:
-        """One streamsets/recorded call: its new samples, and the streams that returned a full page."""
+                             after: dict[str, int]) -> tuple[RecordedPage, dict[str, tuple[str, int]]]:
+        """One streamsets/recorded call: its new values and stream errors, and the streams that
+        returned a full page (without a stream error) and go on."""
         params = [("webId", w) for w in web_ids] + [
             ("startTime", start_text), ("endTime", end_text), ("maxCount", str(max_count)),
             ("boundaryType", "Inside")]
         _, body = await self.request_json("GET", "streamsets/recorded", params=params, ok=(200, 207))
         fallback = parse_pi_time(end_text)
-        samples: list[Sample] = []
+        page = RecordedPage()
         full: dict[str, tuple[str, int]] = {}
         for web_id, item in _items_by_web_id(web_ids, body):
             values = item.get("Items") if isinstance(item, dict) else None
             errors = _errors(item) if isinstance(item, dict) else ["PI Web API returned no item for this WebId."]
-            if errors or not isinstance(values, list):
-                samples.append(_error_sample(web_id, "; ".join(errors) or "No Items in the answer.", fallback))
-                continue
-            last = _append_new(web_id, values, after.get(web_id), samples, fallback)
-            if len(values) >= max_count and last is not None:
-                full[web_id] = last
-        return samples, full
+            if isinstance(values, list):
+                last = _append_new(web_id, values, after.get(web_id), page.samples, fallback)
+                if len(values) >= max_count and last is not None and not errors:
+                    full[web_id] = last
+            elif not errors:
+                errors = ["No Items in the answer."]
+            if errors:
+                page.stream_errors[web_id] = "; ".join(errors)
+        return page, full
 
     async def _page_stream(self, web_id: str, last_text: str, last_ticks: int, end_text: str,
-                           max_count: int) -> AsyncIterator[list[Sample]]:
+                           max_count: int) -> AsyncIterator[RecordedPage]:
         """Continue one stream from its last timestamp until a short page (or no progress)."""
         for _ in range(MAX_RECORDED_PAGES):
             page, more = await self._recorded_page([web_id], last_text, end_text, max_count, {web_id: last_ticks})

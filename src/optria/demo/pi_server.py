@@ -27,7 +27,8 @@ Behaviour worth knowing (deliberate, documented choices):
   ``OPTRIA.Demo.LabDensity`` (Questionable), ``OPTRIA.Demo.ManualFlow`` (Substituted) and
   ``OPTRIA.Demo.Secured``, whose reads fail *inside an HTTP 200*: the value object (or, for
   recorded data, the stream item) carries an ``Errors`` list, as PI does for errors met while
-  streaming a response.
+  streaming a response; ``OPTRIA.Demo.Flaky``, whose every seventh recorded event is an error
+  object (``Timestamp`` and ``Errors``) among good values.
 - Two AF attributes without a PI point data reference (streams, but not PI points: absent from
   point searches and ``/points``): ``OPTRIA.Demo|Efficiency``, whose recorded data is refused
   with a per-item error (its data reference cannot give recorded values), and
@@ -87,6 +88,7 @@ RUN_STATES = {0: "Stopped", 1: "Running"}
 SYSTEM_STATE_PT_CREATED = ("Pt Created", 247)
 SYSTEM_STATE_NO_DATA = ("No Data", 248)
 SECURED_ERROR = "[-10401] No Read Access - Secure Object"
+FLAKY_ERROR = "The archive event could not be read (simulated archive read error)."
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -110,7 +112,7 @@ class SimPoint:
     eng_unit: str
     descriptor: str
     tag: Tag | None
-    behaviour: str = "plant"  # plant | pt_created | no_data | questionable | substituted | secured
+    behaviour: str = "plant"  # plant | pt_created | no_data | questionable | substituted | secured | flaky
     #                           | attr_refused | attr_empty (AF attributes without archive)
     phase_ticks: int = 1
     period_ticks: int = TICKS_PER_SECOND
@@ -244,6 +246,8 @@ def build_points(server_name: str, period_ticks: int, tags: tuple[Tag, ...],
         ("OPTRIA.Demo.ManualFlow", "Float32", "m3/h", "Manually substituted flow",
          _special_tag("OPTRIA.Demo.ManualFlow", "flow", "m3/h", 120.0, 5.0, 1.0), "substituted"),
         ("OPTRIA.Demo.Secured", "Float32", "bar", "Point the demo user may not read", None, "secured"),
+        ("OPTRIA.Demo.Flaky", "Float32", "bar", "Point whose archive read fails on some events",
+         _special_tag("OPTRIA.Demo.Flaky", "pressure", "bar", 8.0, 0.5, 0.05), "flaky"),
     ]
     points = []
     for index, (name, ptype, unit, desc, tag, behaviour) in enumerate(specs, start=1):
@@ -690,6 +694,8 @@ class PiWebApiSimulator:
 
     def _event(self, point: SimPoint, ticks: int) -> dict[str, Any]:
         assert point.tag is not None
+        if point.behaviour == "flaky" and (ticks - point.phase_ticks) // point.period_ticks % 7 == 0:
+            return {"Timestamp": format_ticks(ticks), "Errors": [FLAKY_ERROR]}
         value = self.plant.value(point.tag, ticks / TICKS_PER_SECOND)
         if point.digital:
             state = int(value)
