@@ -34,7 +34,8 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from ingest.samples import Sample  # noqa: E402
-from ingest.writer import COPY_TYPES, Writer  # noqa: E402
+from ingest.writer import Writer  # noqa: E402
+from optria.timeseries.writes import COPY_TYPES  # noqa: E402
 from optria.migrations import migrate  # noqa: E402
 
 

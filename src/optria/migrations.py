@@ -153,9 +153,6 @@ def grant_app_privileges(conn: psycopg.Connection, tier: str = "postgres") -> No
         seal_chunks(conn)
 
 
-# Hypertables whose rows the app reads only through the time-series area's tenant views.
-APP_VIEW_ONLY = ("signal_samples",)
-
 APP_CHUNK_GRANTS = """
 SELECT c.oid::regclass::text AS chunk
 FROM _timescaledb_catalog.chunk ch
@@ -175,16 +172,21 @@ def seal_chunks(conn: psycopg.Connection) -> None:
     hypertables it writes (PostgreSQL checks only the hypertable when a query goes through it,
     and TimescaleDB copies no column privileges to new chunks), none on the samples and
     aggregates (read through the tenant views), and every grant TimescaleDB propagated to an
-    existing chunk is taken back here, after each migration run.
+    existing chunk is taken back here, after each migration run. A hypertable without row
+    security (TimescaleDB refuses continuous aggregates over one that has it) gets no privilege
+    at all: its rows are read only through views that carry the tenant predicate.
     """
     app = sql.Identifier(APP_ROLE)
     hypertables = [r[0] for r in conn.execute(
         "SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public'")]
+    without_rls = {r[0] for r in conn.execute(
+        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname = ANY(%s) "
+        "AND NOT relrowsecurity", [hypertables])}
     caggs = [r[0] for r in conn.execute(
         "SELECT view_name FROM timescaledb_information.continuous_aggregates WHERE view_schema = 'public'")]
     for name in hypertables + caggs:
         conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(name), app))
-        if name in APP_VIEW_ONLY or name in caggs:
+        if name in without_rls or name in caggs:
             continue
         columns = sql.SQL(", ").join(sql.Identifier(r[0]) for r in conn.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "

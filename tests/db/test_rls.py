@@ -217,10 +217,9 @@ ROW_FACTORIES.update({
     "ingest_errors": _ingest_error,
 })
 
-# In the TimescaleDB tiers the application role holds no privilege on the samples hypertable
-# (chunks carry no row security); it reads them through the tenant view instead.
-VIEW_ONLY = {"timescale": {"signal_samples": "signal_samples_tenant"},
-             "timescale-apache": {"signal_samples": "signal_samples_tenant"}}
+# In the `timescale` tier the samples hypertable has no row security, so the application role
+# holds no privilege on it; it reads samples through the tenant view instead.
+VIEW_ONLY = {"timescale": {"signal_samples": "signal_samples_tenant"}}
 # TimescaleDB refuses continuous aggregates over a hypertable with row security.
 NO_RLS = {"timescale": {"signal_samples"}}
 

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from optria.blackbox.events import EventRecord
+from optria.timeseries.relations import LATEST
 
 Conn = psycopg.AsyncConnection[dict[str, Any]]
 
@@ -162,10 +163,10 @@ SET limit_state = EXCLUDED.limit_state, limit_since = EXCLUDED.limit_since, limi
 """
 
 # Latest values whose good/bad quality differs from what the collector last recorded.
-QUALITY_CHANGES = """
+QUALITY_CHANGES = f"""
 SELECT l.tenant_id, l.signal_id, l.time, l.ingest_time, l.quality, l.value, m.asset_id, a.site_id, a.unit_id,
        s.integration_id, s.name AS signal_name, coalesce(st.quality_bad, false) AS was_bad, st.quality_since
-FROM signal_latest l
+FROM {LATEST} l
 JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id AND m.enabled
 JOIN signals s ON s.tenant_id = l.tenant_id AND s.id = l.signal_id
 JOIN assets a ON a.tenant_id = m.tenant_id AND a.id = m.asset_id
@@ -506,18 +507,6 @@ JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
 WHERE m.tenant_id = %(tenant_id)s AND m.asset_id = %(asset_id)s AND m.enabled
 ORDER BY m.metric_role, s.name
 LIMIT %(limit)s
-"""
-
-TREND_1M = """
-SELECT signal_id, bucket, avg, min, max FROM signal_1m
-WHERE tenant_id = %(tenant_id)s AND signal_id = ANY(%(signals)s::int8[]) AND bucket >= %(start)s AND bucket <= %(end)s
-ORDER BY signal_id, bucket
-"""
-
-TREND_1H = """
-SELECT signal_id, bucket, avg, min, max FROM signal_1h
-WHERE tenant_id = %(tenant_id)s AND signal_id = ANY(%(signals)s::int8[]) AND bucket >= %(start)s AND bucket <= %(end)s
-ORDER BY signal_id, bucket
 """
 
 # ----------------------------------------------------------------------------- alarm health (ISA-18.2)

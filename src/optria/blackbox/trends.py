@@ -7,7 +7,6 @@ the shared server-side SVG chart (:mod:`optria.web.svg`).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
@@ -16,6 +15,7 @@ from markupsafe import Markup
 
 from optria.blackbox import store
 from optria.blackbox.store import Conn
+from optria.timeseries import store as timeseries
 from optria.web import svg
 from optria.web.i18n import gettext
 
@@ -38,11 +38,8 @@ async def incident_trends(conn: Conn, tenant_id: UUID, incident: dict[str, Any])
     if not signals:
         return []
     hourly = end - start > HOURLY_AFTER
-    rows = await store.fetch_all(conn, store.TREND_1H if hourly else store.TREND_1M, {
-        "tenant_id": tenant_id, "signals": [s["signal_id"] for s in signals], "start": start, "end": end})
-    by_signal: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_signal[r["signal_id"]].append(r)
+    by_signal = await timeseries.window(conn, tenant_id, [s["signal_id"] for s in signals], start,
+                                        end + timedelta(microseconds=1), resolution="1h" if hourly else "1m")
     step = 3600.0 if hourly else 60.0
     out = []
     for s in signals:

@@ -20,7 +20,7 @@ from optria.integrations.errors import N_, InputError
 
 FIELDS = {
     "opcua": ("endpoint_url", "security_policy", "security_mode", "auth_type", "username", "timeout_s",
-              "publishing_interval_ms", "sampling_interval_ms", "session_timeout_s"),
+              "publishing_interval_ms", "sampling_interval_ms"),
     "pi": ("base_url", "auth_type", "username", "verify_tls", "timeout_s", "data_server", "poll_interval_s"),
     "sql": ("dsn", "query", "tags_query", "poll_interval_s", "timeout_s"),
 }
@@ -29,7 +29,6 @@ AUTH_TYPES = {"opcua": ("anonymous", "username"), "pi": ("anonymous", "basic")}
 NUMBERS = {
     "timeout_s": (1, 120, False), "publishing_interval_ms": (50, 600_000, True),
     "sampling_interval_ms": (-1, 600_000, True), "poll_interval_s": (0.5, 3600, False),
-    "session_timeout_s": (5, 3600, False),
 }
 TEXT_MAX = 2000
 

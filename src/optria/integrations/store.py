@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 from optria.assets.store import like_pattern
 from optria.integrations import live
 from optria.integrations.models import KIND_LABELS
+from optria.timeseries.relations import LATEST
 
 Conn = AsyncConnection[dict[str, Any]]
 
@@ -155,11 +156,11 @@ m.expected_interval_s, m.enabled, m.created_at, m.updated_at,
 l.time AS latest_time, l.value AS latest_raw, {ENGINEERING} AS latest_value, l.quality AS latest_quality
 """
 
-MAPPING_FROM = """
+MAPPING_FROM = f"""
 external_signal_mappings m
 JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
 JOIN assets a ON a.tenant_id = m.tenant_id AND a.id = m.asset_id
-LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+LEFT JOIN {LATEST} l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
 """
 
 LIST_MAPPINGS = f"""

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from optria.timeseries.relations import LATEST
 from psycopg.types.json import Jsonb
 
 Conn = psycopg.AsyncConnection[dict[str, Any]]
@@ -68,13 +69,13 @@ WHERE a.tenant_id = %(tenant_id)s AND a.id = ANY(%(asset_ids)s::int8[])
 ORDER BY a.code
 """
 
-MAPPED_SIGNALS = """
+MAPPED_SIGNALS = f"""
 SELECT m.asset_id, s.id AS signal_id, s.name, m.metric_role AS role, coalesce(m.unit, s.eng_unit) AS unit, m.scale,
        m."offset", m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.expected_interval_s,
        l.value AS latest, l.time AS latest_time, l.quality
 FROM external_signal_mappings m
 JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
-LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+LEFT JOIN {LATEST} l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
 WHERE m.tenant_id = %(tenant_id)s AND m.enabled AND m.asset_id = ANY(%(asset_ids)s::int8[])
 ORDER BY m.asset_id, m.metric_role, s.id
 """

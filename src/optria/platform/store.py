@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from optria.db import Database
+from optria.timeseries.relations import LATEST
 
 STORAGE_TIER = "SELECT tier FROM storage_capabilities"
 
@@ -159,7 +160,7 @@ WHERE h.tenant_id = %(tenant_id)s AND h.integration_id = ANY(%(ids)s::int8[])
 
 POC_ASSET = "SELECT id, code, name FROM assets WHERE tenant_id = %(tenant_id)s AND code = %(code)s"
 
-POC_TWIN_DATA = """
+POC_TWIN_DATA = f"""
 SELECT a.id, a.code,
        count(m.id) AS mapped,
        count(l.signal_id) FILTER (WHERE l.time > now() - make_interval(secs => %(fresh_s)s)) AS fresh,
@@ -167,7 +168,7 @@ SELECT a.id, a.code,
        h.status AS health_status, h.time AS health_time, h.failure_probability
 FROM assets a
 JOIN external_signal_mappings m ON m.tenant_id = a.tenant_id AND m.asset_id = a.id AND m.enabled
-LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+LEFT JOIN {LATEST} l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
 LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
 WHERE a.tenant_id = %(tenant_id)s
 GROUP BY a.id, a.code, h.status, h.time, h.failure_probability

@@ -40,6 +40,32 @@ LIMIT %(limit)s
 
 TIER = "SELECT tier FROM storage_capabilities"
 
+_BASELINE_AGG = ("count(*) AS buckets, sum(r.avg * r.n) / nullif(sum(r.n), 0) AS mean, stddev_pop(r.avg) AS sd, "
+                 "avg(r.max - r.min) AS rng")
+
+# Drift baselines per (tenant, signal): completed hours of the last day, the last hour without its
+# newest minutes, and the recent level (raw units).
+BASELINES = f"""
+SELECT sig.signal_id, hr.buckets AS h_buckets, hr.mean AS h_mean, hr.sd AS h_sd, hr.rng AS h_range,
+       mn.buckets AS m_buckets, mn.mean AS m_mean, mn.sd AS m_sd, mn.rng AS m_range, lv.level
+FROM unnest(%(tenants)s::uuid[], %(signals)s::int8[]) AS sig(tenant_id, signal_id)
+LEFT JOIN LATERAL (
+    SELECT {_BASELINE_AGG} FROM signal_1h r
+    WHERE r.tenant_id = sig.tenant_id AND r.signal_id = sig.signal_id
+      AND r.bucket >= date_trunc('hour', now()) - interval '24 hours' AND r.bucket < date_trunc('hour', now())
+) hr ON true
+LEFT JOIN LATERAL (
+    SELECT {_BASELINE_AGG} FROM signal_1m r
+    WHERE r.tenant_id = sig.tenant_id AND r.signal_id = sig.signal_id
+      AND r.bucket >= now() - interval '60 minutes' AND r.bucket < now() - make_interval(mins => %(gap)s)
+) mn ON true
+LEFT JOIN LATERAL (
+    SELECT sum(r.avg * r.n) / nullif(sum(r.n), 0) AS level FROM signal_1m r
+    WHERE r.tenant_id = sig.tenant_id AND r.signal_id = sig.signal_id
+      AND r.bucket >= now() - make_interval(mins => %(level)s)
+) lv ON true
+"""
+
 LAST_STORED = "SELECT signal_id, time FROM signal_latest WHERE signal_id = ANY(%(ids)s::int8[])"
 
 # The commit log (sample_batches) after a cursor, below the oldest transaction in flight: every
@@ -97,15 +123,32 @@ async def trend(conn: AsyncConnection, tenant_id: UUID, signal_ids: Sequence[int
     until = until or datetime.now(timezone.utc)
     since = until - timedelta(hours=hours)
     res = resolution or resolution_for(timedelta(hours=hours))
+    return await window(conn, tenant_id, signal_ids, since, until + timedelta(minutes=1), resolution=res)
+
+
+async def window(conn: AsyncConnection, tenant_id: UUID, signal_ids: Sequence[int], since: datetime, until: datetime,
+                 *, resolution: str) -> dict[int, list[dict[str, Any]]]:
+    """1-minute ("1m") or 1-hour ("1h") buckets per signal with since <= bucket < until, oldest first."""
     out: dict[int, list[dict[str, Any]]] = {sid: [] for sid in signal_ids}
     if not signal_ids:
         return out
-    query = sql.SQL(TREND).format(table=sql.Identifier(RESOLUTIONS[res]))
-    cur = await conn.execute(query, {"tenant": tenant_id, "signals": list(signal_ids), "since": since,
-                                     "until": until + timedelta(minutes=1)})
+    query = sql.SQL(TREND).format(table=sql.Identifier(RESOLUTIONS[resolution]))
+    cur = await conn.execute(query, {"tenant": tenant_id, "signals": list(signal_ids), "since": since, "until": until})
     for row in await cur.fetchall():
         out.setdefault(row["signal_id"], []).append(row)
     return out
+
+
+async def baselines(conn: AsyncConnection, signals: Sequence[tuple[UUID, int]], *, gap_minutes: int,
+                    level_minutes: int) -> list[dict[str, Any]]:
+    """Drift baselines from the aggregates (platform scope): per signal, hour statistics of the
+    last day, minute statistics of the last hour without its newest ``gap_minutes``, and the
+    mean of the last ``level_minutes``."""
+    if not signals:
+        return []
+    cur = await conn.execute(BASELINES, {"tenants": [s[0] for s in signals], "signals": [s[1] for s in signals],
+                                         "gap": gap_minutes, "level": level_minutes})
+    return await cur.fetchall()
 
 
 async def latest(conn: AsyncConnection, tenant_id: UUID, signal_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

@@ -137,8 +137,9 @@ class ScoringJob:
         async with self.db.platform("scoring") as conn:
             signal_rows = await store.scoring_signals(conn, pairs)
             baselines = {}
-            if any(r["metric_role"] in DRIFT_ROLES for r in signal_rows):
-                for b in await store.scoring_baselines(conn, pairs):
+            watched = [(r["tenant_id"], r["signal_id"]) for r in signal_rows if r["metric_role"] in DRIFT_ROLES]
+            if watched:
+                for b in await store.scoring_baselines(conn, watched):
                     baselines[b["signal_id"]] = baseline_from_aggregates(
                         level=b["level"], hour_buckets=b["h_buckets"], hour_mean=b["h_mean"], hour_sd=b["h_sd"],
                         hour_range=b["h_range"], minute_buckets=b["m_buckets"], minute_mean=b["m_mean"],

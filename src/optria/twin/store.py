@@ -25,7 +25,9 @@ from psycopg.types.json import Jsonb
 
 from optria.assets.models import STALE_AFTER_INTERVALS
 from optria.assets.store import EFFECTIVE_STATUS, INSERT_HEALTH_SNAPSHOT, STALE, UPSERT_HEALTH_LATEST, Conn
-from optria.twin.scoring import AI_MAX_AGE_S, BASELINE_GAP_MINUTES, DRIFT_ROLES, LEVEL_MINUTES, SOURCE_HEARTBEAT_S
+from optria.timeseries import store as timeseries
+from optria.timeseries.relations import LATEST
+from optria.twin.scoring import AI_MAX_AGE_S, BASELINE_GAP_MINUTES, LEVEL_MINUTES, SOURCE_HEARTBEAT_S
 
 # Order in which a card lists its signals (the first ones are its key values).
 ROLE_ORDER = ("vibration", "temperature", "pressure", "flow", "power", "speed", "current", "level", "running", "other")
@@ -61,7 +63,7 @@ sig_rows AS (
         FROM targets t
         JOIN external_signal_mappings m ON m.tenant_id = %(tenant_id)s AND m.asset_id = t.id AND m.enabled
         JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
-        LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+        LEFT JOIN {LATEST} l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
         LEFT JOIN live li ON li.integration_id = s.integration_id
     ) x
 ),
@@ -151,10 +153,10 @@ FROM {CARDS_FROM}
 ORDER BY {GRID_ORDER}
 """
 
-_CHANGED = """
+_CHANGED = f"""
 SELECT a.* FROM assets a
 WHERE a.tenant_id = %(tenant_id)s AND a.id IN (
-    SELECT m.asset_id FROM signal_latest l
+    SELECT m.asset_id FROM {LATEST} l
     JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
     WHERE l.tenant_id = %(tenant_id)s AND l.ingest_time > %(since)s
     UNION
@@ -215,10 +217,10 @@ GROUP BY 1, 2
 """
 
 # What a new tenant still has to do before the twin shows data.
-SETUP = """
+SETUP = f"""
 SELECT EXISTS (SELECT 1 FROM integrations WHERE tenant_id = %(tenant_id)s) AS has_integrations,
        EXISTS (SELECT 1 FROM external_signal_mappings WHERE tenant_id = %(tenant_id)s AND enabled) AS has_mappings,
-       EXISTS (SELECT 1 FROM signal_latest l JOIN external_signal_mappings m
+       EXISTS (SELECT 1 FROM {LATEST} l JOIN external_signal_mappings m
                  ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id AND m.enabled
                WHERE l.tenant_id = %(tenant_id)s) AS has_data
 """
@@ -249,11 +251,11 @@ SELECT m.tenant_id, m.asset_id, 'm' AS kind, m.signal_id AS ref, m.updated_at AS
 FROM external_signal_mappings m WHERE m.updated_at > %(since)s
 UNION ALL
 SELECT m.tenant_id, m.asset_id, 'i', m.signal_id, l.ingest_time
-FROM signal_latest l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
+FROM {LATEST} l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
 WHERE m.enabled AND l.ingest_time > %(since)s
 UNION ALL
 SELECT m.tenant_id, m.asset_id, 's', m.signal_id, {_STALE_AT}
-FROM signal_latest l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
+FROM {LATEST} l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
 WHERE m.enabled AND {_STALE_AT} > %(since)s AND {_STALE_AT} <= now()
 UNION ALL
 SELECT m.tenant_id, m.asset_id, 'l', m.signal_id, ih.heartbeat_at + {_HEARTBEAT}
@@ -283,41 +285,9 @@ SELECT m.tenant_id, m.asset_id, m.signal_id, s.name, m.metric_role, coalesce(m.u
 FROM target t
 JOIN external_signal_mappings m ON m.tenant_id = t.tenant_id AND m.asset_id = t.asset_id AND m.enabled
 JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
-LEFT JOIN signal_latest l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+LEFT JOIN {LATEST} l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
 LEFT JOIN ingest_health ih ON ih.tenant_id = s.tenant_id AND ih.integration_id = s.integration_id
 ORDER BY m.tenant_id, m.asset_id, m.id
-"""
-
-_BASELINE_AGG = "count(*) AS buckets, sum(r.avg * r.n) / nullif(sum(r.n), 0) AS mean, stddev_pop(r.avg) AS sd, avg(r.max - r.min) AS rng"
-_DRIFT_ROLES = "ARRAY[" + ", ".join(f"'{r}'" for r in DRIFT_ROLES) + "]::text[]"
-
-# Baselines of drift-watched signals: completed hours of the last day, the last hour without
-# its newest minutes, and the recent level (raw units).
-SCORING_BASELINES = f"""
-WITH target AS ({_TARGETS}),
-sig AS MATERIALIZED (
-    SELECT m.tenant_id, m.signal_id FROM target t
-    JOIN external_signal_mappings m ON m.tenant_id = t.tenant_id AND m.asset_id = t.asset_id AND m.enabled
-    WHERE m.metric_role = ANY({_DRIFT_ROLES})
-)
-SELECT sig.signal_id, hr.buckets AS h_buckets, hr.mean AS h_mean, hr.sd AS h_sd, hr.rng AS h_range,
-       mn.buckets AS m_buckets, mn.mean AS m_mean, mn.sd AS m_sd, mn.rng AS m_range, lv.level
-FROM sig
-LEFT JOIN LATERAL (
-    SELECT {_BASELINE_AGG} FROM signal_1h r
-    WHERE r.tenant_id = sig.tenant_id AND r.signal_id = sig.signal_id
-      AND r.bucket >= date_trunc('hour', now()) - interval '24 hours' AND r.bucket < date_trunc('hour', now())
-) hr ON true
-LEFT JOIN LATERAL (
-    SELECT {_BASELINE_AGG} FROM signal_1m r
-    WHERE r.tenant_id = sig.tenant_id AND r.signal_id = sig.signal_id
-      AND r.bucket >= now() - interval '60 minutes' AND r.bucket < now() - interval '{BASELINE_GAP_MINUTES} minutes'
-) mn ON true
-LEFT JOIN LATERAL (
-    SELECT sum(r.avg * r.n) / nullif(sum(r.n), 0) AS level FROM signal_1m r
-    WHERE r.tenant_id = sig.tenant_id AND r.signal_id = sig.signal_id
-      AND r.bucket >= now() - interval '{LEVEL_MINUTES} minutes'
-) lv ON true
 """
 
 SCORING_PREVIOUS = f"""
@@ -427,8 +397,9 @@ async def scoring_signals(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dic
     return await _all(conn, SCORING_SIGNALS, _targets(pairs))
 
 
-async def scoring_baselines(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
-    return await _all(conn, SCORING_BASELINES, _targets(pairs))
+async def scoring_baselines(conn: Conn, signals: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
+    """Drift baselines of the given (tenant, signal) pairs, from the aggregates."""
+    return await timeseries.baselines(conn, signals, gap_minutes=BASELINE_GAP_MINUTES, level_minutes=LEVEL_MINUTES)
 
 
 async def scoring_previous(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
