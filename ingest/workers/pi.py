@@ -76,6 +76,7 @@ class PiWorker(BaseWorker):
 
     async def run(self) -> None:
         backoff = Backoff(first=0.5, cap=max(5.0, min(30.0, self.poll_interval)))
+        self._caught_up = False     # (re)started: the first pass reads back what was missed
         while True:
             started = time.monotonic()
             try:
