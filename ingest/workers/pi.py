@@ -29,6 +29,9 @@ read, at 1 s or at 15 s polls alike. Choices that decide whether values are lost
   snapshot, so with an archive that cannot happen), is polled with ``streamsets/value`` from
   then on; the choice is kept for the life of the worker and logged. Only the value current
   at each poll is stored for such points: the source keeps nothing else.
+- A point never stored whose last event is older than the first read (a quiet point) gets
+  that event, read with ``value`` (a PI point's current value is its newest recorded event),
+  so its current value is known before it next changes.
 """
 
 from __future__ import annotations
@@ -189,7 +192,7 @@ class PiWorker(BaseWorker):
         if rows:
             await self.writer.put(rows, kind)
         for s in fresh:
-            self.positions.advance(s.signal_id, min(s.time, end))
+            self.positions.advance(s.signal_id, min(max(s.time, self.positions[s.signal_id]), end))
 
     # ----- points without archive ----------------------------------------------------------
 
@@ -227,10 +230,18 @@ class PiWorker(BaseWorker):
                 self._probed_at[w] = end
                 probe.append(w)
         await self._queue([s for s in switched if s.time > self.positions[s.signal_id]], LIVE, max(end, _now()))
-        if probe:
-            for s in await self.client.read_current(probe):
-                if s.error is None and s.quality != "bad" and s.time > self.positions[s.signal_id]:
+        if not probe:
+            return
+        seeds = []
+        for s in await self.client.read_current(probe):
+            if s.error is not None:
+                continue
+            if s.time > self.positions[s.signal_id]:
+                if s.quality != "bad":
                     self._pending[s.signal_id] = s
+            elif s.signal_id in self.positions.unstored:
+                seeds.append(s)     # a quiet point's last event, older than the first read: its current value
+        await self._queue(seeds, BACKFILL, end)
 
     def _no_archive(self, web_id: str, reason: str) -> None:
         self.no_archive[web_id] = reason

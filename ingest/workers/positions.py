@@ -29,6 +29,7 @@ class Positions:
         self.integration_id = integration_id
         self.log = log
         self.at: dict[str, datetime] = {}
+        self.unstored: set[str] = set()     # nothing stored for these yet (at load, and since)
 
     def __getitem__(self, external_id: str) -> datetime:
         return self.at[external_id]
@@ -40,6 +41,7 @@ class Positions:
         current = self.at.get(external_id)
         if current is None or moment > current:
             self.at[external_id] = moment
+        self.unstored.discard(external_id)
 
     async def load(self, *, initial: timedelta, limit: timedelta) -> None:
         """Fill in the signals not known yet from the database, waiting for it if it is away."""
@@ -53,6 +55,7 @@ class Positions:
             last = stored.get(self.signal_by_external[external_id])
             if last is None:
                 self.at[external_id] = now - initial
+                self.unstored.add(external_id)
             elif last < now - limit:
                 self.at[external_id] = now - limit
                 clipped += 1

@@ -128,14 +128,15 @@ async def test_pi_outage_is_backfilled_without_holes(pi_sim_factory, db_dsn, own
 
 async def test_pi_per_item_errors_no_archive_and_system_states_do_not_stop_the_worker(
         pi_sim_factory, db_dsn, owner_conn, tmp_path) -> None:
-    sim = await pi_sim_factory(users=None, scan_period_s=0.5)
+    sim = await pi_sim_factory(users=None, scan_period_s=0.5, point_periods_s={"OPTRIA.Demo.ManualFlow": 86400})
     good = sim.web_id(TAG_PATHS[0])
+    quiet = sim.web_id("OPTRIA.Demo.ManualFlow")     # one event a day: most likely none in the first read
     created, no_data = sim.web_id("OPTRIA.Demo.PtCreated"), sim.web_id("OPTRIA.Demo.NoData")
     secured, bogus = sim.web_id("OPTRIA.Demo.Secured"), "F1DPnot-a-real-webid"
     refused, empty = sim.web_id("OPTRIA.Demo|Efficiency"), sim.web_id("OPTRIA.Demo|Setpoint")
     flaky = sim.web_id("OPTRIA.Demo.Flaky")
     arranged = arrange_integration(owner_conn, "pi", {"base_url": sim.base_url, "poll_interval_s": 0.5},
-                                   [good, created, no_data, secured, bogus, refused, empty, flaky])
+                                   [good, created, no_data, secured, bogus, refused, empty, flaky, quiet])
     s = arranged.signals
     async with running_supervisor(ingest_settings(tmp_path), db_dsn) as sup:
         await wait_for(lambda: count_samples(db_dsn, [s[good]]) > 5, what="good values")
@@ -161,6 +162,9 @@ async def test_pi_per_item_errors_no_archive_and_system_states_do_not_stop_the_w
     assert s[good] not in status and s[refused] not in status and s[empty] not in status
     # the events around error objects are stored as recorded, as are the good point's
     _compare_all(db_dsn, sim, s, [TAG_PATHS[0], "OPTRIA.Demo.Flaky"])
+    # a quiet point's current value is its last recorded event: stored, once, though older than the first read
+    with psycopg.connect(db_dsn) as conn:
+        assert _stored(conn, s[quiet]) == _expected(sim, "OPTRIA.Demo.ManualFlow", _now() - timedelta(days=1), _now())
     # a system state is an archived event: stored once, bad quality, no value
     assert pt_created == (1, 3, None)
     assert nothing == 0
