@@ -61,11 +61,12 @@ def render(chart: Chart) -> str:
         v = lo + (hi - lo) * frac
         out.append(f'<line x1="{pad_l}" x2="{w - pad_r}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>'
                    f'<text x="{pad_l - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="axis">{_fmt(v)}</text>')
-    for value, color in chart.limits:
+    for value, limit_color in chart.limits:
+        color = escape(limit_color)
         out.append(f'<line x1="{pad_l}" x2="{w - pad_r}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
                    f'stroke="{color}" stroke-dasharray="4 3" class="limit"/>')
     for i, s in enumerate(chart.series):
-        color = s.color or PALETTE[i % len(PALETTE)]
+        color = escape(s.color or PALETTE[i % len(PALETTE)])
         segments: list[list[str]] = [[]]
         for t, v in s.points:
             if v is None:
