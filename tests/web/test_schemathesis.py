@@ -1,14 +1,20 @@
 """The JSON API against its own OpenAPI document: a bounded, seeded schemathesis run.
 
-A real ``optria serve`` (granian) on a fresh database, signed in as a tenant admin (session
-cookie and CSRF header, as a browser's script sends them). Every operation under /api/ gets
-generated requests — valid ones, and invalid ones (wrong types, out-of-range numbers, NUL
-bytes, missing fields) — and every answer must be no server error, a status the document
-declares, the declared content type, and a body that matches the declared schema (the
-``{"error": {"code", "message"}}`` shape for every error).
+A real ``optria serve`` (granian) on a fresh database with a few rows of everything (small ids,
+so generated ids often name real rows), signed in as a tenant admin (session cookie and CSRF
+header, as a browser's script sends them). Every operation under /api/ gets, in three passes:
 
-Bounded and repeatable: hypothesis is derandomized (the examples are a function of the
-operation), with a fixed number of examples per operation and generation mode.
+1. schemathesis' coverage phase: each parameter's boundaries and wrong types;
+2. hostile values that phase leaves out: a NUL byte in every text parameter, integers past
+   64 bits (and 0) in every integer parameter, path and query;
+3. generated requests (hypothesis), valid and invalid.
+
+Every answer must be no server error, a status the document declares, the declared content
+type, and a body that matches the declared schema (the ``{"error": {"code", "message"}}``
+shape for every error). Bounded and repeatable: the coverage and hostile passes are fixed
+lists, hypothesis is derandomized with a fixed number of examples per operation and mode,
+and schemathesis gets a fixed seed. Without the NUL refusal and the database-error mapping
+of optria.web this run finds server errors.
 
 Operations that open a network connection to a data source (test, browse, folder/name
 mapping) are left out of the generated run, because generated integrations may name any
@@ -32,6 +38,7 @@ import requests
 from tests.fix_browser import _stop, _wait, free_port
 from tests.fix_web import Accounts
 
+SEED = 20261206
 POSITIVE_EXAMPLES = 20
 NEGATIVE_EXAMPLES = 10
 SECRET = "schemathesis-secret-" + "s" * 28
@@ -40,7 +47,8 @@ NETWORK_OPERATIONS = {
     ("GET", "/api/integrations/{integration_id}/browse"),
     ("POST", "/api/integrations/{integration_id}/mappings/bulk"),
 }
-UNREACHABLE = "127.0.0.1:9"  # discard port on loopback: nothing listens, connections are refused at once
+UNREACHABLE = "127.0.0.1:9"
+HOSTILE = {"string": ("a\x00b",), "integer": (2**70, -(2**70), 0)}  # discard port on loopback: nothing listens, connections are refused at once
 
 
 @pytest.fixture
@@ -92,26 +100,58 @@ async def test_api_matches_its_schema_and_never_fails_on_bad_input(served, db) -
 
 def _run(base: str, admin) -> dict:
     import schemathesis
+    from schemathesis.config import SchemathesisConfig
     from hypothesis import HealthCheck, given, settings
     from hypothesis.errors import Unsatisfiable
     from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
                                      status_code_conformance)
     from schemathesis.generation import GenerationMode
+    from schemathesis.specs.openapi.checks import ParameterLocation
 
     session, csrf = _sign_in(base, admin.organization, admin.username, admin.password)
     _seed(base, session, csrf)
     raw = session.get(f"{base}/api/schema/openapi.json", timeout=30).json()
-    schema = schemathesis.openapi.from_dict(raw)
+    schema = schemathesis.openapi.from_dict(raw, config=SchemathesisConfig(seed=SEED))
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     statuses: Counter[int] = Counter()
     failures: list[str] = []
     counts = {"requests": 0, "server_errors": 0, "operations": 0}
+
+    def send(case, label: str) -> None:
+        started = time.perf_counter()
+        response = case.call(base_url=base, session=session, headers={"x-csrf-token": csrf}, timeout=30)
+        counts["requests"] += 1
+        statuses[response.status_code] += 1
+        if response.status_code >= 500:
+            counts["server_errors"] += 1
+        try:
+            case.validate_response(response, checks=checks)
+        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - every failure is collected
+            failures.append(f"{case.operation.label} [{label}] {response.status_code} "
+                            f"in {time.perf_counter() - started:.2f}s: {_describe(exc)}")
 
     for result in schema.get_all_operations():
         operation = result.ok()
         if not operation.path.startswith("/api/") or (operation.method.upper(), operation.path) in NETWORK_OPERATIONS:
             continue
         counts["operations"] += 1
+        # 1. schemathesis' coverage phase: each parameter's boundaries and wrong types, deterministically
+        generation = schema.config.generation_for(operation=operation)
+        for case in schema.iter_coverage_cases(operation, generation_modes=list(GenerationMode),
+                                               generation_config=generation):
+            send(case, "coverage")
+        # 2. hostile values the coverage phase leaves out: NUL in text, integers past 64 bits
+        params = list(operation.iter_parameters())
+        real_ids = {p.name: 1 for p in params if p.location == ParameterLocation.PATH}
+        for p in params:
+            if p.location not in (ParameterLocation.PATH, ParameterLocation.QUERY):
+                continue
+            kind = (p.definition.get("schema") or {}).get("type")
+            for value in HOSTILE.get(kind, ()):
+                path = {**real_ids, **({p.name: value} if p.location == ParameterLocation.PATH else {})}
+                query = {p.name: value} if p.location == ParameterLocation.QUERY else None
+                send(operation.Case(path_parameters=path, query=query), "hostile")
+        # 3. generated requests, valid and invalid
         for mode, examples in ((GenerationMode.POSITIVE, POSITIVE_EXAMPLES), (GenerationMode.NEGATIVE, NEGATIVE_EXAMPLES)):
             strategy = operation.as_strategy(generation_mode=mode)
 
@@ -119,17 +159,7 @@ def _run(base: str, admin) -> dict:
                       suppress_health_check=list(HealthCheck))
             @given(case=strategy)
             def check(case) -> None:
-                started = time.perf_counter()
-                response = case.call(base_url=base, session=session, headers={"x-csrf-token": csrf}, timeout=30)
-                counts["requests"] += 1
-                statuses[response.status_code] += 1
-                if response.status_code >= 500:
-                    counts["server_errors"] += 1
-                try:
-                    case.validate_response(response, checks=checks)
-                except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - every failure is collected
-                    failures.append(f"{operation.label} [{mode.value}] {response.status_code} "
-                                    f"in {time.perf_counter() - started:.2f}s: {_describe(exc)}")
+                send(case, mode.value)
 
             try:
                 check()
