@@ -49,7 +49,8 @@ def test_image_runs_unprivileged_with_a_writable_data_folder_and_no_test_extras(
         assert name in prod
     for lock in ("requirements.lock", "requirements.prod.lock"):
         text = (ROOT / lock).read_text()
-        assert "--index-url" not in text and "--extra-index-url" not in text and "/work/" not in text
+        assert "--index-url" not in text and "--extra-index-url" not in text and "file://" not in text
+        assert not re.search(r"(?m)^\s*(-e\s+)?/", text), "a local absolute path in the lock"
 
 
 def test_compose_declares_the_production_shape() -> None:
