@@ -98,6 +98,9 @@ async def test_rotate_secret_reseals_every_stored_credential(db, db_dsn, account
         assert "rotate-secret" in r.json()["message"]
         r = await w.get(f"/api/integrations/{iid}/browse")
         assert r.status_code == 409 and r.json()["error"]["code"] == "secret_unreadable", r.text
+        page = await w.get("/management/sso")  # the admin sees which provider is affected
+        assert page.status_code == 200 and page.text.count('data-testid="secret-unreadable"') == 1
+        assert "optria rotate-secret" in page.text and "Entra" in page.text
     logging.getLogger("optria.integrations").removeHandler(handler)
     assert any(getattr(rec, "integration", None) == "Line 7" and getattr(rec, "integration_id", None) == iid
                for rec in records if rec.getMessage() == "integrations.secret_unreadable")
@@ -120,6 +123,7 @@ async def test_rotate_secret_reseals_every_stored_credential(db, db_dsn, account
 
     async with new_web(new_app) as w:  # the integration works again with the new secret
         await w.login(admin)
+        assert 'data-testid="secret-unreadable"' not in (await w.get("/management/sso")).text
         r = await w.api("POST", f"/api/integrations/{iid}/test")
         assert r.status_code == 200 and r.json()["success"] is False  # nothing listens there; the secret opened
 

@@ -21,7 +21,7 @@ from optria.identity.rbac import TENANT_ROLES
 from optria.identity.sso import OidcClient, OidcError, ProviderMetadata
 from optria.identity.store import CurrentUser, IdentityStore, write_audit
 from optria.identity.users import UserError, invalid, tenant_of
-from optria.secretbox import SecretBox
+from optria.secretbox import SecretBox, SecretBoxError
 
 log = logging.getLogger("optria.identity.sso")
 
@@ -148,10 +148,25 @@ async def _discover_for_form(oidc: OidcClient, values: dict[str, Any], errors: d
     return meta
 
 
-async def list_providers(db: Database, actor: CurrentUser) -> list[dict[str, Any]]:
+async def list_providers(db: Database, actor: CurrentUser, box: SecretBox | None = None) -> list[dict[str, Any]]:
+    """The tenant's providers; with ``box``, each says whether its stored client secret still opens
+    (``secret_unreadable``: SESSION_SECRET changed and ``optria rotate-secret`` has not run)."""
     tenant_id = tenant_of(actor)
     async with db.tenant(tenant_id) as conn:
-        return await q.list_providers(conn, tenant_id)
+        rows = await q.list_providers(conn, tenant_id)
+        sealed = await q.sealed_provider_secrets(conn, tenant_id) if box is not None else {}
+    for row in rows:
+        row["secret_unreadable"] = False
+        if row["id"] in sealed and box is not None:
+            try:
+                box.open(sealed[row["id"]], context=secret_context(tenant_id))
+            except SecretBoxError:
+                row["secret_unreadable"] = True
+                log.error("sso.secret_unreadable", extra={
+                    "tenant_id": str(tenant_id), "provider_id": row["id"], "provider": row["name"],
+                    "action": "SESSION_SECRET changed: run `optria rotate-secret` with the old secret, or enter "
+                              "the client secret again"})
+    return rows
 
 
 async def get_provider(db: Database, actor: CurrentUser, provider_id: int) -> dict[str, Any]:

@@ -232,7 +232,7 @@ async def _provider_or_404(request: Request, provider_id: int) -> dict[str, Any]
 @get("/management/sso", guards=[requires(Permission.MANAGE_USERS)], name="sso_providers_page")
 async def sso_providers_page(request: Request) -> Response:
     user = request.scope["user"]
-    providers = await sso_providers.list_providers(request.app.state.db, user)
+    providers = await sso_providers.list_providers(request.app.state.db, user, request.app.state.secretbox)
     note, _ = flash.pop(request)
     login_url = f"{str(request.base_url).rstrip('/')}/login?org={user.tenant_slug}"
     return render(request, "management/sso.html", providers=providers, redirect_uri=redirect_uri(request),

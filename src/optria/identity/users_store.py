@@ -155,6 +155,11 @@ WHERE p.tenant_id = %(tenant_id)s
 ORDER BY lower(p.name)
 """
 
+SEALED_PROVIDER_SECRETS = """
+SELECT id, client_secret_sealed FROM identity_providers
+WHERE tenant_id = %(tenant_id)s AND client_secret_sealed IS NOT NULL
+"""
+
 LIST_ENABLED_PROVIDERS = """
 SELECT p.id, p.name FROM identity_providers p
 WHERE p.tenant_id = %(tenant_id)s AND p.enabled
@@ -327,6 +332,11 @@ async def list_audit(conn: AsyncConnection, tenant_id: UUID, *, action: str | No
 
 async def list_providers(conn: AsyncConnection, tenant_id: UUID) -> list[dict[str, Any]]:
     return await _all(conn, LIST_PROVIDERS, {"tenant_id": tenant_id})
+
+
+async def sealed_provider_secrets(conn: AsyncConnection, tenant_id: UUID) -> dict[int, str]:
+    return {r["id"]: r["client_secret_sealed"] for r in await _all(conn, SEALED_PROVIDER_SECRETS,
+                                                                   {"tenant_id": tenant_id})}
 
 
 async def list_enabled_providers(conn: AsyncConnection, tenant_id: UUID) -> list[dict[str, Any]]:
