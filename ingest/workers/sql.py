@@ -110,8 +110,8 @@ class SqlWorker(BaseWorker):
         if not self._caught_up:
             self.health.set_state("backfilling", connected=self.health.connected)
         tags = list(self.signal_by_external)
-        cursor = self._floor(tags)
-        for _ in range(MAX_PAGES):
+        cursor = self._floor(tags) if tags else datetime.now(timezone.utc)
+        for _ in range(MAX_PAGES if tags else 0):
             samples = await sql.fetch_since(self.conn, self.config["query"], cursor, tags=tags,
                                             watermarks=[self.positions[t] for t in tags])
             self._answered()

@@ -113,16 +113,18 @@ async def test_pi_outage_is_backfilled_without_holes(pi_sim_factory, db_dsn, own
         outage_start = _now()
         sim.start_outage(4, status=500)
         await wait_for(lambda: run.health.state == "reconnecting", timeout=20, what="the worker to see the 500s")
-        assert "500" in (run.health.last_error or "")
+        assert "500" in (run.health.last_error or ""), run.health.row(0, 0)
         await asyncio.sleep(4)
         await wait_for(lambda: run.health.state == "streaming", timeout=40, what="recovery")
         await asyncio.sleep(1.5)
-        assert run.health.last_error is None, "the error is resolved once PI answers again"
-        assert run.health.reconnects >= 1
-        assert run.health.backfill_total > backfilled, "the outage's events are read back as backfill"
+        figures = run.health.row(0, 0)
+        assert run.health.last_error is None, ("the error is resolved once PI answers again", figures)
+        assert run.health.reconnects >= 1, figures
+        assert run.health.backfill_total > backfilled, ("the outage's events are read back as backfill", figures)
     report = _compare_all(db_dsn, sim, arranged.signals, TAG_PATHS)
     for name, (first, last, recorded, _) in report.items():
-        assert first < outage_start - timedelta(seconds=1) and last > outage_start + timedelta(seconds=5), name
+        assert first < outage_start - timedelta(seconds=1) and last > outage_start + timedelta(seconds=4), (
+            name, first, last, outage_start)   # the stored span covers the whole outage
         assert recorded >= 20
 
 
