@@ -88,3 +88,24 @@ async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.2, what
 def count_samples(dsn: str, signal_ids: list[int]) -> int:
     with psycopg.connect(dsn) as conn:
         return conn.execute("SELECT count(*) FROM signal_samples WHERE signal_id = ANY(%s)", [signal_ids]).fetchone()[0]
+
+
+def write_through_writer(conn: psycopg.Connection, samples: list) -> int:
+    """Store ``samples`` (ingest.samples.Sample rows) through the real ingest writer, from sync
+    arranging code: the rows reach the samples, the latest values, the commit log and each tier's
+    aggregates exactly as ingested data does. Returns how many rows were new."""
+    import concurrent.futures
+
+    from ingest.writer import BACKFILL, Writer
+
+    dsn = psycopg.conninfo.make_conninfo(conn.info.dsn, password=conn.info.password)
+
+    async def write() -> int:
+        writer = Writer(dsn, notify=False)
+        try:
+            return await writer.write_batch(samples, BACKFILL)
+        finally:
+            await writer.stop()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, write()).result()

@@ -13,10 +13,12 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
+from ingest.samples import GOOD, Sample
 from optria.blackbox.collectors import AlertCollector, LimitCollector
 from optria.blackbox.grouping import Grouper
 from optria.db import Database
 from optria.demo.seed import DEMO_TENANT_SLUG, DEMO_USERS
+from tests.fix_ingest import write_through_writer
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +36,7 @@ def sign_in(page, login) -> None:
 
 
 def bearing_fault(dsn: str) -> int:
-    """P-101's vibration ramps past its critical limit (samples and 1-minute rollups as ingest stores them),
+    """P-101's vibration ramps past its critical limit (written by the ingest writer, as ingest stores it),
     an operator raises an alert; the collectors and the grouping job then run once. Returns the asset id."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -43,17 +45,12 @@ def bearing_fault(dsn: str) -> int:
         signal = conn.execute("SELECT m.signal_id FROM external_signal_mappings m WHERE m.tenant_id = %s AND "
                               "m.asset_id = %s AND m.metric_role = 'vibration' AND m.crit_high IS NOT NULL LIMIT 1",
                               [tenant, asset]).fetchone()[0]
+        samples = []
         for i in range(40):
             t = now - timedelta(minutes=40 - i)
             value = 2.2 + max(0, i - 20) * 0.8      # from normal to 14.2 mm/s
-            conn.execute("INSERT INTO signal_samples (tenant_id, signal_id, time, value) VALUES (%s, %s, %s, %s) "
-                         "ON CONFLICT DO NOTHING", [tenant, signal, t, value])
-            conn.execute("INSERT INTO signal_1m_rollup (tenant_id, signal_id, bucket, n, sum, min, max, last, last_time) "
-                         "VALUES (%s, %s, %s, 1, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                         [tenant, signal, t, value, value - 0.2, value + 0.2, value, t])
-            conn.execute("INSERT INTO signal_latest AS l (tenant_id, signal_id, time, value) VALUES (%s, %s, %s, %s) "
-                         "ON CONFLICT (tenant_id, signal_id) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value "
-                         "WHERE EXCLUDED.time > l.time", [tenant, signal, t, value])
+            samples.append(Sample(tenant, signal, t, value, GOOD))
+        write_through_writer(conn, samples)
         alert = conn.execute("INSERT INTO alerts (tenant_id, asset_id, severity, title, raised_at) VALUES "
                              "(%s, %s, 'high', 'Bearing noise reported by operator', %s) RETURNING id",
                              [tenant, asset, now - timedelta(minutes=12)]).fetchone()[0]

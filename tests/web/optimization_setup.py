@@ -1,7 +1,8 @@
-"""Arranging optimization inputs: an integration, mapped signals with limits, minute rollups and latest values.
+"""Arranging optimization inputs: an integration, mapped signals with limits, minute samples and latest values.
 
-Written straight into the tables the readers use (owner connection), so a test states exactly
-the data a run sees. Not the code under test.
+Samples go through the real ingest writer (so every storage tier builds its own minute and hour
+aggregates from them), and the latest value is set as stated, so a test states exactly the data
+a run sees.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from uuid import UUID
 
 import psycopg
 from psycopg.types.json import Jsonb
+
+from ingest.samples import GOOD, Sample
+from tests.fix_ingest import write_through_writer
 
 # role -> (unit, nominal, warn_high, crit_high)
 ROLES = {
@@ -38,8 +42,9 @@ def add_integration(conn: psycopg.Connection, tenant_id: UUID, name: str | None 
 def monitor(conn: psycopg.Connection, tenant_id: UUID, asset_id: int, *, integration_id: int | None = None,
             minutes: int = 120, vibration_now: float | None = None, ramp_minutes: int = 0,
             roles: tuple[str, ...] = ("vibration", "temperature", "power", "flow")) -> Monitored:
-    """Map ``roles`` of the asset to new signals with ``minutes`` of flat minute rollups at nominal;
-    the last ``ramp_minutes`` of vibration rise linearly to ``vibration_now`` (also its latest value)."""
+    """Map ``roles`` of the asset to new signals with ``minutes`` of flat minutes at nominal (three
+    samples a minute: 0.99, 1.01 and 1 × the minute's value, so its average is the value); the last
+    ``ramp_minutes`` of vibration rise linearly to ``vibration_now`` (also its latest value)."""
     integration_id = integration_id or add_integration(conn, tenant_id)
     out = Monitored(integration_id)
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
@@ -56,13 +61,14 @@ def monitor(conn: psycopg.Connection, tenant_id: UUID, asset_id: int, *, integra
             value = nominal + 0.01 * ((i * 7) % 5 - 2) * max(nominal, 1)
             if role == "vibration" and vibration_now is not None and i <= ramp_minutes:
                 value = nominal + (vibration_now - nominal) * (ramp_minutes - i + 1) / ramp_minutes
-            rows.append((tenant_id, sid, now - timedelta(minutes=i), 60, value * 60, value * 0.99, value * 1.01, value,
-                         now - timedelta(minutes=i) + timedelta(seconds=59)))
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO signal_1m_rollup (tenant_id, signal_id, bucket, n, sum, min, max, last, last_time) "
-                            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+            minute = now - timedelta(minutes=i)
+            rows += [Sample(tenant_id, sid, minute, value * 0.99, GOOD),
+                     Sample(tenant_id, sid, minute + timedelta(seconds=20), value * 1.01, GOOD),
+                     Sample(tenant_id, sid, minute + timedelta(seconds=40), value, GOOD)]
+        write_through_writer(conn, rows)
         latest = vibration_now if role == "vibration" and vibration_now is not None else nominal
-        conn.execute("INSERT INTO signal_latest (tenant_id, signal_id, time, value) VALUES (%s, %s, now(), %s)",
+        conn.execute("INSERT INTO signal_latest (tenant_id, signal_id, time, value) VALUES (%s, %s, now(), %s) "
+                     "ON CONFLICT (tenant_id, signal_id) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value",
                      [tenant_id, sid, latest])
         out.signals[role] = sid
     return out

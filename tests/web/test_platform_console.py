@@ -19,7 +19,7 @@ from tests.web.optimization_setup import add_integration
 CREDENTIAL_ROW = re.compile(r'<td dir="ltr">([a-z]+)</td><td>[^<]*</td><td><code dir="ltr" class="secret-value">([^<]+)</code>')
 
 
-async def test_overview_shows_flags_never_values(db, accounts, owner_conn) -> None:
+async def test_overview_shows_flags_never_values(db, accounts, owner_conn, storage_tier: str) -> None:
     settings = make_settings(OPENAI_API_KEY="sk-overview-secret", OPCUA_ENDPOINT_URL="opc.tcp://plant-secret-host:4840",
                              OPCUA_USERNAME="opcuser", OPCUA_PASSWORD="opc-secret-pass")
     app = create_app(settings, db)
@@ -38,7 +38,7 @@ async def test_overview_shows_flags_never_values(db, accounts, owner_conn) -> No
     assert 'data-check="opcua" data-state="ok"' in text
     assert 'data-check="pi" data-state="missing"' in text                  # PI_BASE_URL not set
     assert 'data-check="openai" data-state="ok"' in text
-    assert 'data-testid="storage-tier">postgres<' in text
+    assert f'data-testid="storage-tier">{storage_tier}<' in text           # the tier this run is on
     assert "North OPC" in text and 'data-test-result="failed"' in text and "Connection refused" in text
     assert f'href="/platform/ingestion/{integration}"' in text and 'href="/platform/ingestion"' in text
     assert "Overview Oil" in text

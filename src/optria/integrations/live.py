@@ -7,13 +7,11 @@ panel and the asset detail page, so all of them tell the same story.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from optria.integrations.models import QUALITY_LABELS, QUALITY_NAMES, ROLE_LABELS
 
 HEARTBEAT_STALE_S = 30       # an ingest worker heartbeats every few seconds
-ERROR_RECENT_S = 300
 STALE_AFTER_INTERVALS = 3
 
 
@@ -37,10 +35,8 @@ def ingest_status(row: dict[str, Any]) -> dict[str, Any]:
         beat = row.get("heartbeat_age_s")
         if beat is None or beat > HEARTBEAT_STALE_S:
             flags.add("no_worker")
-    error_at = row.get("last_error_at")
-    if row.get("ingest_state") == "error" or (
-            error_at is not None and (datetime.now(timezone.utc) - error_at).total_seconds() < ERROR_RECENT_S):
-        flags.add("error")
+    if row.get("ingest_state") == "error" or row.get("last_error"):
+        flags.add("error")   # unresolved: the ingest service clears it once the source works again
     if flags & {"error", "no_worker"}:
         level = "critical"
     elif "stale" in flags:
@@ -53,6 +49,11 @@ def ingest_status(row: dict[str, Any]) -> dict[str, Any]:
         "state": row.get("ingest_state") or "not_running", "connected": bool(row.get("ingest_connected")),
         "samples_per_s": row.get("samples_per_s"), "last_sample_time": row.get("last_sample_time"),
         "last_sample_age_s": row.get("sample_age_s"), "last_error": row.get("last_error"),
+        "last_error_at": row.get("last_error_at"), "error_since": row.get("error_since"),
+        "lag_p50_ms": row.get("lag_p50_ms"), "lag_p99_ms": row.get("lag_p99_ms"),
+        "backfill_rows": row.get("backfill_rows"), "backfill_oldest_s": row.get("backfill_oldest_s"),
+        "rejected_total": row.get("rejected_total"), "last_reject_reason": row.get("last_reject_reason"),
+        "restarts": row.get("restarts"), "last_restart_reason": row.get("last_restart_reason"),
         "heartbeat_at": row.get("heartbeat_at"), "flags": sorted(flags), "level": level,
     }
 

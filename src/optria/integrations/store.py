@@ -33,6 +33,12 @@ coalesce(m.mapped, 0) AS mapped_signals, coalesce(m.enabled_mappings, 0) AS enab
 m.expected_interval_s,
 coalesce(h.state, 'not_running') AS ingest_state, coalesce(h.connected, false) AS ingest_connected,
 h.samples_per_s, h.last_sample_time, h.last_error, h.last_error_at, h.heartbeat_at,
+h.lag_p50_ms, h.lag_p99_ms, h.rejected_total, h.backfill_rows, h.backfill_oldest_s, h.backfill_at, h.restarts,
+h.last_restart_reason, h.last_restart_at, h.reconnects,
+(SELECT e.first_at FROM ingest_errors e WHERE e.tenant_id = i.tenant_id AND e.integration_id = i.id
+   AND e.resolved_at IS NULL) AS error_since,
+(SELECT st.last_reason FROM ingest_signal_status st WHERE st.tenant_id = i.tenant_id AND st.integration_id = i.id
+   ORDER BY st.last_rejected_at DESC NULLS LAST LIMIT 1) AS last_reject_reason,
 extract(epoch FROM now() - h.last_sample_time)::float8 AS sample_age_s,
 extract(epoch FROM now() - h.heartbeat_at)::float8 AS heartbeat_age_s
 """
@@ -109,6 +115,14 @@ VALUES (%(tenant_id)s, %(integration_id)s, %(action)s, %(success)s, %(message)s,
         %(actor_user_id)s, %(actor_name)s, %(details)s)
 """
 
+# The source's error episodes, newest first: the open one is the current error, the rest history.
+ERROR_HISTORY = """
+SELECT message, first_at, last_at, occurrences, resolved_at FROM ingest_errors
+WHERE tenant_id = %(tenant_id)s AND integration_id = %(integration_id)s
+ORDER BY first_at DESC
+LIMIT %(limit)s
+"""
+
 LIST_ACTIONS = """
 SELECT id, action, success, message, duration_ms, actor_name, details, created_at, count(*) OVER () AS total
 FROM integration_action_log
@@ -153,7 +167,9 @@ m.id, s.integration_id, m.signal_id, s.external_id, s.name AS signal_name, s.pat
 s.data_type, s.eng_unit, m.asset_id, a.code::text AS asset_code, a.name AS asset_name, a.name_ar AS asset_name_ar,
 m.metric_role, m.unit, m.scale, m."offset", m.warn_low, m.warn_high, m.crit_low, m.crit_high,
 m.expected_interval_s, m.enabled, m.created_at, m.updated_at,
-l.time AS latest_time, l.value AS latest_raw, {ENGINEERING} AS latest_value, l.quality AS latest_quality
+l.time AS latest_time, l.value AS latest_raw, {ENGINEERING} AS latest_value, l.quality AS latest_quality,
+coalesce(st.rejected_total, 0) AS rejected_total, st.last_reason AS reject_reason, st.last_detail AS reject_detail,
+st.last_rejected_at
 """
 
 MAPPING_FROM = f"""
@@ -161,6 +177,7 @@ external_signal_mappings m
 JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
 JOIN assets a ON a.tenant_id = m.tenant_id AND a.id = m.asset_id
 LEFT JOIN {LATEST} l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+LEFT JOIN ingest_signal_status st ON st.tenant_id = m.tenant_id AND st.signal_id = m.signal_id
 """
 
 LIST_MAPPINGS = f"""

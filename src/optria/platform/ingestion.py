@@ -1,12 +1,11 @@
 """The platform owner's ingestion dashboard: every integration of every tenant, at a glance.
 
 A row "stands out" when its data is stale (no sample for three times its expected interval),
-its worker's heartbeat is old (the ingest process is gone), or it reported an error recently.
+its worker's heartbeat is old (the ingest process is gone), or its source has an unresolved error.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from litestar import Request, Response, get
@@ -21,7 +20,6 @@ from optria.web.templating import render as render_page
 from optria.web.i18n import verbatim
 
 HEARTBEAT_STALE_S = 30
-ERROR_RECENT_S = 300
 
 
 def classify(row: dict[str, Any]) -> dict[str, Any]:
@@ -37,11 +35,8 @@ def classify(row: dict[str, Any]) -> dict[str, Any]:
             flags.append("stale")
         if row["heartbeat_age_s"] is None or row["heartbeat_age_s"] > HEARTBEAT_STALE_S:
             flags.append("no_worker")
-    if row["last_error_at"] is not None and \
-            (datetime.now(timezone.utc) - row["last_error_at"]).total_seconds() < ERROR_RECENT_S:
-        flags.append("error")
-    if row["state"] == "error":
-        flags.append("error")
+    if row["last_error"] or row["state"] == "error":
+        flags.append("error")   # unresolved: the ingest service clears it once the source works again
     level = "critical" if {"error", "no_worker"} & set(flags) else "warning" if "stale" in flags else \
         "nodata" if {"disabled", "no_mappings"} & set(flags) else "normal"
     return {**row, "flags": sorted(set(flags)), "level": level}

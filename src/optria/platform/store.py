@@ -24,6 +24,9 @@ SELECT i.tenant_id, t.name AS tenant_name, t.slug AS tenant_slug, i.id, i.kind, 
        i.demo_stream, h.worker_id, coalesce(h.state, 'not_running') AS state, coalesce(h.connected, false) AS connected,
        h.samples_per_s, h.samples_total, h.rejected_total, h.reconnects, h.lag_p50_ms, h.lag_p99_ms, h.queue_depth,
        h.spool_bytes, h.last_error, h.last_error_at, h.last_sample_time, h.heartbeat_at,
+       h.backfill_rows, h.backfill_oldest_s, h.backfill_at, h.restarts, h.last_restart_reason, h.last_restart_at,
+       (SELECT e.first_at FROM ingest_errors e WHERE e.tenant_id = i.tenant_id AND e.integration_id = i.id
+          AND e.resolved_at IS NULL) AS error_since,
        extract(epoch FROM now() - h.last_sample_time) AS sample_age_s,
        extract(epoch FROM now() - h.heartbeat_at) AS heartbeat_age_s,
        m.mapped, m.expected_interval_s
@@ -50,6 +53,23 @@ GROUP BY 1 ORDER BY 1
 """
 
 
+ERROR_HISTORY = """
+SELECT message, first_at, last_at, occurrences, resolved_at FROM ingest_errors
+WHERE integration_id = %(integration)s
+ORDER BY first_at DESC
+LIMIT 10
+"""
+
+REJECTS_BY_SIGNAL = """
+SELECT s.name AS signal_name, s.external_id, st.rejected_total, st.last_reason, st.last_detail, st.last_rejected_at
+FROM ingest_signal_status st
+JOIN signals s ON s.tenant_id = st.tenant_id AND s.id = st.signal_id
+WHERE st.integration_id = %(integration)s
+ORDER BY st.last_rejected_at DESC NULLS LAST
+LIMIT 20
+"""
+
+
 class IngestionStore:
     """Cross-tenant ingestion figures for the platform owner (explicit platform scope)."""
 
@@ -60,6 +80,14 @@ class IngestionStore:
         async with self.db.platform("ingestion_dashboard") as conn:
             cur = await conn.execute(INGESTION_OVERVIEW, {"tenant": None, "integration": integration_id})
             return await cur.fetchall()
+
+    async def error_history(self, integration_id: int) -> list[dict]:
+        async with self.db.platform("ingestion_dashboard") as conn:
+            return await (await conn.execute(ERROR_HISTORY, {"integration": integration_id})).fetchall()
+
+    async def rejects(self, integration_id: int) -> list[dict]:
+        async with self.db.platform("ingestion_dashboard") as conn:
+            return await (await conn.execute(REJECTS_BY_SIGNAL, {"integration": integration_id})).fetchall()
 
     async def lag_history(self, integration_id: int | None = None) -> list[dict]:
         async with self.db.platform("ingestion_dashboard") as conn:
