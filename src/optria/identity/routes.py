@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -107,7 +108,8 @@ async def password_submit(request: Request, data: Annotated[PasswordForm, Body(m
     errors: list[str] = []
     if user.auth_source != "local":
         errors.append("This account signs in with your organization's single sign-on.")
-    elif not passwords.verify_password(await store.password_hash(user.id), data.current_password):
+    elif not await asyncio.to_thread(passwords.verify_password, await store.password_hash(user.id),
+                                     data.current_password):
         errors.append("The current password is incorrect.")
     if data.new_password != data.confirm_password:
         errors.append("The new passwords do not match.")
@@ -117,8 +119,8 @@ async def password_submit(request: Request, data: Annotated[PasswordForm, Body(m
     if errors:
         return render(request, "auth/password.html", status_code=422, errors=[i18n.gettext(e) for e in errors],
                       rules=passwords.RULES_TEXT, done=False)
-    ended = await store.set_password(user.id, passwords.hash_password(data.new_password), must_change=False,
-                                     keep_session=user.session_id)
+    new_hash = await asyncio.to_thread(passwords.hash_password, data.new_password)  # argon2: off the event loop
+    ended = await store.set_password(user.id, new_hash, must_change=False, keep_session=user.session_id)
     log.info("auth.password_changed", extra={"user_id": str(user.id), "other_sessions_ended": ended})
     return Redirect(_home_for(user))
 
