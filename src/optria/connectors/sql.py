@@ -27,7 +27,8 @@ The per-tag form returns only new rows, so a tag the historian writes late costs
     ORDER BY s.ts LIMIT 50000
 
 A query with a LIMIT must order by time (the worker reads it again from the newest time of a
-full page) and its LIMIT must exceed the rows of one timestamp.
+full page) and its LIMIT must exceed the rows of one timestamp. Browsing runs the query with
+no tags: with the per-tag form, set ``tags_query`` to list the tags.
 """
 
 from __future__ import annotations
