@@ -4,10 +4,10 @@ Each poll reads ``streamsets/recorded`` from each point's *position* — the new
 stored or queued for it — up to now, so the events a point records between two polls are all
 read, at 1 s or at 15 s polls alike. Choices that decide whether values are lost:
 
-- Positions come from ``signal_latest`` at start (a point never stored starts 10 minutes back,
-  none more than 30 days back) and are kept in memory afterwards, moved only when rows are
-  queued: a database outage never moves them, and a failed poll is read again from where the
-  last queued row left off.
+- Positions (:mod:`ingest.workers.polling`) come from ``signal_latest`` at start (a point never
+  stored starts 10 minutes back, none more than 30 days back) and are kept in memory
+  afterwards, moved only when rows are queued: a database outage never moves them, and a
+  failed poll is read again from where the last queued row left off.
 - One request serves many points: points are sorted by position and share a request whose
   ``startTime`` is the oldest position of the group while the events a point would read again
   stay few (its event density times the distance, at most ``REREAD_LIMIT``); events at or
@@ -16,7 +16,7 @@ read, at 1 s or at 15 s polls alike. Choices that decide whether values are lost
   page is queued before the next is read, so memory stays bounded after a long outage.
 - Live vs backfill: the first pass after start or after a failure reads back what was missed
   and is queued as BACKFILL; later polls are LIVE (their lag includes the poll wait, which is
-  the true lag of a polled source).
+  the true lag of a polled source). The rate is shown over max(60 s, four poll intervals).
 - Per-item errors inside a 200/207 answer (unknown WebId, no read access, an ``Errors`` object
   on a stream or among its values) are counted per mapping with PI's own words and never stop
   the worker; the events around an error object are stored as usual.
@@ -36,15 +36,11 @@ read, at 1 s or at 15 s polls alike. Choices that decide whether values are lost
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from contextlib import aclosing
 from datetime import datetime, timedelta, timezone
 
-from ingest.health import RATE_WINDOW_S
-from ingest.workers.base import Backoff, BaseWorker
-from ingest.workers.positions import Positions
+from ingest.workers.polling import PollingWorker
 from ingest.writer import BACKFILL, LIVE
 from optria.connectors import pi
 from optria.connectors.base import ConnectorError
@@ -52,83 +48,43 @@ from optria.connectors.base import Sample as SourceSample
 
 log = logging.getLogger("optria.ingest.pi")
 
-INITIAL_BACKFILL = timedelta(minutes=10)   # a point never stored before: this much history
-MAX_BACKFILL = timedelta(days=30)          # a point stored long ago: read back at most this much
 PAGE_SIZE = 1000                           # maxCount per stream and call
 REREAD_LIMIT = 100                         # events a point may read again to share a request
 PROBE_EVERY = timedelta(minutes=1)         # how often a point with empty reads has its value looked at
 
 
-class PiWorker(BaseWorker):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.config = pi.merge_config(self.config, self.settings)
-        self.poll_interval = float(self.config["poll_interval_s"])
-        self.health.rate_window_s = max(RATE_WINDOW_S, 4 * self.poll_interval)
+class PiWorker(PollingWorker):
+    log = log
+    failures = (ConnectorError, OSError, TimeoutError)
+    initial_backfill = timedelta(minutes=10)   # a point never stored before: this much history
+    max_backfill = timedelta(days=30)          # a point stored long ago: read back at most this much
+
+    def __init__(self, spec, config: dict, *, settings, **kwargs) -> None:
+        merged = pi.merge_config(config, settings)
+        super().__init__(spec, merged, settings=settings, poll_interval=float(merged["poll_interval_s"]), **kwargs)
         self.client: pi.PiClient | None = None
-        self.positions = Positions(self.store, self.signal_by_external, integration_id=self.spec.id, log=log)
         self.no_archive: dict[str, str] = {}          # WebId → why it is polled with `value`
         self._density: dict[str, float] = {}            # events/s before each point's position
         self._archive_seen: set[str] = set()            # recorded gave an event: the point has an archive
         self._probed_error: set[str] = set()            # value looked at after a recorded error
         self._probed_at: dict[str, datetime] = {}       # last look at the value of a point with empty reads
         self._pending: dict[str, SourceSample] = {}     # a current value newer than the position, not yet recorded
-        self._caught_up = False
 
-    # ----- loop ----------------------------------------------------------------------------
+    def is_open(self) -> bool:
+        return self.client is not None
 
-    async def run(self) -> None:
-        backoff = Backoff(first=0.5, cap=max(5.0, min(30.0, self.poll_interval)))
-        self._caught_up = False     # (re)started: the first pass reads back what was missed
-        while True:
-            started = time.monotonic()
-            try:
-                await self.positions.load(initial=INITIAL_BACKFILL, limit=MAX_BACKFILL)
-                if self.client is None:
-                    self.health.set_state("connecting" if self.health.state == "starting" else "reconnecting",
-                                          connected=False)
-                    self.client = pi.PiClient(self.config)
-                await self.poll()
-                backoff.reset()
-            except asyncio.CancelledError:
-                raise
-            except (ConnectorError, OSError, asyncio.TimeoutError) as exc:
-                await self._failed(getattr(exc, "message", None) or str(exc) or type(exc).__name__, backoff)
-                continue
-            await asyncio.sleep(max(0.0, self.poll_interval - (time.monotonic() - started)))
+    async def open(self) -> None:
+        self.client = pi.PiClient(self.config)
 
-    async def poll(self) -> None:
+    async def poll(self, kind: str) -> None:
         """One pass: recorded events of every archived point since its position, then current
         values of the points without archive."""
-        kind = LIVE if self._caught_up else BACKFILL
-        if not self._caught_up:
-            self.health.set_state("backfilling", connected=self.health.connected)
         end = datetime.now(timezone.utc)
         archived = [w for w in self.signal_by_external if w not in self.no_archive]
         if archived:
             await self._read_recorded(archived, end, kind)
         if self.no_archive:
             await self._read_values(list(self.no_archive))
-        self._caught_up = True
-        self.health.set_state("streaming", connected=True)
-
-    async def _failed(self, message: str, backoff: Backoff) -> None:
-        log.warning("ingest.pi.poll_failed", extra={"integration_id": self.spec.id, "error": message[:200]})
-        if self.health.connected:
-            await self.mark_stale()
-            self.health.reconnects += 1
-        self.health.set_state("reconnecting", connected=False)
-        self.health.error(message)
-        self._caught_up = False
-        await self.close()
-        await backoff.wait()
-
-    def _answered(self) -> None:
-        """PI answered: the source works (again)."""
-        if not self.health.connected:
-            self.health.set_state(self.health.state, connected=True)
-        if self.health.last_error is not None:
-            self.health.resolved()
 
     # ----- recorded ------------------------------------------------------------------------
 
@@ -158,7 +114,7 @@ class PiWorker(BaseWorker):
             since = {w: self.positions[w] for w in group}
             async with aclosing(self.client.iter_recorded(group, start, end, PAGE_SIZE)) as pages:
                 async for page in pages:
-                    self._answered()
+                    self.answered()
                     fresh, value_errors = [], []
                     for s in page.samples:
                         if s.error is not None:
@@ -253,7 +209,7 @@ class PiWorker(BaseWorker):
         """Current values of the points without archive; PI repeats a value until it changes."""
         assert self.client is not None
         samples = await self.client.read_current(web_ids)
-        self._answered()
+        self.answered()
         errors = [s for s in samples if s.error is not None]
         if errors:
             self.convert(errors)
@@ -264,6 +220,7 @@ class PiWorker(BaseWorker):
         if self.client is not None:
             client, self.client = self.client, None
             await client.close()
+
 
 
 def _now() -> datetime:

@@ -30,63 +30,46 @@ queued as BACKFILL, later polls as LIVE.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 
-from ingest.health import RATE_WINDOW_S
-from ingest.workers.base import Backoff, BaseWorker
-from ingest.workers.positions import Positions
-from ingest.writer import BACKFILL, LIVE
+from ingest.workers.polling import PollingWorker
 from optria.connectors import sql
 from optria.connectors.base import ConnectorError
 from optria.connectors.base import Sample as SourceSample
 
 log = logging.getLogger("optria.ingest.sql")
 
-INITIAL_BACKFILL = timedelta(hours=1)     # a tag never stored before: this much history
-MAX_BACKFILL = timedelta(days=30)         # a tag stored long ago: read back at most this much
 LATE_WINDOW = timedelta(hours=1)          # simple form: how far behind a tag may hold the query back
 MAX_PAGES = 1000                          # per poll: the next poll goes on from there
 
 
-class SqlWorker(BaseWorker):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.config = sql.merge_config(self.config, self.settings)
-        self.poll_interval = max(0.5, float(self.config["poll_interval_s"]))
-        self.health.rate_window_s = max(RATE_WINDOW_S, 4 * self.poll_interval)
+class SqlWorker(PollingWorker):
+    log = log
+    failures = (ConnectorError, OSError, psycopg.Error)   # psycopg: the tenant's query failed, or the session
+    initial_backfill = timedelta(hours=1)     # a tag never stored before: this much history
+    max_backfill = timedelta(days=30)         # a tag stored long ago: read back at most this much
+
+    def __init__(self, spec, config: dict, *, settings, **kwargs) -> None:
+        merged = sql.merge_config(config, settings)
+        super().__init__(spec, merged, settings=settings, poll_interval=max(0.5, float(merged["poll_interval_s"])),
+                         **kwargs)
         self.per_tag = sql.uses_tag_watermarks(self.config["query"])
-        self.positions = Positions(self.store, self.signal_by_external, integration_id=self.spec.id, log=log)
         self.conn: psycopg.AsyncConnection | None = None
-        self._caught_up = False
         self._behind: set[str] = set()    # tags past the late window (warned once)
 
-    async def run(self) -> None:
-        backoff = Backoff(first=0.5, cap=max(5.0, min(30.0, self.poll_interval)))
-        self._caught_up = False     # (re)started: the first pass reads back what was missed
-        while True:
-            started = time.monotonic()
-            try:
-                await self.positions.load(initial=INITIAL_BACKFILL, limit=MAX_BACKFILL)
-                if self.conn is None:
-                    self.health.set_state("connecting" if self.health.state == "starting" else "reconnecting",
-                                          connected=False)
-                    self.conn = await sql.connect(self.config)
-                await self.poll()
-                backoff.reset()
-            except asyncio.CancelledError:
-                raise
-            except (ConnectorError, OSError) as exc:
-                await self._failed(getattr(exc, "message", None) or str(exc) or type(exc).__name__, backoff)
-                continue
-            except psycopg.Error as exc:   # the tenant's query failed, or the connection dropped
-                await self._failed((str(exc).splitlines() or [type(exc).__name__])[0][:200], backoff)
-                continue
-            await asyncio.sleep(max(0.0, self.poll_interval - (time.monotonic() - started)))
+    def is_open(self) -> bool:
+        return self.conn is not None
+
+    async def open(self) -> None:
+        self.conn = await sql.connect(self.config)
+
+    def failure_message(self, exc: BaseException) -> str:
+        if isinstance(exc, psycopg.Error):
+            return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        return super().failure_message(exc)
 
     def _floor(self, tags: list[str]) -> datetime:
         """``%(watermark)s``: the oldest watermark, bounded by the late window in the simple form."""
@@ -103,18 +86,17 @@ class SqlWorker(BaseWorker):
         self._behind = behind
         return max(oldest, bound)
 
-    async def poll(self) -> None:
+    async def poll(self, kind: str) -> None:
         """One poll: the query, page after page while the rows are older than one poll interval."""
         assert self.conn is not None
-        kind = LIVE if self._caught_up else BACKFILL
-        if not self._caught_up:
-            self.health.set_state("backfilling", connected=self.health.connected)
         tags = list(self.signal_by_external)
-        cursor = self._floor(tags) if tags else datetime.now(timezone.utc)
-        for _ in range(MAX_PAGES if tags else 0):
+        if not tags:
+            return
+        cursor = self._floor(tags)
+        for _ in range(MAX_PAGES):
             samples = await sql.fetch_since(self.conn, self.config["query"], cursor, tags=tags,
                                             watermarks=[self.positions[t] for t in tags])
-            self._answered()
+            self.answered()
             times = await self._queue(samples, kind)
             if not times:
                 break
@@ -125,8 +107,6 @@ class SqlWorker(BaseWorker):
             if below is None or below <= cursor:
                 break       # the rows stopped moving: the rest is for the next poll
             cursor = below
-        self._caught_up = True
-        self.health.set_state("streaming", connected=True)
 
     async def _queue(self, samples: list[SourceSample], kind: str) -> list[datetime]:
         """Queue rows newer than their tag's watermark and move the watermarks; return the times
@@ -151,24 +131,6 @@ class SqlWorker(BaseWorker):
         for s in fresh:
             self.positions.advance(s.signal_id, min(s.time, now))
         return times
-
-    def _answered(self) -> None:
-        """The source answered: it works (again)."""
-        if not self.health.connected:
-            self.health.set_state(self.health.state, connected=True)
-        if self.health.last_error is not None:
-            self.health.resolved()
-
-    async def _failed(self, message: str, backoff: Backoff) -> None:
-        log.warning("ingest.sql.poll_failed", extra={"integration_id": self.spec.id, "error": message})
-        if self.health.connected:
-            await self.mark_stale()
-            self.health.reconnects += 1
-        self.health.set_state("reconnecting", connected=False)
-        self.health.error(message)
-        self._caught_up = False
-        await self.close()
-        await backoff.wait()
 
     async def close(self) -> None:
         if self.conn is not None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 
 from ingest.samples import QUALITY_CODES
-from ingest.workers.pi import INITIAL_BACKFILL
+from ingest.workers.pi import PiWorker
 from optria.connectors import pi
 from optria.demo.pi_server import FLAKY_ERROR, PiWebApiSimulator
 from optria.demo.plant import TAGS
@@ -90,9 +90,9 @@ async def test_pi_points_faster_than_the_poll_are_stored_event_for_event(pi_sim_
     assert backfilled > 0, "the first pass reads back the last 10 minutes as backfill"
     fast = report[TAG_PATHS[0]]
     # the span covers the initial read-back and the live polls up to the end of the test
-    assert fast[0] <= started - INITIAL_BACKFILL + timedelta(seconds=1)
+    assert fast[0] <= started - PiWorker.initial_backfill + timedelta(seconds=1)
     assert fast[1] >= stopped - timedelta(seconds=8)
-    assert fast[1] - fast[0] >= INITIAL_BACKFILL + timedelta(seconds=10)
+    assert fast[1] - fast[0] >= PiWorker.initial_backfill + timedelta(seconds=10)
     print({name: f"recorded {r[2]}, stored {r[3]}" for name, r in report.items()}, f"live rows {live}")
     # live polls stored every event of their 13 s: at 0.2-1 s scans far more than one per poll
     assert live >= 13 * (1 / 0.2 + 1 / 0.5 + 1 + 1 / 0.3 + 1 / 0.25) * 0.7, live
