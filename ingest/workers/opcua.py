@@ -162,11 +162,13 @@ class OpcUaWorker(BaseWorker):
             cparams.SubscriptionId = result.SubscriptionId
             cparams.TimestampsToReturn = ua.TimestampsToReturn.Both
             cparams.ItemsToCreate = items
-            for res in await client.uaclient.create_monitored_items(cparams):
+            results = await client.uaclient.create_monitored_items(cparams)
+            for (external_id, signal_id), res in zip(chunk, results):
                 if not res.StatusCode.is_good():
-                    failed += 1
+                    failed += 1   # e.g. BadNodeIdUnknown: the tag was renamed or removed on the server
+                    self.health.reject("monitored_item_failed", signal_id=signal_id,
+                                       detail=f"{res.StatusCode.name}: {external_id}")
         if failed:
-            self.health.reject("monitored_item_failed", failed)
             log.warning("ingest.opcua.items_failed", extra={"integration_id": self.spec.id, "failed": failed})
         self._last_publish = time.monotonic()
 

@@ -278,10 +278,12 @@ async def integration_detail_page(request: Request, integration_id: FromPath[int
             raise NotFoundException()
         actions, total = await store.list_actions(conn, tenant_id, row["id"], page=page, page_size=LOG_PAGE_SIZE)
         mappings, mapping_total = await store.list_mappings(conn, tenant_id, row["id"], page_size=10)
+        errors = await store.error_history(conn, tenant_id, row["id"])
     note, _ = flash.pop(request)
     pages = max(1, math.ceil(total / LOG_PAGE_SIZE))
     card = integration_view(row, settings_of(request))
     return render(request, "integrations/detail.html", card=card, actions=actions, log_total=total, flash=note,
+                  errors=errors,
                   mappings=[mapping_view(m) for m in mappings], mapping_total=mapping_total, here=_here(request),
                   pager={"page": page, "pages": pages, "has_prev": page > 1, "has_next": page < pages},
                   page_link=lambda n: f"/integrations/{row['id']}?page={n}#log",

@@ -350,6 +350,12 @@ async def log_action(conn: Conn, tenant_id: UUID, integration_id: int, *, action
         "details": Jsonb(details or {})})
 
 
+async def error_history(conn: Conn, tenant_id: UUID, integration_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    """The source's error episodes, newest first (the open one, if any, is the current error)."""
+    cur = await conn.execute(ERROR_HISTORY, {"tenant_id": tenant_id, "integration_id": integration_id, "limit": limit})
+    return await cur.fetchall()
+
+
 async def list_actions(conn: Conn, tenant_id: UUID, integration_id: int, *, page: int = 1,
                        page_size: int = 25) -> tuple[list[dict[str, Any]], int]:
     return await _page(conn, LIST_ACTIONS, {"tenant_id": tenant_id, "integration_id": integration_id}, page, page_size)

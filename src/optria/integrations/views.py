@@ -42,4 +42,6 @@ def mapping_view(row: dict[str, Any]) -> dict[str, Any]:
         "warn_low": r["warn_low"], "warn_high": r["warn_high"], "crit_low": r["crit_low"], "crit_high": r["crit_high"],
         "expected_interval_s": r["expected_interval_s"], "enabled": r["enabled"], "latest": latest,
         "level": r["level"], "created_at": r["created_at"], "updated_at": r["updated_at"],
+        "rejects": {"total": int(r.get("rejected_total") or 0), "reason": r.get("reject_reason"),
+                    "detail": r.get("reject_detail"), "at": r.get("last_rejected_at")},
     }

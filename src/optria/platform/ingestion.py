@@ -73,7 +73,10 @@ async def ingestion_detail(request: Request, integration_id: FromPath[int]) -> R
         raise ApiError(404, "not_found", "No such integration.")
     row = classify(rows[0])
     history = await store.lag_history(integration_id)
+    errors = await store.error_history(integration_id)
+    rejects = await store.rejects(integration_id)
     return render_page(request, "platform/ingestion_detail.html", row=row, chart=lag_chart(history), history=history,
+                       errors=errors, rejects=rejects,
                        breadcrumbs=[("Platform overview", "/platform"), ("Ingestion", "/platform/ingestion"),
                                     (verbatim(row["name"]), None)])
 

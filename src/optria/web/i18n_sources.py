@@ -37,9 +37,9 @@ def data_msgids() -> set[str]:
 
 def _ingestion_msgids() -> set[str]:
     """Ingest states and row flags of the ingestion dashboard (issue 6)."""
-    from optria.web.templating import INGEST_FLAG_LABELS, INGEST_STATE_LABELS
+    from optria.web.templating import INGEST_FLAG_LABELS, INGEST_STATE_LABELS, REJECT_REASON_LABELS
 
-    return set(INGEST_STATE_LABELS.values()) | set(INGEST_FLAG_LABELS.values())
+    return set(INGEST_STATE_LABELS.values()) | set(INGEST_FLAG_LABELS.values()) | set(REJECT_REASON_LABELS.values())
 
 
 def _identity_msgids() -> set[str]:

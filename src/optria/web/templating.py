@@ -55,6 +55,14 @@ INGEST_STATE_LABELS = {
 }
 INGEST_FLAG_LABELS = {"stale": "Stale data", "no_worker": "No ingest worker", "error": "Error",
                       "disabled": "Not streaming", "no_mappings": "No mapped tags"}
+# Why the ingest service refused a value (ingest health, ingest_signal_status.last_reason).
+REJECT_REASON_LABELS = {
+    "unknown_signal": "Not a mapped tag", "source_error": "Error reported by the source",
+    "not_a_number": "Not a number", "nan_or_infinite": "Not a finite number", "missing_value": "No value",
+    "bad_timestamp": "Unreadable timestamp", "timestamp_out_of_range": "Timestamp out of range",
+    "malformed_value": "Malformed value", "monitored_item_failed": "The server refused to monitor the tag",
+    "older_than_retention": "Older than the retention period", "write_refused": "Refused by the database",
+}
 NAV_SECTIONS = {"main": "", "management": "Management", "platform": "Platform"}
 
 
@@ -116,6 +124,7 @@ def build_environment() -> Environment:
     env.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
     env.globals["state_label"] = lambda state: INGEST_STATE_LABELS.get(state, state)
     env.globals["flag_label"] = lambda flag: INGEST_FLAG_LABELS.get(flag, flag)
+    env.globals["reject_label"] = lambda reason: REJECT_REASON_LABELS.get(reason, reason)
     return env
 
 
