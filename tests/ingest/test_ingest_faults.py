@@ -21,11 +21,12 @@ from ingest.writer import Writer
 from optria.blackbox.collectors import LimitCollector
 from optria.blackbox.grouping import Grouper
 from optria.db import Database
+from optria.demo.netcut import CuttableProxy
 from optria.demo.opcua_server import NONE_ONLY, bench_node_id
 from optria.demo.plant import TAGS, Plant
 from optria.timeseries import writes
 from tests.fix_ingest import arrange_integration, count_samples, ingest_settings, running_supervisor, wait_for
-from tests.ingest.test_opcua_ingest import CuttableProxy, _assert_same
+from tests.ingest.test_opcua_ingest import _assert_same
 
 N_SIGNALS = 10
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from optria.demo.netcut import CuttableProxy
 from optria.demo.opcua_server import NONE_ONLY, bench_node_id
 from optria.embedded_pg import ensure_server
 from optria.migrations import migrate
@@ -97,58 +98,6 @@ async def test_database_outage_loses_nothing(opcua_sim_factory, private_pg, tmp_
         end = datetime.now(timezone.utc) - timedelta(seconds=1)
     compared = _assert_same(sim, dsn, arranged, start, end)
     assert compared >= N_SIGNALS * 5 * 4   # the outage window is in the comparison
-
-
-class CuttableProxy:
-    """A TCP proxy on loopback whose connections can be cut, to drop the session while the
-    server goes on producing values (a network fault, unlike a server restart)."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.server = None
-        self.port = 0
-        self.blocked = False
-        self.pipes: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def _client(self, reader, writer) -> None:
-        if self.blocked:
-            writer.close()
-            return
-        try:
-            up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.close()
-            return
-        self.pipes |= {writer, up_w}
-
-        async def pump(src, dst):
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, asyncio.CancelledError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pump(reader, up_w), pump(up_r, writer))
-
-    def cut(self) -> None:
-        self.blocked = True
-        for w in list(self.pipes):
-            w.transport.abort()
-        self.pipes.clear()
-
-    def restore(self) -> None:
-        self.blocked = False
-
-    async def stop(self) -> None:
-        self.cut()
-        self.server.close()
 
 
 async def test_network_cut_is_backfilled_from_history(opcua_sim_factory, db_dsn, owner_conn, tmp_path) -> None:
