@@ -29,6 +29,11 @@ Behaviour worth knowing (deliberate, documented choices):
   recorded data, the stream item) carries an ``Errors`` list, as PI does for errors met while
   streaming a response; ``OPTRIA.Demo.Flaky``, whose every seventh recorded event is an error
   object (``Timestamp`` and ``Errors``) among good values.
+- Bench points (``bench_points=N``, none by default): ``OPTRIA.Bench.P0000`` … plain Float32
+  points with a value that moves (a pure function of time, like the plant's), scanning on
+  the same grid as the others; listed after the special points, so every other point keeps
+  its WebId. They let a benchmark read hundreds of archived points (``scripts/bench_ingest.py
+  --only soak`` reads 200).
 - Two AF attributes without a PI point data reference (streams, but not PI points: absent from
   point searches and ``/points``): ``OPTRIA.Demo|Efficiency``, whose recorded data is refused
   with a per-item error (its data reference cannot give recorded values), and
@@ -225,9 +230,17 @@ def _special_tag(name: str, role: str, unit: str, nominal: float, amplitude: flo
                amplitude=amplitude, noise=noise, warn_hi=None, crit_hi=None)
 
 
+BENCH_PREFIX = "OPTRIA.Bench.P"
+
+
+def bench_point_name(index: int) -> str:
+    return f"{BENCH_PREFIX}{index:04d}"
+
+
 def build_points(server_name: str, period_ticks: int, tags: tuple[Tag, ...],
-                 periods: Mapping[str, int] | None = None) -> list[SimPoint]:
-    """Plant tags first (ids in plant order), then the special demonstration points.
+                 periods: Mapping[str, int] | None = None, bench: int = 0) -> list[SimPoint]:
+    """Plant tags first (ids in plant order), then the special demonstration points, then
+    ``bench`` benchmark points.
 
     ``periods`` gives points (by lower-case name) a scan period of their own, in ticks.
     """
@@ -249,6 +262,10 @@ def build_points(server_name: str, period_ticks: int, tags: tuple[Tag, ...],
         ("OPTRIA.Demo.Flaky", "Float32", "bar", "Point whose archive read fails on some events",
          _special_tag("OPTRIA.Demo.Flaky", "pressure", "bar", 8.0, 0.5, 0.05), "flaky"),
     ]
+    for i in range(bench):
+        name = bench_point_name(i)
+        specs.append((name, "Float32", "", f"Benchmark point {i}",
+                      _special_tag(name, "bench", "", 50.0 + i % 50, 10.0, 1.0), "plant"))
     points = []
     for index, (name, ptype, unit, desc, tag, behaviour) in enumerate(specs, start=1):
         web_id = "F1DP" + _b64(server_guid) + _b64(struct.pack("<I", index))
@@ -326,9 +343,12 @@ class PiWebApiSimulator:
         point_periods_s: Mapping[str, float] | None = None,
         data_server_name: str = "OPTRIA-PI-DEMO",
         ssl_context: ssl.SSLContext | None = None,
+        bench_points: int = 0,
     ) -> None:
         if scan_period_s <= 0:
             raise ValueError("scan_period_s must be positive")
+        if not 0 <= bench_points <= 9_999:
+            raise ValueError("bench_points must be between 0 and 9999")
         self.plant = plant or Plant()
         self.host = host
         self.port = port
@@ -344,7 +364,7 @@ class PiWebApiSimulator:
             if seconds <= 0:
                 raise ValueError(f"the scan period of {name!r} must be positive")
             periods[name.lower()] = max(1, round(seconds * TICKS_PER_SECOND))
-        self.points = build_points(data_server_name, self.period_ticks, self.plant.tags, periods)
+        self.points = build_points(data_server_name, self.period_ticks, self.plant.tags, periods, bench_points)
         unknown = set(periods) - {p.name.lower() for p in self.points}
         if unknown:
             raise ValueError(f"point_periods_s names unknown points: {', '.join(sorted(unknown))}")
@@ -878,13 +898,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD",
                         help="require Basic authentication; repeat for several users")
     parser.add_argument("--data-server", default="OPTRIA-PI-DEMO")
+    parser.add_argument("--bench-points", type=int, default=0, help="add OPTRIA.Bench.P0000 … points")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     users = dict(u.split(":", 1) for u in args.user) if args.user else None
 
     async def run() -> None:
         sim = PiWebApiSimulator(Plant(), host=args.host, port=args.port, users=users,
-                                scan_period_s=args.scan_period, data_server_name=args.data_server)
+                                scan_period_s=args.scan_period, data_server_name=args.data_server,
+                                bench_points=args.bench_points)
         async with sim:
             print(f"PI Web API simulator at {sim.base_url} (control: {sim.root_url}/sim/status)", flush=True)
             await asyncio.Event().wait()
