@@ -35,7 +35,7 @@ async def run_job_forever(job: Job) -> None:
 
 
 # Modules offering ``jobs(db, settings) -> list[Job]``; a module not present yet is skipped.
-JOB_MODULES = ("optria.timeseries.retention", "optria.twin.jobs", "optria.blackbox.jobs", "optria.optimization.jobs")
+JOB_MODULES = ("optria.timeseries.retention", "optria.timeseries.repair", "optria.twin.jobs", "optria.blackbox.jobs", "optria.optimization.jobs")
 
 
 def default_jobs(db, settings) -> list[Job]:

@@ -4,8 +4,11 @@ Workers put lists of samples (one OPC-UA publish response, one PI poll) on a bou
 queue, each list tagged live or backfill; ``put`` waits when it is full, which is the
 backpressure. The writer drains whatever is queued (so each publish batch is flushed at
 once, and batches grow by themselves under load) and commits in one transaction the SQL of
-:mod:`optria.timeseries.writes`: the new samples, ``signal_latest``, rollups where the tier
-needs them, the ``sample_batches`` commit-log rows, and ``NOTIFY optria_live``.
+:mod:`optria.timeseries.writes`: the new samples and their ``sample_batches`` commit-log
+rows. Latest values and rollups of what it committed are *folded*: accumulated in memory
+and written once every ``fold_interval_s`` (one upsert per signal and second instead of
+three per sample and batch), with ``NOTIFY optria_live``; a fold that never happens (the
+process died) is made up by the rollup repair job from the stored rows.
 
 One task owns the writer's connection: everything that touches it — batches and stale
 marks alike — goes through the queue and runs in that task, so two tasks can never share
@@ -87,7 +90,7 @@ class Writer:
                  max_batch_rows: int = 20_000, spool: Spool | None = None,
                  on_commit: Callable[[Commit], None] | None = None,
                  on_reject: Callable[[list[Sample], str], None] | None = None,
-                 notify: bool = True) -> None:
+                 notify: bool = True, fold_interval_s: float = 1.0) -> None:
         self.dsn = dsn
         # None: decided by the storage tier (continuous aggregates do it in the `timescale` tier)
         self._rollups_setting = maintain_rollups
@@ -110,6 +113,9 @@ class Writer:
         self._deadline: float | None = None
         self._direct_copy = True
         self._managed = False     # a run loop owns the connection (set by run(), for good)
+        self._fold = writes.Fold()
+        self.fold_interval_s = fold_interval_s
+        self._next_fold = 0.0
         self._task: asyncio.Task | None = None
 
     # ----- producer side -----------------------------------------------------------------
@@ -221,11 +227,16 @@ class Writer:
             while True:
                 if not self._inflight:
                     self._inflight = await self._next_batch()
-                await self._write_pending(self._inflight)
-                self._inflight = []
+                if self._inflight:
+                    await self._write_pending(self._inflight)
+                    self._inflight = []
+                if self._fold and time.monotonic() >= self._next_fold:
+                    await self._fold_now()
                 if self.spool is not None and self.spool.pending_bytes() and not self._stopping:
                     await self._replay_spool()
                 if self._stopping and self.queue.empty() and not self._stale_overflow:
+                    if self._fold:
+                        await self._fold_now()
                     return
         except _StopWriting:
             log.warning("writer.stop_deadline", extra={"pending": self.depth})
@@ -237,8 +248,16 @@ class Writer:
             self._conn_task = None
 
     async def _next_batch(self) -> list[_Pending]:
+        """What is queued, or [] when a fold falls due while nothing arrives."""
         if not self.queue.empty() or not self._stale_overflow:
-            first = await self.queue.get()
+            if self._fold:
+                try:
+                    first = await asyncio.wait_for(self.queue.get(),
+                                                   max(0.0, self._next_fold - time.monotonic()))
+                except asyncio.TimeoutError:
+                    return []
+            else:
+                first = await self.queue.get()
         else:
             first = self._stale_overflow.pop(0)
         batch = [first]
@@ -376,37 +395,82 @@ class Writer:
         return good
 
     async def write_batch(self, samples: list[Sample], kind: str = LIVE) -> int:
-        """One transaction for ``samples``; returns the number of rows newly stored."""
-        return await self.write_parts([_Pending(samples, kind)])
+        """One transaction for ``samples``, then the fold; returns the number of rows newly stored
+        (tests and tools: the running writer folds on its own clock)."""
+        n = await self.write_parts([_Pending(samples, kind)])
+        await self.fold_now()
+        return n
+
+    async def fold_now(self) -> None:
+        if self._fold:
+            await self._fold_now()
 
     async def write_parts(self, parts: list[_Pending]) -> int:
+        """Commit ``parts``: samples in one transaction; a stale mark after what was queued before it
+        is committed and folded, so a value received before the loss cannot look current again."""
+        total = 0
+        run: list[_Pending] = []
+        for p in parts:
+            if p.stale is None:
+                run.append(p)
+                continue
+            if run:
+                total += await self._commit(run)
+                run = []
+            await self._fold_now()
+            conn = await self._connection()
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('optria.platform', 'ingest', true)")
+                await writes.mark_stale(conn, p.stale[0], p.stale[1], notify=self.notify)
+        if run:
+            total += await self._commit(run)
+        return total
+
+    async def _commit(self, parts: list[_Pending]) -> int:
         started = time.perf_counter()
         conn = await self._connection()
         ingest_time = datetime.now(timezone.utc)
         stored: list[tuple[str, list[Sample]]] = []
-        inserted: list[tuple[str, list[Sample]]] = []
         async with conn.transaction():
             await conn.execute("SELECT set_config('optria.platform', 'ingest', true)")
             for p in parts:
-                if p.stale is not None:
-                    # samples queued before the mark are written before it, in this transaction
-                    inserted += await self._store(conn, stored, ingest_time)
-                    stored = []
-                    await writes.mark_stale(conn, p.stale[0], p.stale[1], notify=self.notify)
-                    continue
                 good = await self._filter(conn, p.samples)
                 if good:
                     stored.append((p.kind, good))
-            inserted += await self._store(conn, stored, ingest_time)
+            inserted, new, keys = await self._store(conn, stored, ingest_time)
+        if new:   # committed: now it may reach the latest values and the rollups (the first rows after
+            # a quiet spell are folded at once, the rest at most every fold_interval_s)
+            self._fold.add(new, keys, rollups=self.maintain_rollups)
         self._account(inserted, started)
         return sum(len(rows) for _, rows in inserted)
 
+    async def _fold_now(self) -> None:
+        """Write the folded latest values and rollups. A failure keeps the latest values for the
+        next fold and leaves the rollups to the repair job, which reads the stored rows."""
+        pending = self._fold.take()
+        self._next_fold = time.monotonic() + self.fold_interval_s
+        try:
+            conn = await self._connection()
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('optria.platform', 'ingest', true)")
+                if not await writes.fold(conn, pending, notify=self.notify):
+                    log.info("writer.fold_left_to_repair", extra={"entries": len(pending.batches)})
+        except TRANSIENT as exc:
+            await self._close()
+            for sid, row in pending.latest.items():
+                cur = self._fold.latest.get(sid)
+                if cur is None or row.time > cur.time:
+                    self._fold.latest[sid] = row
+            log.warning("writer.fold_failed", extra={"error": str(exc).splitlines()[0][:200] if str(exc) else
+                                                      type(exc).__name__, "entries_left_to_repair": len(pending.batches)})
+
     async def _store(self, conn: psycopg.AsyncConnection, parts: list[tuple[str, list[Sample]]],
-                     ingest_time: datetime) -> list[tuple[str, list[Sample]]]:
-        """Write ``parts`` inside the open transaction; returns (kind, inserted rows) per part."""
+                     ingest_time: datetime) -> tuple[list[tuple[str, list[Sample]]], list[Sample], list]:
+        """Write ``parts`` inside the open transaction: (kind, inserted rows) per part, all the new
+        rows, and the commit-log entries that describe them."""
         samples = [s for _, rows in parts for s in rows]
         if not samples:
-            return []
+            return [], [], []
         new = await self._insert(conn, samples, ingest_time)
         if new is samples:
             inserted = parts
@@ -426,14 +490,10 @@ class Writer:
                 deduped.append((kind, keep))
             inserted = deduped
         self.stats.duplicates += len(samples) - len(new)
+        entries = []
         if new:
-            await writes.upsert_latest(conn, new, ingest_time)
-            if self.maintain_rollups:
-                await writes.upsert_rollups(conn, new)
-            await writes.record_batches(conn, new, ingest_time)
-            if self.notify:
-                await writes.notify_live(conn, new, ingest_time)
-        return inserted
+            entries = await writes.record_batches(conn, new, ingest_time)
+        return inserted, new, entries
 
     def _account(self, inserted: list[tuple[str, list[Sample]]], started: float) -> None:
         n = sum(len(rows) for _, rows in inserted)

@@ -88,7 +88,7 @@ def write_samples(conn: psycopg.Connection, tenant_id: UUID, signal_id: int,
                          "SET time = EXCLUDED.time, value = EXCLUDED.value, quality = EXCLUDED.quality, "
                          "ingest_time = EXCLUDED.ingest_time WHERE EXCLUDED.time > l.time", [*r, stamp])
         for entry in batch_summaries(new, stamp):
-            conn.execute(RECORD_BATCH, entry)
+            conn.execute(RECORD_BATCH, {**entry, "rolled_up": False})
 
 
 def mark_stale(conn: psycopg.Connection, tenant_id: UUID, signal_id: int) -> None:

@@ -48,7 +48,7 @@ async def test_writer_crash_is_restarted_reported_and_loses_nothing(opcua_sim_fa
     sim = await _bench(opcua_sim_factory)
     config = {"endpoint_url": sim.endpoint_url, "publishing_interval_ms": 100}
     arranged = arrange_integration(owner_conn, "opcua", config, [f"ns=2;s={bench_node_id(i)}" for i in range(N_SIGNALS)])
-    real = writes.upsert_latest
+    real = writes.copy_samples
     armed = [1]
 
     async def faulty(*args, **kwargs):
@@ -61,7 +61,7 @@ async def test_writer_crash_is_restarted_reported_and_loses_nothing(opcua_sim_fa
     async with running_supervisor(ingest_settings(tmp_path), db_dsn) as sup:
         await wait_for(lambda: count_samples(db_dsn, list(arranged.signals.values())) > N_SIGNALS * 5, what="data")
         start = _now()
-        monkeypatch.setattr(writes, "upsert_latest", faulty)
+        monkeypatch.setattr(writes, "copy_samples", faulty)
         run = sup.running[arranged.integration_id]
         await wait_for(lambda: run.health.restarts >= 1, what="the writer's restart in health")
         await asyncio.sleep(3)

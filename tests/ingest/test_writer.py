@@ -11,7 +11,7 @@ import pytest
 
 from ingest.samples import BAD, GOOD, Rejected, Sample, make_sample
 from ingest.spool import Spool
-from ingest.writer import Writer
+from ingest.writer import LIVE, Writer, _Pending
 from tests.fix_ingest import arrange_integration
 
 T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
@@ -35,6 +35,10 @@ def _platform(dsn: str) -> psycopg.Connection:
     conn = psycopg.connect(dsn)
     conn.execute("SELECT set_config('optria.platform', 'test', false)")
     return conn
+
+
+def _pending(rows):
+    return _Pending(rows, LIVE)
 
 
 def _stats(dsn: str):
@@ -155,3 +159,49 @@ def test_numeric_strings_and_booleans_are_accepted() -> None:
     assert make_sample(None, 1, now, " 4.5 ").value == 4.5
     assert make_sample(None, 1, now, True).value == 1.0
     assert make_sample(None, 1, now, None, BAD).value is None
+
+
+async def test_rows_a_dead_writer_never_folded_are_folded_once_by_the_repair_job(db_dsn, db, arranged,
+                                                                                storage_tier) -> None:
+    from datetime import timedelta as td
+
+    from optria.timeseries.repair import RollupRepairJob
+
+    rows = _rows(arranged, 300)
+    w = Writer(db_dsn)
+    assert await w.write_parts([_pending(rows[:900])]) == 900     # committed, not folded: the process "dies"
+    await w._close()
+    w2 = Writer(db_dsn)
+    assert await w2.write_batch(rows[900:]) == len(rows) - 900    # a live writer folds its own rows
+    await w2.stop()
+    job = RollupRepairJob(db, settle=td(0))
+    folded = await job.run_once()
+    assert await RollupRepairJob(db, settle=td(0)).run_once() == 0   # each entry once
+    raw, m, h = _stats(db_dsn)
+    assert sum(r[1] for r in raw) == len(rows) and len(raw) == len(m) == len(h)
+    for rr, mm, hh in zip(raw, m, h):
+        assert rr[1] == mm[1] == hh[1] and math.isclose(rr[2], mm[2]) and math.isclose(rr[2], hh[2])
+    assert folded == 900
+    with _platform(db_dsn) as conn:
+        newest = conn.execute("SELECT signal_id, max(time) FROM signal_samples GROUP BY 1").fetchall()
+        latest = dict(conn.execute("SELECT signal_id, time FROM signal_latest").fetchall())
+    assert all(latest[sid] == t for sid, t in newest)
+
+
+async def test_a_fold_racing_the_repair_job_counts_every_row_once(db_dsn, db, arranged, storage_tier) -> None:
+    from datetime import timedelta as td
+
+    from optria.timeseries.repair import RollupRepairJob
+
+    rows = _rows(arranged, 200)
+    w = Writer(db_dsn)
+    await w.write_parts([_pending(rows[:500])])
+    await w.write_parts([_pending(rows[500:])])                   # two entries waiting in the writer's fold
+    await RollupRepairJob(db, settle=td(0), batch=1).run_once()  # the repair job claims them first
+    await w.fold_now()                                            # finds its entries taken: leaves the rollups alone
+    await w.stop()
+    await RollupRepairJob(db, settle=td(0)).run_once()
+    raw, m, h = _stats(db_dsn)
+    assert sum(r[1] for r in raw) == len(rows) and len(raw) == len(m) == len(h)
+    for rr, mm, hh in zip(raw, m, h):
+        assert rr[1] == mm[1] == hh[1] and math.isclose(rr[2], mm[2]), storage_tier

@@ -7,12 +7,15 @@ runs, and what differs by tier, is here:
   when a row may already exist (a replayed backfill) or the session may not COPY under row
   security, COPY into a staging table and ``INSERT … ON CONFLICT DO NOTHING RETURNING``, so
   a replay never duplicates and the caller learns exactly which rows are new;
-- ``signal_latest``: forward-only upsert of the newest row per signal;
-- rollups: in the ``postgres`` and ``timescale-apache`` tiers the writer folds the rows it
-  actually inserted into ``signal_1m_rollup`` / ``signal_1h_rollup`` (exact under replays);
-  in the ``timescale`` tier continuous aggregates do it;
 - ``sample_batches``: one commit-log row per tenant per transaction, which derived data
-  (Black Box limits) follows in commit order;
+  (Black Box limits, rollup repair) follows in commit order;
+- ``signal_latest`` and rollups are *folded*: the writer accumulates, per signal, the newest row
+  and the 1-minute / 1-hour partial aggregates of the rows it actually inserted, and writes
+  them once a second (:func:`fold`) — one upsert per signal and second instead of three per
+  sample and batch. In the ``timescale`` tier continuous aggregates do the rollups. A fold
+  claims the commit-log entries it covers (``rolled_up``); entries a dead writer never folded
+  are folded from the stored rows by the rollup repair job (:mod:`optria.timeseries.repair`),
+  so the rollups stay exact;
 - stale marks: a source went away, its signals' latest values are no longer current.
 """
 
@@ -72,8 +75,18 @@ SET n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, min = least(r.min, EXCLUDE
 ROLLUP_TABLES = {60: "signal_1m_rollup", 3600: "signal_1h_rollup"}
 
 RECORD_BATCH = """
-INSERT INTO sample_batches (tenant_id, ingest_time, min_time, max_time, rows, signal_ids, first_times, last_times)
-VALUES (%(tenant)s, %(ingest_time)s, %(min_time)s, %(max_time)s, %(rows)s, %(signals)s, %(firsts)s, %(lasts)s)
+INSERT INTO sample_batches (tenant_id, ingest_time, min_time, max_time, rows, signal_ids, first_times, last_times,
+                            rolled_up)
+VALUES (%(tenant)s, %(ingest_time)s, %(min_time)s, %(max_time)s, %(rows)s, %(signals)s, %(firsts)s, %(lasts)s,
+        %(rolled_up)s)
+RETURNING tenant_id, id
+"""
+
+# A fold claims the entries it covers; fewer claimed than asked means the repair job took some.
+CLAIM_BATCHES = """
+UPDATE sample_batches b SET rolled_up = true
+FROM unnest(%(tenants)s::uuid[], %(ids)s::int8[]) AS c(tenant_id, id)
+WHERE b.tenant_id = c.tenant_id AND b.id = c.id AND NOT b.rolled_up
 """
 
 KNOWN_SIGNALS = "SELECT id, tenant_id FROM signals WHERE id = ANY(%(ids)s::int8[])"
@@ -152,74 +165,6 @@ async def insert_new_samples(conn: psycopg.AsyncConnection, rows: Sequence[Row],
     return inserted
 
 
-def latest_rows(rows: Iterable[Row], ingest_time: datetime) -> list[tuple]:
-    """The newest row per signal, for the forward-only upsert of signal_latest."""
-    newest: dict[int, Row] = {}
-    for s in rows:
-        cur = newest.get(s.signal_id)
-        if cur is None or s.time > cur.time:
-            newest[s.signal_id] = s
-    return [(s.tenant_id, s.signal_id, s.time, s.value, s.quality, ingest_time) for s in newest.values()]
-
-
-async def upsert_latest(conn: psycopg.AsyncConnection, rows: Iterable[Row], ingest_time: datetime) -> None:
-    await copy_rows(conn, "_optria_latest", COPY_COLUMNS, COPY_TYPES, latest_rows(rows, ingest_time))
-    await conn.execute(UPSERT_LATEST, prepare=True)
-
-
-def rollup_rows(rows: Iterable[Row]) -> list[tuple]:
-    """1-minute partial aggregates of inserted rows in one pass, and 1-hour partials folded from
-    those (so each row is touched once). Rows: (width, tenant, signal, bucket, n, sum, min, max,
-    last, last_time), ready for COPY."""
-    minute: dict[tuple, list] = {}
-    for s in rows:
-        v = s.value
-        if v is None:
-            continue
-        ts = s.time.timestamp()
-        key = (s.tenant_id, s.signal_id, int(ts // 60))
-        a = minute.get(key)
-        if a is None:
-            minute[key] = [1, v, v, v, v, s.time]
-        else:
-            a[0] += 1
-            a[1] += v
-            if v < a[2]:
-                a[2] = v
-            elif v > a[3]:
-                a[3] = v
-            if s.time >= a[5]:
-                a[4] = v
-                a[5] = s.time
-    hour: dict[tuple, list] = {}
-    out: list[tuple] = []
-    for (tenant, signal, m), (n, total, mn, mx, last, last_time) in minute.items():
-        out.append((60, tenant, signal, datetime.fromtimestamp(m * 60, timezone.utc), n, total, mn, mx, last, last_time))
-        key = (tenant, signal, m // 60)
-        h = hour.get(key)
-        if h is None:
-            hour[key] = [n, total, mn, mx, last, last_time]
-        else:
-            h[0] += n
-            h[1] += total
-            h[2] = min(h[2], mn)
-            h[3] = max(h[3], mx)
-            if last_time >= h[5]:
-                h[4], h[5] = last, last_time
-    for (tenant, signal, hr), (n, total, mn, mx, last, last_time) in hour.items():
-        out.append((3600, tenant, signal, datetime.fromtimestamp(hr * 3600, timezone.utc), n, total, mn, mx, last, last_time))
-    return out
-
-
-async def upsert_rollups(conn: psycopg.AsyncConnection, rows: Iterable[Row]) -> None:
-    partials = rollup_rows(rows)
-    if not partials:
-        return
-    await copy_rows(conn, "_optria_rollup", "", ROLLUP_TYPES, partials)
-    for width, table in ROLLUP_TABLES.items():
-        await conn.execute(sql.SQL(UPSERT_ROLLUP).format(table=sql.Identifier(table)), {"width": width}, prepare=True)
-
-
 def batch_summaries(rows: Iterable[Row], ingest_time: datetime) -> list[dict[str, Any]]:
     """One commit-log entry per tenant: row count and source-time range, plus per-signal ranges
     when the batch is wide (backfill or replay)."""
@@ -248,18 +193,123 @@ def batch_summaries(rows: Iterable[Row], ingest_time: datetime) -> list[dict[str
     return out
 
 
-async def record_batches(conn: psycopg.AsyncConnection, rows: Iterable[Row], ingest_time: datetime) -> None:
+async def record_batches(conn: psycopg.AsyncConnection, rows: Iterable[Row], ingest_time: datetime, *,
+                         rolled_up: bool = False) -> list[tuple[UUID, int]]:
+    """Add the commit-log entries of a transaction; returns their (tenant, id) keys."""
+    keys = []
     for entry in batch_summaries(rows, ingest_time):
-        await conn.execute(RECORD_BATCH, entry, prepare=True)
+        cur = await conn.execute(RECORD_BATCH, {**entry, "rolled_up": rolled_up}, prepare=True)
+        keys.append(tuple(await cur.fetchone()))
+    return keys
 
 
-async def notify_live(conn: psycopg.AsyncConnection, rows: Iterable[Row], ingest_time: datetime) -> None:
-    per_tenant: dict[UUID, int] = {}
-    for s in rows:
-        per_tenant[s.tenant_id] = per_tenant.get(s.tenant_id, 0) + 1
-    for tenant, n in per_tenant.items():
-        payload = json.dumps({"t": str(tenant), "n": n, "at": ingest_time.isoformat()})
-        await conn.execute("SELECT pg_notify('optria_live', %s)", [payload])
+class Fold:
+    """What the writer has stored but not yet folded into latest values and rollups."""
+
+    __slots__ = ("latest", "partials", "batches")
+
+    def __init__(self) -> None:
+        self.latest: dict[int, Row] = {}          # newest row per signal
+        self.partials: dict[tuple, list] = {}     # (tenant, signal, minute) -> [n, sum, min, max, last, last_time]
+        self.batches: list[tuple[UUID, int]] = []  # commit-log entries the partials cover
+
+    def __bool__(self) -> bool:
+        return bool(self.latest or self.partials or self.batches)
+
+    def add(self, rows: Iterable[Row], batches: list[tuple[UUID, int]], *, rollups: bool) -> None:
+        latest, minute = self.latest, self.partials
+        for s in rows:
+            cur = latest.get(s.signal_id)
+            if cur is None or s.time > cur.time:
+                latest[s.signal_id] = s
+            v = s.value
+            if not rollups or v is None:
+                continue
+            key = (s.tenant_id, s.signal_id, int(s.time.timestamp() // 60))
+            a = minute.get(key)
+            if a is None:
+                minute[key] = [1, v, v, v, v, s.time]
+            else:
+                a[0] += 1
+                a[1] += v
+                if v < a[2]:
+                    a[2] = v
+                elif v > a[3]:
+                    a[3] = v
+                if s.time >= a[5]:
+                    a[4] = v
+                    a[5] = s.time
+        self.batches.extend(batches)   # claimed by the fold in every tier: the latest values need it too
+
+    def take(self) -> Fold:
+        out = Fold()
+        out.latest, out.partials, out.batches = self.latest, self.partials, self.batches
+        self.latest, self.partials, self.batches = {}, {}, []
+        return out
+
+    def forget_rollups(self) -> None:
+        """A fold that failed leaves its entries to the repair job (which reads the stored rows)."""
+        self.partials, self.batches = {}, []
+
+
+def partial_rows(minute: dict[tuple, list]) -> list[tuple]:
+    """1-minute partials as COPY rows, and 1-hour partials folded from them."""
+    hour: dict[tuple, list] = {}
+    out: list[tuple] = []
+    for (tenant, signal, m), (n, total, mn, mx, last, last_time) in minute.items():
+        out.append((60, tenant, signal, datetime.fromtimestamp(m * 60, timezone.utc), n, total, mn, mx, last, last_time))
+        key = (tenant, signal, m // 60)
+        h = hour.get(key)
+        if h is None:
+            hour[key] = [n, total, mn, mx, last, last_time]
+        else:
+            h[0] += n
+            h[1] += total
+            h[2] = min(h[2], mn)
+            h[3] = max(h[3], mx)
+            if last_time >= h[5]:
+                h[4], h[5] = last, last_time
+    for (tenant, signal, hr), (n, total, mn, mx, last, last_time) in hour.items():
+        out.append((3600, tenant, signal, datetime.fromtimestamp(hr * 3600, timezone.utc), n, total, mn, mx, last, last_time))
+    return out
+
+
+async def fold(conn: psycopg.AsyncConnection, pending: Fold, *, notify: bool = True) -> bool:
+    """Write folded latest values and rollups in the open transaction; NOTIFY each tenant whose latest
+    values moved. Returns False when the repair job had claimed some entries first (the rollups
+    of this fold are then left out: the repair job folds those entries from the stored rows)."""
+    now = datetime.now(timezone.utc)
+    if pending.latest:
+        await copy_rows(conn, "_optria_latest", COPY_COLUMNS, COPY_TYPES,
+                        ((s.tenant_id, s.signal_id, s.time, s.value, s.quality, now) for s in pending.latest.values()))
+        await conn.execute(UPSERT_LATEST, prepare=True)
+    claimed = True
+    if pending.batches:
+        try:
+            async with conn.transaction():   # savepoint: the rollups go in only if every entry is still ours
+                cur = await conn.execute(CLAIM_BATCHES, {"tenants": [b[0] for b in pending.batches],
+                                                         "ids": [b[1] for b in pending.batches]}, prepare=True)
+                if cur.rowcount != len(pending.batches):
+                    raise _Unclaimed()
+                if pending.partials:
+                    await copy_rows(conn, "_optria_rollup", "", ROLLUP_TYPES, partial_rows(pending.partials))
+                    for width, table in ROLLUP_TABLES.items():
+                        await conn.execute(sql.SQL(UPSERT_ROLLUP).format(table=sql.Identifier(table)),
+                                           {"width": width}, prepare=True)
+        except _Unclaimed:
+            claimed = False
+    if notify and pending.latest:
+        per_tenant: dict[UUID, int] = {}
+        for s in pending.latest.values():
+            per_tenant[s.tenant_id] = per_tenant.get(s.tenant_id, 0) + 1
+        for tenant, n in per_tenant.items():
+            await conn.execute("SELECT pg_notify('optria_live', %s)",
+                               [json.dumps({"t": str(tenant), "n": n, "at": now.isoformat()})])
+    return claimed
+
+
+class _Unclaimed(Exception):
+    """Rolls the savepoint of a fold back: the repair job owns some of its entries."""
 
 
 async def mark_stale(conn: psycopg.AsyncConnection, tenant_id: UUID, signal_ids: Sequence[int], *,
