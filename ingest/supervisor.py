@@ -245,7 +245,11 @@ class Supervisor:
             secrets = self.box.open_dict(spec.secrets, context=f"{spec.tenant_id}:integration")
         except ValueError:
             health.set_state("error")
-            health.error("stored credentials cannot be decrypted; save the integration's password again")
+            health.error(f"the stored credentials of integration {spec.name!r} cannot be decrypted with the current "
+                         "SESSION_SECRET: run `optria rotate-secret` with the previous secret, or save the "
+                         "integration's password again")
+            log.error("ingest.credentials_unreadable", extra={"integration_id": spec.id, "tenant_id": str(spec.tenant_id),
+                                                              "integration": spec.name})
             secrets = None
         for s in spec.signals:
             self._signal_owner[s.signal_id] = spec.id

@@ -142,7 +142,7 @@ def generate() -> str:
               "(see `src/optria/identity/rbac.py`), or `public`.", "",
               "| path | method | access | handler / what it does |", "|---|---|---|---|"]
     lines += [f"| `{p}` | {m} | {a} | {_cell(s)} |" for p, m, a, s in r]
-    lines += ["| `/api/schema/…` | GET | public | OpenAPI document and viewers (Litestar) |",
+    lines += ["| `/api/schema/…` | GET | public | OpenAPI document as JSON (`/api/schema/openapi.json`; no HTML viewers: the CSP refuses their scripts) |",
               "| `/static/…` | GET | public | stylesheet and other static files |"]
     t = templates()
     lines += ["", "## Templates", "", f"{len(t)} templates under `templates/`.", "",
