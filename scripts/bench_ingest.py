@@ -8,10 +8,17 @@
             CPU per sample vs a bare asyncua client that only counts notifications.
             goal: 0 missing, p99 ≤ publishing interval + 50 ms, CPU ≤ 1.5 × bare client
 3. peak RSS of the ingest process.
+4. soak     (only with --only soak) 10 minutes of OPC-UA 1,000 × 10 Hz plus 200 PI points at 1 s
+            read with a 15 s poll, through a database restart, an OPC-UA server restart, a
+            network cut and an injected writer exception, with limit breaches inside each;
+            stored rows against the sources' own record, and the breach events (see
+            scripts/bench_ingest_soak.py).      goal: 0 missing, 0 duplicates, every breach's event
 
-  python scripts/bench_ingest.py                 everything (embedded PostgreSQL)
+  python scripts/bench_ingest.py                 parts 1-3 (embedded PostgreSQL)
   python scripts/bench_ingest.py --only writer   one part
-Uses DATABASE_URL's server when set (creates and drops a scratch database).
+  python scripts/bench_ingest.py --only soak --tier timescale [--soak-seconds 600]
+Parts 1-3 use DATABASE_URL's server when set (creates and drops a scratch database); the soak
+always runs a private embedded PostgreSQL of its tier, because it stops and starts it.
 """
 
 from __future__ import annotations
@@ -128,11 +135,27 @@ async def bench_writer(admin: str, rows_total: int, signals: int, batch: int) ->
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["writer", "e2e"])
+    p.add_argument("--only", choices=["writer", "e2e", "soak"])
     p.add_argument("--rows", type=int, default=300_000)
     p.add_argument("--batch", type=int, default=10_000)
     p.add_argument("--e2e-seconds", type=float, default=20.0)
+    p.add_argument("--tier", choices=["postgres", "timescale"], default="postgres", help="soak: storage tier")
+    p.add_argument("--soak-seconds", type=float, default=600.0)
+    p.add_argument("--soak-signals", type=int, default=1000, help="soak: OPC-UA bench signals")
+    p.add_argument("--soak-hz", type=float, default=10.0, help="soak: rate of each OPC-UA bench signal")
+    p.add_argument("--soak-pi-points", type=int, default=200)
+    p.add_argument("--soak-pi-poll-s", type=float, default=15.0)
+    p.add_argument("--soak-warmup-s", type=float, default=20.0)
+    p.add_argument("--soak-db-down-s", type=float, default=15.0)
+    p.add_argument("--soak-log", type=Path, default=None, help="soak: log file (default: a new one in the temp dir)")
     args = p.parse_args(argv)
+    if args.only == "soak":
+        from scripts.bench_ingest_soak import Options, run_soak
+
+        return 0 if run_soak(Options(tier=args.tier, seconds=args.soak_seconds, signals=args.soak_signals,
+                                     hz=args.soak_hz, pi_points=args.soak_pi_points, pi_poll_s=args.soak_pi_poll_s,
+                                     warmup_s=args.soak_warmup_s, db_down_s=args.soak_db_down_s,
+                                     log_path=args.soak_log)) else 1
     admin, server = admin_dsn()
     ok = True
     try:
