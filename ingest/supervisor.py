@@ -76,6 +76,10 @@ class Supervisor:
         self._tasks: list[asyncio.Task] = []
         self.writer_task: asyncio.Task | None = None
         self.dependents: list[asyncio.Task] = []   # tasks using our pool (background jobs): stopped first
+        self.full_scan_s = 30.0
+        self._specs: dict[int, IntegrationSpec] | None = None
+        self._specs_at = 0.0
+        self._config_changed = False
         # Called once per integration per commit with (integration id, live rows, lags in ms, backfilled
         # rows): the one place that splits a commit by integration, so observers need no second pass.
         self.on_integration_commit: Callable[[int, int, list[float], int], None] | None = None
@@ -209,6 +213,7 @@ class Supervisor:
             async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
                 await conn.execute("LISTEN optria_ingest_config")
                 async for _ in conn.notifies():
+                    self._config_changed = True
                     self._wake.set()
         except (psycopg.OperationalError, OSError):
             await asyncio.sleep(2)
@@ -216,7 +221,16 @@ class Supervisor:
     # ----- reconcile: leases and workers ---------------------------------------------------
 
     async def _reconcile(self) -> None:
-        specs = {s.id: s for s in await self.store.active_integrations()}
+        """Renew the leases held, stop what was lost, take what is free. What to stream is reloaded (a
+        costly read: every mapped signal of every integration) only when a change is notified, or
+        every ``full_scan_s``; between reloads the known integrations are used."""
+        now = time.monotonic()
+        reloaded = self._specs is None or self._config_changed or now - self._specs_at >= self.full_scan_s
+        if reloaded:
+            self._config_changed = False
+            self._specs = {s.id: s for s in await self.store.active_integrations()}
+            self._specs_at = now
+        specs = self._specs
         # renew what we hold; lose what someone else took or what expired
         held = await self.store.renew(self.worker_id, list(self.running), self.lease_ttl)
         for integration_id in list(self.running):

@@ -6,9 +6,10 @@ backpressure. The writer drains whatever is queued (so each publish batch is flu
 once, and batches grow by themselves under load) and commits in one transaction the SQL of
 :mod:`optria.timeseries.writes`: the new samples and their ``sample_batches`` commit-log
 rows. Latest values and rollups of what it committed are *folded*: accumulated in memory
-and written once every ``fold_interval_s`` (one upsert per signal and second instead of
-three per sample and batch), with ``NOTIFY optria_live``; a fold that never happens (the
-process died) is made up by the rollup repair job from the stored rows.
+and written every ``fold_interval_s`` (latest values, with ``NOTIFY optria_live``) and
+``rollup_interval_s`` (rollups): one upsert per signal and fold instead of three per sample
+and batch; a fold that never happens (the process died) is made up by the rollup repair
+job from the stored rows.
 
 One task owns the writer's connection: everything that touches it — batches and stale
 marks alike — goes through the queue and runs in that task, so two tasks can never share
@@ -90,7 +91,7 @@ class Writer:
                  max_batch_rows: int = 20_000, spool: Spool | None = None,
                  on_commit: Callable[[Commit], None] | None = None,
                  on_reject: Callable[[list[Sample], str], None] | None = None,
-                 notify: bool = True, fold_interval_s: float = 1.0) -> None:
+                 notify: bool = True, fold_interval_s: float = 1.0, rollup_interval_s: float = 10.0) -> None:
         self.dsn = dsn
         # None: decided by the storage tier (continuous aggregates do it in the `timescale` tier)
         self._rollups_setting = maintain_rollups
@@ -114,8 +115,10 @@ class Writer:
         self._direct_copy = True
         self._managed = False     # a run loop owns the connection (set by run(), for good)
         self._fold = writes.Fold()
-        self.fold_interval_s = fold_interval_s
+        self.fold_interval_s = fold_interval_s        # latest values (what live pages show)
+        self.rollup_interval_s = rollup_interval_s    # 1-minute and 1-hour rollups
         self._next_fold = 0.0
+        self._next_rollup = time.monotonic() + rollup_interval_s
         self._task: asyncio.Task | None = None
 
     # ----- producer side -----------------------------------------------------------------
@@ -230,13 +233,13 @@ class Writer:
                 if self._inflight:
                     await self._write_pending(self._inflight)
                     self._inflight = []
-                if self._fold and time.monotonic() >= self._next_fold:
+                if self._fold_due() <= time.monotonic():
                     await self._fold_now()
                 if self.spool is not None and self.spool.pending_bytes() and not self._stopping:
                     await self._replay_spool()
                 if self._stopping and self.queue.empty() and not self._stale_overflow:
                     if self._fold:
-                        await self._fold_now()
+                        await self._fold_now(rollups=True)
                     return
         except _StopWriting:
             log.warning("writer.stop_deadline", extra={"pending": self.depth})
@@ -247,13 +250,22 @@ class Writer:
                 await self._close()
             self._conn_task = None
 
+    def _fold_due(self) -> float:
+        """When the next fold is due (monotonic seconds; infinity when nothing waits for one)."""
+        due = float("inf")
+        if self._fold.latest:
+            due = self._next_fold
+        if self._fold.partials or self._fold.batches:
+            due = min(due, self._next_rollup)
+        return due
+
     async def _next_batch(self) -> list[_Pending]:
         """What is queued, or [] when a fold falls due while nothing arrives."""
         if not self.queue.empty() or not self._stale_overflow:
-            if self._fold:
+            due = self._fold_due()
+            if due != float("inf"):
                 try:
-                    first = await asyncio.wait_for(self.queue.get(),
-                                                   max(0.0, self._next_fold - time.monotonic()))
+                    first = await asyncio.wait_for(self.queue.get(), max(0.0, due - time.monotonic()))
                 except asyncio.TimeoutError:
                     return []
             else:
@@ -402,8 +414,9 @@ class Writer:
         return n
 
     async def fold_now(self) -> None:
+        """Fold everything pending now, rollups included (tests, tools, and stopping)."""
         if self._fold:
-            await self._fold_now()
+            await self._fold_now(rollups=True)
 
     async def write_parts(self, parts: list[_Pending]) -> int:
         """Commit ``parts``: samples in one transaction; a stale mark after what was queued before it
@@ -417,7 +430,7 @@ class Writer:
             if run:
                 total += await self._commit(run)
                 run = []
-            await self._fold_now()
+            await self._fold_now(rollups=False)   # the latest values of what came before the mark
             conn = await self._connection()
             async with conn.transaction():
                 await conn.execute("SELECT set_config('optria.platform', 'ingest', true)")
@@ -444,11 +457,16 @@ class Writer:
         self._account(inserted, started)
         return sum(len(rows) for _, rows in inserted)
 
-    async def _fold_now(self) -> None:
-        """Write the folded latest values and rollups. A failure keeps the latest values for the
-        next fold and leaves the rollups to the repair job, which reads the stored rows."""
-        pending = self._fold.take()
-        self._next_fold = time.monotonic() + self.fold_interval_s
+    async def _fold_now(self, *, rollups: bool | None = None) -> None:
+        """Write the folded latest values, and the rollups when due. A failure keeps the latest values
+        for the next fold and leaves the rollups to the repair job, which reads the stored rows."""
+        now = time.monotonic()
+        if rollups is None:
+            rollups = now >= self._next_rollup
+        pending = self._fold.take(rollups=rollups)
+        self._next_fold = now + self.fold_interval_s
+        if rollups:
+            self._next_rollup = now + self.rollup_interval_s
         try:
             conn = await self._connection()
             async with conn.transaction():

@@ -186,7 +186,7 @@ def cmd_ingest(args, settings) -> int:
     dsn = _dsn(settings)
     _migrate(dsn)
     asyncio.run(run_ingest(settings, dsn, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
-                           lease_ttl_s=args.lease_ttl, max_leases=args.max_leases))
+                           lease_ttl_s=args.lease_ttl, max_leases=args.max_leases, with_jobs=not args.no_jobs))
     return 0
 
 
@@ -311,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--metrics-port", type=int, default=int(os.environ.get("INGEST_METRICS_PORT", "9108")))
     i.add_argument("--lease-ttl", type=float, default=15.0, help="seconds before another process may take a lease over")
     i.add_argument("--max-leases", type=int, default=200, help="most integrations this process runs")
+    i.add_argument("--no-jobs", action="store_true",
+                   help="run no background jobs (Black Box collectors, scoring, retention) in this process: "
+                        "for extra ingest processes when another one runs them")
     i.set_defaults(func=cmd_ingest)
 
     sim = sub.add_parser("simulate", help="run the OPC-UA and PI Web API demo servers")

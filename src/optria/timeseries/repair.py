@@ -5,7 +5,7 @@ aggregates do that in the ``timescale`` tier).
 The ingest writer folds latest values and 1-minute / 1-hour rollups of what it stored once a
 second and claims the commit-log entries it covered (``sample_batches.rolled_up``). A writer
 that dies, or whose fold fails, leaves entries unclaimed; this job takes entries unclaimed for
-longer than ``SETTLE`` (under row locks, ``SKIP LOCKED``), folds the rows they stored — read
+longer than ``SETTLE`` — a minute, well past a live writer's fold — (under row locks, ``SKIP LOCKED``), folds the rows they stored — read
 back from the samples by their ingest stamp — into the rollups and the latest values, and
 claims them, in one transaction: each stored row counts in the rollups exactly once.
 """
@@ -19,7 +19,7 @@ from optria.db import Database
 
 log = logging.getLogger("optria.timeseries.repair")
 
-SETTLE = timedelta(seconds=15)
+SETTLE = timedelta(seconds=60)   # well past the writer's rollup fold (every 10 s)
 TIER = "SELECT tier FROM storage_capabilities"
 
 UNCLAIMED = """

@@ -10,9 +10,9 @@ runs, and what differs by tier, is here:
 - ``sample_batches``: one commit-log row per tenant per transaction, which derived data
   (Black Box limits, rollup repair) follows in commit order;
 - ``signal_latest`` and rollups are *folded*: the writer accumulates, per signal, the newest row
-  and the 1-minute / 1-hour partial aggregates of the rows it actually inserted, and writes
-  them once a second (:func:`fold`) — one upsert per signal and second instead of three per
-  sample and batch. In the ``timescale`` tier continuous aggregates do the rollups. A fold
+  and the 1-minute / 1-hour partial aggregates of the rows it actually inserted, and writes the
+  latest values once a second and the rollups every ten seconds (:func:`fold`) — one upsert per
+  signal and fold instead of three per sample and batch. In the ``timescale`` tier continuous aggregates do the rollups. A fold
   claims the commit-log entries it covers (``rolled_up``); entries a dead writer never folded
   are folded from the stored rows by the rollup repair job (:mod:`optria.timeseries.repair`),
   so the rollups stay exact;
@@ -165,31 +165,35 @@ async def insert_new_samples(conn: psycopg.AsyncConnection, rows: Sequence[Row],
     return inserted
 
 
-def batch_summaries(rows: Iterable[Row], ingest_time: datetime) -> list[dict[str, Any]]:
+def batch_summaries(rows: Sequence[Row], ingest_time: datetime) -> list[dict[str, Any]]:
     """One commit-log entry per tenant: row count and source-time range, plus per-signal ranges
     when the batch is wide (backfill or replay)."""
-    per: dict[UUID, dict[int, list]] = {}
-    for s in rows:
-        signals = per.setdefault(s.tenant_id, {})
-        span = signals.get(s.signal_id)
-        if span is None:
-            signals[s.signal_id] = [s.time, s.time, 1]
-        else:
-            if s.time < span[0]:
-                span[0] = s.time
-            elif s.time > span[1]:
-                span[1] = s.time
-            span[2] += 1
+    tenants = {s.tenant_id for s in rows}
+    if len(tenants) == 1:               # the common case: no per-row Python beyond these passes
+        per = {tenants.pop(): rows}
+    else:
+        per = {}
+        for s in rows:
+            per.setdefault(s.tenant_id, []).append(s)
     out = []
-    for tenant, signals in per.items():
-        lo = min(v[0] for v in signals.values())
-        hi = max(v[1] for v in signals.values())
-        wide = hi - lo > WIDE_BATCH
-        ids = list(signals) if wide else None
-        out.append({"tenant": tenant, "ingest_time": ingest_time, "min_time": lo, "max_time": hi,
-                    "rows": sum(v[2] for v in signals.values()), "signals": ids,
-                    "firsts": [signals[i][0] for i in ids] if wide else None,
-                    "lasts": [signals[i][1] for i in ids] if wide else None})
+    for tenant, tenant_rows in per.items():
+        times = [s.time for s in tenant_rows]
+        lo, hi = min(times), max(times)
+        entry = {"tenant": tenant, "ingest_time": ingest_time, "min_time": lo, "max_time": hi,
+                 "rows": len(tenant_rows), "signals": None, "firsts": None, "lasts": None}
+        if hi - lo > WIDE_BATCH:
+            spans: dict[int, list] = {}
+            for s in tenant_rows:
+                span = spans.get(s.signal_id)
+                if span is None:
+                    spans[s.signal_id] = [s.time, s.time]
+                elif s.time < span[0]:
+                    span[0] = s.time
+                elif s.time > span[1]:
+                    span[1] = s.time
+            entry.update(signals=list(spans), firsts=[v[0] for v in spans.values()],
+                         lasts=[v[1] for v in spans.values()])
+        out.append(entry)
     return out
 
 
@@ -241,10 +245,13 @@ class Fold:
                     a[5] = s.time
         self.batches.extend(batches)   # claimed by the fold in every tier: the latest values need it too
 
-    def take(self) -> Fold:
+    def take(self, *, rollups: bool = True) -> Fold:
+        """What is pending, to be folded now: the latest values, and the rollups too when ``rollups``."""
         out = Fold()
-        out.latest, out.partials, out.batches = self.latest, self.partials, self.batches
-        self.latest, self.partials, self.batches = {}, {}, []
+        out.latest, self.latest = self.latest, {}
+        if rollups:
+            out.partials, out.batches = self.partials, self.batches
+            self.partials, self.batches = {}, []
         return out
 
     def forget_rollups(self) -> None:
