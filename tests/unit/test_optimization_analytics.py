@@ -127,3 +127,16 @@ def test_stats_fold_the_bucket_range_into_sigma() -> None:
     s = stats([Bucket(NOW, 10, 5.0, 3.0, 7.0), Bucket(NOW, 10, 5.0, 3.0, 7.0)], "1m")
     assert s.mean == 5.0 and s.sigma == pytest.approx(1.0)          # range 4 ≈ 4σ
     assert stats([], "1m") is None
+
+
+def test_change_only_signal_of_a_live_source_is_current() -> None:
+    """A "running" state reports only changes: its last value holds while the source is live (the one
+    staleness rule), so a run does not call it missing; once the worker is gone it is."""
+    running = SignalData(2, "P-1.Running", "running", "", 1.0, 0.0, Limits(), 10, 1.0, NOW - timedelta(days=2), 0,
+                         source_connected=True, source_seen=NOW - timedelta(seconds=2))
+    asset = AssetData(1, "P-1", "Pump", "pump", "high", None, (vibration(2.2, minutes(FLAT)), running))
+    assert "stale" not in {f.kind for f in analyze_asset(asset, NOW).findings}
+    lost = SignalData(2, "P-1.Running", "running", "", 1.0, 0.0, Limits(), 10, 1.0, NOW - timedelta(days=2), 0,
+                      source_connected=True, source_seen=NOW - timedelta(minutes=5))
+    asset = AssetData(1, "P-1", "Pump", "pump", "high", None, (vibration(2.2, minutes(FLAT)), lost))
+    assert ("stale", "info") in kinds(asset)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from optria.twin import scoring
 from optria.twin.cards import gauge, risk_level
-from optria.twin.scoring import AiScore, Baseline, Limits, SignalInput, baseline_from_aggregates, limit_state, score_asset
+from optria.twin.scoring import (AiScore, Baseline, Limits, SignalInput, Trend, baseline_from_aggregates, limit_state,
+                                 score_asset)
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 VIB_LIMITS = Limits(warn_high=7.1, crit_high=11.0)
@@ -20,37 +22,51 @@ FLAT_BASELINE = Baseline(mean=2.2, spread=0.1, level=2.25, source="1h")
 def sig(role: str = "vibration", value: float | None = 2.2, *, age_s: float = 5, quality: int = 0,
         limits: Limits = VIB_LIMITS, interval: int = 60, scale: float = 1.0, offset: float = 0.0,
         baseline: Baseline | None = None, signal_id: int = 1, live: bool = False,
-        heartbeat_age_s: float | None = None) -> SignalInput:
+        heartbeat_age_s: float | None = None, trend: Trend | None = None) -> SignalInput:
+    """A signal ``age_s`` old; with ``heartbeat_age_s`` its source's worker has reported (connected when ``live``)."""
     seen = None if heartbeat_age_s is None else NOW - timedelta(seconds=heartbeat_age_s)
     return SignalInput(signal_id=signal_id, name=f"{role}-{signal_id}", role=role, unit="mm/s", scale=scale,
                        offset=offset, limits=limits, expected_interval_s=interval,
                        time=None if value is None else NOW - timedelta(seconds=age_s), value=value, quality=quality,
-                       since=NOW - timedelta(days=1), baseline=baseline, source_live=live, source_seen=seen,
-                       marked_at=None if quality != 4 else NOW - timedelta(seconds=2))
+                       since=NOW - timedelta(days=1), baseline=baseline,
+                       source_connected=None if heartbeat_age_s is None else live, source_seen=seen,
+                       marked_at=None if quality != 4 else NOW - timedelta(seconds=2), trend=trend)
 
+
+# A steady signal: six hours of minute means without a slope, scattered ±0.15 (σ) around their line.
+STEADY = Trend(buckets=360, slope_per_h=0.0, slope_se=0.002, scatter=0.15)
+LOW = (0.0, 0.01)       # far from every critical limit: a crossing within 24 h is all but impossible
+CERTAIN = (1.0, 1.0)    # already past a critical limit
 
 # (case, signals, expected status, health range, probability range, reasons expected in contributing)
 CASES = [
-    ("all within limits", [sig(value=2.2), sig("temperature", 72, limits=TEMP_LIMITS, signal_id=2)],
-     "normal", (99, 100), (0.0, 0.05), []),
+    ("all within limits", [sig(value=2.2, trend=STEADY), sig("temperature", 72, limits=TEMP_LIMITS, signal_id=2,
+                                                             trend=STEADY)],
+     "normal", (99, 100), LOW, []),
     ("critical high limit breached", [sig(value=12.0), sig("temperature", 72, limits=TEMP_LIMITS, signal_id=2)],
-     "critical", (0, 40), (0.8, 1.0), ["crit_high"]),
+     "critical", (0, 40), CERTAIN, ["crit_high"]),
     ("critical low limit breached", [sig("temperature", -3.0, limits=TEMP_LIMITS)],
-     "critical", (0, 40), (0.8, 1.0), ["crit_low"]),
-    ("warning high limit", [sig(value=7.5)], "warning", (55, 75), (0.3, 0.4), ["warn_high"]),
-    ("warning close to critical raises risk", [sig(value=10.8)], "warning", (40, 75), (0.55, 0.61), ["warn_high"]),
-    ("warning low limit", [sig("temperature", 8.0, limits=TEMP_LIMITS)], "warning", (40, 75), (0.3, 0.6), ["warn_low"]),
-    ("exactly on a limit is not past it", [sig(value=7.1)], "normal", (99, 100), (0.0, 0.05), []),
+     "critical", (0, 40), CERTAIN, ["crit_low"]),
+    ("warning high limit", [sig(value=7.5, trend=STEADY)], "warning", (55, 75), LOW, ["warn_high"]),
+    ("warning close to critical raises risk", [sig(value=10.8, trend=STEADY)], "warning", (40, 75), (0.8, 0.99),
+     ["warn_high"]),
+    ("warning low limit", [sig("temperature", 8.0, limits=TEMP_LIMITS, trend=STEADY)], "warning", (40, 75), LOW,
+     ["warn_low"]),
+    ("exactly on a limit is not past it", [sig(value=7.1, trend=STEADY)], "normal", (99, 100), LOW, []),
     ("scale and offset apply before the limits",  # raw 1.2 → 1.2 × 10 − 0.5 = 11.5 mm/s > 11
-     [sig(value=1.2, scale=10.0, offset=-0.5)], "critical", (0, 40), (0.8, 1.0), ["crit_high"]),
+     [sig(value=1.2, scale=10.0, offset=-0.5)], "critical", (0, 40), CERTAIN, ["crit_high"]),
     ("drifting vibration below the limits",
-     [sig(value=3.4, baseline=Baseline(mean=2.2, spread=0.1, level=3.4))], "warning", (45, 75), (0.4, 0.75), ["drift"]),
-    ("slight rise only watched", [sig(value=2.6, baseline=Baseline(mean=2.2, spread=0.1, level=2.6))],
-     "normal", (90, 100), (0.05, 0.25), ["drift_watch"]),
-    ("flat vibration with a baseline", [sig(value=2.25, baseline=FLAT_BASELINE)], "normal", (99, 100), (0.0, 0.05), []),
+     [sig(value=3.4, baseline=Baseline(mean=2.2, spread=0.1, level=3.4), trend=STEADY)], "warning", (45, 75), LOW,
+     ["drift"]),
+    ("slight rise only watched", [sig(value=2.6, baseline=Baseline(mean=2.2, spread=0.1, level=2.6), trend=STEADY)],
+     "normal", (90, 100), LOW, ["drift_watch"]),
+    ("flat vibration with a baseline", [sig(value=2.25, baseline=FLAT_BASELINE, trend=STEADY)], "normal", (99, 100),
+     LOW, []),
     ("drift is judged only for vibration",
-     [sig("temperature", 80, limits=TEMP_LIMITS, baseline=Baseline(mean=72, spread=0.1, level=80))],
-     "normal", (99, 100), (0.0, 0.05), []),
+     [sig("temperature", 80, limits=TEMP_LIMITS, baseline=Baseline(mean=72, spread=0.1, level=80), trend=STEADY)],
+     "normal", (99, 100), LOW, []),
+    ("without enough history there is no probability, not a guess", [sig(value=7.5)], "warning", (55, 75), None,
+     ["warn_high"]),
     ("every signal stale → nodata, never normal", [sig(value=2.2, age_s=600), sig("temperature", 72, age_s=600,
                                                                                     limits=TEMP_LIMITS, signal_id=2)],
      "nodata", None, None, ["stale", "stale"]),
@@ -59,23 +75,25 @@ CASES = [
     ("never received data → nodata", [sig(value=None)], "nodata", None, None, ["no_data"]),
     ("no mapped signals → nodata", [], "nodata", None, None, []),
     ("some signals stale → at least warning",
-     [sig(value=2.2), sig("temperature", 72, age_s=600, limits=TEMP_LIMITS, signal_id=2)],
-     "warning", (0, 75), (0.0, 0.05), ["stale"]),
+     [sig(value=2.2, trend=STEADY), sig("temperature", 72, age_s=600, limits=TEMP_LIMITS, signal_id=2)],
+     "warning", (0, 75), LOW, ["stale"]),
     ("stale critical value is not judged, the fresh one is",
-     [sig(value=15.0, age_s=600), sig("temperature", 100, limits=TEMP_LIMITS, signal_id=2)],
-     "warning", (0, 75), (0.3, 0.6), ["warn_high", "stale"]),
-    ("questionable quality costs a little", [sig(value=2.2, quality=1)], "normal", (90, 96), (0.0, 0.05), ["quality"]),
-    ("two warnings combine their probabilities",
-     [sig(value=7.5), sig("temperature", 100, limits=TEMP_LIMITS, signal_id=2)], "warning", (40, 75), (0.5, 0.75),
-     ["warn_high", "warn_high"]),
-    ("fresh within two intervals", [sig(value=2.2, age_s=110, interval=60)], "normal", (99, 100), (0.0, 0.05), []),
+     [sig(value=15.0, age_s=600), sig("temperature", 100, limits=TEMP_LIMITS, signal_id=2, trend=STEADY)],
+     "warning", (0, 75), LOW, ["warn_high", "stale"]),
+    ("questionable quality costs a little", [sig(value=2.2, quality=1, trend=STEADY)], "normal", (90, 96), LOW,
+     ["quality"]),
+    ("two warnings combine", [sig(value=7.5, trend=STEADY), sig("temperature", 100, limits=TEMP_LIMITS, signal_id=2,
+                                                                trend=STEADY)],
+     "warning", (40, 75), LOW, ["warn_high", "warn_high"]),
+    ("fresh within three intervals", [sig(value=2.2, age_s=170, interval=60, trend=STEADY)], "normal", (99, 100), LOW,
+     []),
     ("a live source vouches for an unchanged value",
-     [sig(value=2.2, age_s=3600, live=True, heartbeat_age_s=1)], "normal", (99, 100), (0.0, 0.05), []),
+     [sig(value=2.2, age_s=3600, live=True, heartbeat_age_s=1, trend=STEADY)], "normal", (99, 100), LOW, []),
     ("a live source still judges its limits", [sig(value=12.0, age_s=3600, live=True, heartbeat_age_s=1)],
-     "critical", (0, 40), (0.8, 1.0), ["crit_high"]),
+     "critical", (0, 40), CERTAIN, ["crit_high"]),
     ("a source marked stale is no data even while connected", [sig(value=2.2, quality=4, live=True, heartbeat_age_s=1)],
      "nodata", None, None, ["stale"]),
-    ("an old value of a lost worker is stale", [sig(value=2.2, age_s=3600, live=False, heartbeat_age_s=90)],
+    ("a lost worker's value is stale at once, however young", [sig(value=2.2, age_s=5, live=True, heartbeat_age_s=90)],
      "nodata", None, None, ["stale"]),
 ]
 
@@ -88,27 +106,82 @@ def test_rules(case, signals, status, health, probability, reasons) -> None:
         assert result.health_score is None and result.failure_probability is None
     else:
         assert health[0] <= result.health_score <= health[1], (case, result.health_score)
+    if probability is None:
+        assert result.failure_probability is None, case
+    else:
         assert probability[0] <= result.failure_probability <= probability[1], (case, result.failure_probability)
     assert sorted(c["reason"] for c in result.contributing) == sorted(reasons), case
     assert result.source == "rules"
 
 
-def test_failure_probability_rises_with_drift() -> None:
-    probabilities = []
-    for level in (2.4, 2.7, 3.0, 3.3, 3.8, 4.5, 6.0):
-        s = sig(value=level, baseline=Baseline(mean=2.2, spread=0.1, level=level))
-        probabilities.append(score_asset([s], NOW).failure_probability)
-    assert probabilities == sorted(probabilities)
-    assert probabilities[0] < 0.05 < probabilities[2] and probabilities[-1] >= 0.7
-    assert [score_asset([sig(value=v, baseline=Baseline(2.2, 0.1, v))], NOW).status for v in (2.4, 3.0, 6.0)] == \
-        ["normal", "warning", "warning"]
+def test_drift_raises_the_penalty_not_an_invented_probability() -> None:
+    scores = [score_asset([sig(value=v, baseline=Baseline(2.2, 0.1, v), trend=STEADY)], NOW) for v in (2.4, 3.0, 6.0)]
+    assert [r.status for r in scores] == ["normal", "warning", "warning"]
+    assert scores[0].health_score > scores[1].health_score > scores[2].health_score
+    assert all(r.failure_probability < 0.01 for r in scores)   # a steady 6 mm/s is far from 11 mm/s
+
+
+def test_crossing_probability_orders_the_risks() -> None:
+    """A rising signal near its limit scores higher than a steady one far from it; a breached one highest."""
+    rising = Trend(buckets=360, slope_per_h=0.4, slope_se=0.01, scatter=0.15)
+    steady_far = scoring.crossing_probability(2.2, VIB_LIMITS, STEADY)
+    steady_near = scoring.crossing_probability(9.5, VIB_LIMITS, STEADY)
+    rising_near = scoring.crossing_probability(9.5, VIB_LIMITS, rising)
+    rising_far = scoring.crossing_probability(2.2, VIB_LIMITS, rising)          # 2.2 + 0.4 × 24 h = 11.8: it gets there
+    slowly_far = scoring.crossing_probability(2.2, VIB_LIMITS, Trend(360, 0.1, 0.01, 0.15))
+    breached = scoring.crossing_probability(11.2, VIB_LIMITS, STEADY)
+    assert steady_far < 0.001
+    assert steady_far <= slowly_far < 0.01 and steady_near < 0.01 < rising_near
+    assert rising_far > 0.5 and rising_near >= rising_far
+    assert rising_near < breached == 1.0                        # a forecast is never as sure as a breach
+    assert rising_near > 0.9                                    # 0.4 mm/s per hour from 9.5: past 11 within 4 h
+    noisy, falling = Trend(360, 0.0, 0.01, 0.8), Trend(360, -0.4, 0.01, 0.8)
+    assert scoring.crossing_probability(9.5, VIB_LIMITS, falling) < scoring.crossing_probability(9.5, VIB_LIMITS, noisy)
+    assert scoring.crossing_probability(9.5, Limits(warn_high=7.1), rising) is None   # no critical limit: not judged
+    assert scoring.crossing_probability(9.5, VIB_LIMITS, Trend(5, 0.4, 0.01, 0.15)) is None   # too little history
+    assert scoring.crossing_probability(12.0, VIB_LIMITS, None) == 1.0                     # past it: no trend needed
+    low = Limits(crit_low=0.0, crit_high=110.0)
+    cooling = Trend(buckets=360, slope_per_h=-1.0, slope_se=0.01, scatter=0.5)
+    assert scoring.crossing_probability(8.0, low, cooling) > 0.9 > scoring.crossing_probability(8.0, low, STEADY)
+
+
+def test_probability_follows_the_horizon_and_the_scatter() -> None:
+    near = Trend(buckets=360, slope_per_h=0.0, slope_se=0.0, scatter=0.5)
+    day = scoring.crossing_probability(10.0, VIB_LIMITS, near)
+    hour = scoring.crossing_probability(10.0, VIB_LIMITS, near, horizon_h=1)
+    assert 0 < hour < day < 1                                   # a longer horizon, more chances to cross
+    assert hour == pytest.approx(0.5 * math.erfc((1.0 / 0.5) / math.sqrt(2)), rel=1e-9)  # one draw: the normal tail
+    assert scoring.crossing_probability(10.0, VIB_LIMITS, Trend(360, 0.0, 0.0, 0.0)) == 0.0   # no scatter, no slope
+
+
+def test_asset_probability_combines_its_signals() -> None:
+    near = Trend(buckets=360, slope_per_h=0.0, slope_se=0.0, scatter=0.5)
+    one = score_asset([sig(value=10.2, trend=near)], NOW).failure_probability
+    two = score_asset([sig(value=10.2, trend=near), sig(value=10.2, trend=near, signal_id=2)], NOW).failure_probability
+    assert two == pytest.approx(1 - (1 - one) ** 2, abs=1e-3)
+    listed = score_asset([sig(value=10.2, trend=near)], NOW).contributing
+    assert listed[0]["p24"] == pytest.approx(one, abs=1e-3)
+
+
+def test_trend_from_the_regression_figures() -> None:
+    """The job reads regression sums from the aggregates; the trend is the least-squares line through them."""
+    xs = [i / 60 - 6 for i in range(360)]                      # hours before now, one per minute
+    ys = [2.0 + 0.3 * x + (0.1 if i % 2 else -0.1) for i, x in enumerate(xs)]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    syy = sum((y - my) ** 2 for y in ys)
+    t = scoring.trend_from_figures(buckets=360, sxx=sxx, syy=syy, sxy=sxy, rng=0.4)
+    assert t.slope_per_h == pytest.approx(0.3, abs=0.01)
+    assert t.scatter == pytest.approx(math.sqrt(0.1 ** 2 + 0.1 ** 2), rel=0.05)   # ±0.1 around the line, range 0.4
+    assert scoring.trend_from_figures(buckets=2, sxx=1.0, syy=1.0, sxy=0.0, rng=0.0) is None
 
 
 def test_contributing_lists_the_worst_first_with_values_and_limits() -> None:
     result = score_asset([sig(value=7.5, signal_id=5), sig("temperature", -3, limits=TEMP_LIMITS, signal_id=6)], NOW)
     first, second = result.contributing
     assert first == {"signal_id": 6, "name": "temperature-6", "role": "temperature", "value": -3.0, "unit": "mm/s",
-                     "reason": "crit_low", "status": "critical", "penalty": 65.0, "limit": 0.0}
+                     "reason": "crit_low", "status": "critical", "penalty": 65.0, "limit": 0.0, "p24": 1.0}
     assert second["reason"] == "warn_high" and second["limit"] == 7.1
 
 
@@ -116,14 +189,14 @@ def test_result_time_is_the_data_time_so_reruns_write_the_same_row() -> None:
     fresh = score_asset([sig(value=2.2, age_s=5)], NOW)
     assert fresh.time == NOW - timedelta(seconds=5)
     assert score_asset([sig(value=2.2, age_s=5)], NOW + timedelta(seconds=30)).time == fresh.time
-    stale = score_asset([sig(value=2.2, age_s=600, interval=60)], NOW)
+    stale = score_asset([sig(value=2.2, age_s=600, interval=60)], NOW)   # aged out at 3 intervals
     assert stale.time == NOW - timedelta(seconds=600) + timedelta(seconds=60 * scoring.STALE_AFTER_INTERVALS)
 
 
 def test_times_of_live_sources_and_of_their_loss() -> None:
     live = score_asset([sig(value=2.2, age_s=3600, live=True, heartbeat_age_s=1)], NOW)
     assert live.time == NOW - timedelta(seconds=1)                       # current as of the last heartbeat
-    lost = score_asset([sig(value=2.2, age_s=3600, live=False, heartbeat_age_s=90)], NOW)
+    lost = score_asset([sig(value=2.2, age_s=3600, live=True, heartbeat_age_s=90)], NOW)
     assert lost.time == NOW - timedelta(seconds=90 - scoring.SOURCE_HEARTBEAT_S)   # when the heartbeat lapsed
     marked = score_asset([sig(value=2.2, age_s=3600, quality=4, live=True, heartbeat_age_s=1)], NOW)
     assert marked.time == NOW - timedelta(seconds=2)                     # when the worker marked it stale

@@ -20,16 +20,19 @@ def _health(conn, arranged, *, state="streaming", sample_age_s=1, heartbeat_age_
 
 async def test_owner_sees_every_tenant_with_problems_standing_out(web, accounts, owner_conn) -> None:
     good = arrange_integration(owner_conn, "opcua", {}, ["ns=2;s=A"])
+    quiet = arrange_integration(owner_conn, "opcua", {}, ["ns=2;s=Q"])
     stale = arrange_integration(owner_conn, "pi", {}, ["W1"])
     broken = arrange_integration(owner_conn, "opcua", {}, ["ns=2;s=B"])
     _health(owner_conn, good)
-    _health(owner_conn, stale, sample_age_s=3600)
+    _health(owner_conn, quiet, sample_age_s=3600)      # connected, reports by exception, nothing changed for an hour
+    _health(owner_conn, stale, state="connecting", sample_age_s=3600)   # worker alive, source not connected
     _health(owner_conn, broken, state="reconnecting", error="connection refused by 10.0.0.9:4840")
     await web.login(await accounts.user("platform_owner"))
     r = await web.get("/platform/ingestion")
     assert r.status_code == 200
     html = r.text
     assert f'data-integration="{good.integration_id}" data-level="normal"' in html
+    assert f'data-integration="{quiet.integration_id}" data-level="normal"' in html   # the one staleness rule
     assert f'data-integration="{stale.integration_id}" data-level="warning"' in html
     assert f'data-integration="{broken.integration_id}" data-level="critical"' in html
     assert "connection refused by 10.0.0.9:4840" in html

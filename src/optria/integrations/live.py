@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from optria.integrations.models import QUALITY_LABELS, QUALITY_NAMES, ROLE_LABELS
+from optria.timeseries import staleness
 
-HEARTBEAT_STALE_S = 30       # an ingest worker heartbeats every few seconds
-STALE_AFTER_INTERVALS = 3
+HEARTBEAT_STALE_S = staleness.SOURCE_HEARTBEAT_S
 
 
 def streams(row: dict[str, Any]) -> bool:
@@ -28,9 +28,10 @@ def ingest_status(row: dict[str, Any]) -> dict[str, Any]:
     elif not row.get("enabled_mappings"):
         flags.add("no_mappings")
     else:
-        expected = row.get("expected_interval_s") or 60
-        age = row.get("sample_age_s")
-        if age is None or age > STALE_AFTER_INTERVALS * expected:
+        verdict = staleness.judge(sample_age_s=row.get("sample_age_s"),
+                                  expected_interval_s=row.get("expected_interval_s") or 60,
+                                  connected=bool(row.get("ingest_connected")), heartbeat_age_s=row.get("heartbeat_age_s"))
+        if not verdict.current:   # the one staleness rule: a connected worker vouches for a quiet source
             flags.add("stale")
         beat = row.get("heartbeat_age_s")
         if beat is None or beat > HEARTBEAT_STALE_S:

@@ -27,8 +27,9 @@ Per signal, from its 1-minute and 1-hour aggregates:
    mean power ÷ mean flow. A recent value above the baseline's (an hourly or a full minute
    baseline, not the short one) by more than ``EFFICIENCY_MIN_GAIN`` is an opportunity; its expected impact is the excess power at the
    current flow, in kW (and MWh per year).
-5. **Stale data.** Mapped signals without a current value are listed, since nothing can be
-   judged on them.
+5. **Stale data.** Mapped signals without a current value (the one rule of
+   :mod:`optria.timeseries.staleness`: a live source keeps an unchanged value current) are
+   listed, since nothing can be judged on them.
 
 Texts are English message ids with parameters (``msg`` / ``params`` in the evidence), so
 pages show them in the reader's language; ``title`` and friends hold the English text for
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from optria.timeseries.staleness import Reading
 from optria.twin.cards import ROLE_LABELS
 from optria.twin.scoring import Limits, limit_state
 
@@ -57,7 +59,6 @@ MIN_SLOPE_T = 3.0
 MIN_TREND_R2 = 0.6
 HORIZON_H = 72.0
 EFFICIENCY_MIN_GAIN = 0.05
-STALE_AFTER_INTERVALS = 3
 HOURS_PER_YEAR = 8760
 
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -122,14 +123,16 @@ class SignalData:
     quality: int | None = None
     minutes: tuple[Bucket, ...] = ()    # 1-minute buckets, oldest first
     hours: tuple[Bucket, ...] = ()      # 1-hour buckets, oldest first
+    source_connected: bool | None = None  # the integration's ingest worker is connected (None: none has reported)
+    source_seen: datetime | None = None   # its last heartbeat
 
     def shown(self, raw: float | None) -> float | None:
         return None if raw is None else raw * self.scale + self.offset
 
     def fresh(self, now: datetime) -> bool:
-        if self.latest is None or self.latest_time is None or self.quality in (3, 4):
-            return False
-        return now - self.latest_time <= timedelta(seconds=self.expected_interval_s * STALE_AFTER_INTERVALS)
+        return Reading(time=self.latest_time, has_value=self.latest is not None, quality=self.quality,
+                       expected_interval_s=self.expected_interval_s, connected=self.source_connected,
+                       heartbeat_at=self.source_seen).is_current(now)
 
 
 @dataclass(frozen=True)

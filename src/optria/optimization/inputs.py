@@ -46,7 +46,7 @@ async def load(conn: store.Conn, tenant_id: UUID, asset_ids: list[int], now: dat
             signal_id=s["signal_id"], name=s["name"], role=s["role"], unit=s["unit"], scale=s["scale"],
             offset=s["offset"], limits=Limits(s["warn_low"], s["warn_high"], s["crit_low"], s["crit_high"]),
             expected_interval_s=s["expected_interval_s"], latest=s["latest"], latest_time=s["latest_time"],
-            quality=s["quality"], minutes=_buckets(minutes.get(s["signal_id"], [])),
+            quality=s["quality"], source_connected=s["source_connected"], source_seen=s["source_seen"], minutes=_buckets(minutes.get(s["signal_id"], [])),
             hours=_buckets(hours.get(s["signal_id"], []))))
     out = RunInputs([])
     for a in assets:

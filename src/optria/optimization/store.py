@@ -72,10 +72,12 @@ ORDER BY a.code
 MAPPED_SIGNALS = f"""
 SELECT m.asset_id, s.id AS signal_id, s.name, m.metric_role AS role, coalesce(m.unit, s.eng_unit) AS unit, m.scale,
        m."offset", m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.expected_interval_s,
-       l.value AS latest, l.time AS latest_time, l.quality
+       l.value AS latest, l.time AS latest_time, l.quality, ih.heartbeat_at AS source_seen,
+       CASE WHEN ih.integration_id IS NULL THEN NULL ELSE coalesce(ih.connected, false) END AS source_connected
 FROM external_signal_mappings m
 JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
 LEFT JOIN {LATEST} l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+LEFT JOIN ingest_health ih ON ih.tenant_id = s.tenant_id AND ih.integration_id = s.integration_id
 WHERE m.tenant_id = %(tenant_id)s AND m.enabled AND m.asset_id = ANY(%(asset_ids)s::int8[])
 ORDER BY m.asset_id, m.metric_role, s.id
 """

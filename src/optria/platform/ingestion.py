@@ -1,7 +1,9 @@
 """The platform owner's ingestion dashboard: every integration of every tenant, at a glance.
 
-A row "stands out" when its data is stale (no sample for three times its expected interval),
-its worker's heartbeat is old (the ingest process is gone), or its source has an unresolved error.
+A row "stands out" when its data is not current (the one rule of optria.timeseries.staleness:
+a connected worker vouches for a source that reports by exception; a lost worker's data is
+stale at once; otherwise three expected intervals), its worker's heartbeat is old (the ingest
+process is gone), or its source has an unresolved error.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from litestar.params import FromPath
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.platform.store import IngestionStore
+from optria.timeseries import staleness
 from optria.web.charts import Chart, Series, render
 from optria.web.errors import ApiError
 from optria.web.templating import render as render_page
 from optria.web.i18n import verbatim
 
-HEARTBEAT_STALE_S = 30
+HEARTBEAT_STALE_S = staleness.SOURCE_HEARTBEAT_S
 
 
 def classify(row: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +34,9 @@ def classify(row: dict[str, Any]) -> dict[str, Any]:
     elif not row.get("mapped"):
         flags.append("no_mappings")
     else:
-        if row["sample_age_s"] is None or row["sample_age_s"] > 3 * expected:
+        verdict = staleness.judge(sample_age_s=row["sample_age_s"], expected_interval_s=expected,
+                                  connected=row["connected"], heartbeat_age_s=row["heartbeat_age_s"])
+        if not verdict.current:
             flags.append("stale")
         if row["heartbeat_age_s"] is None or row["heartbeat_age_s"] > HEARTBEAT_STALE_S:
             flags.append("no_worker")

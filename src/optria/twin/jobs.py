@@ -39,8 +39,10 @@ from optria.twin.scoring import (
     AssetScore,
     Limits,
     SignalInput,
+    Trend,
     baseline_from_aggregates,
     score_asset,
+    trend_from_figures,
 )
 
 log = logging.getLogger("optria.twin.jobs")
@@ -53,6 +55,7 @@ SNAPSHOT_EVERY_S = 300
 SNAPSHOT_SCORE_STEP = 5.0
 SNAPSHOT_PROBABILITY_STEP = 0.05
 AI_REFRESH_S = 60.0
+TREND_REFRESH_S = 60.0   # a signal's trend (slope and scatter of hours of minute means) moves slowly
 
 Pair = tuple[UUID, int]
 
@@ -80,14 +83,14 @@ def visible_change(previous: dict[str, Any] | None, result: AssetScore) -> bool:
         != result.key()
 
 
-def signal_input(row: dict[str, Any], baseline) -> SignalInput:
+def signal_input(row: dict[str, Any], baseline, trend: Trend | None = None) -> SignalInput:
     return SignalInput(
         signal_id=row["signal_id"], name=row["name"], role=row["metric_role"], unit=row["unit"],
         scale=row["scale"], offset=row["offset"],
         limits=Limits(row["warn_low"], row["warn_high"], row["crit_low"], row["crit_high"]),
         expected_interval_s=row["expected_interval_s"], time=row["time"], value=row["value"],
         quality=row["quality"], since=row["updated_at"], baseline=baseline, marked_at=row["ingest_time"],
-        source_live=row["source_live"], source_seen=row["source_seen"])
+        source_connected=row["source_connected"], source_seen=row["source_seen"], trend=trend)
 
 
 class ScoringJob:
@@ -104,6 +107,7 @@ class ScoringJob:
         self._since: datetime | None = None
         self._done: dict[tuple, datetime] = {}
         self._ai: dict[Pair, tuple[float, AiScore | None]] = {}
+        self._trends: dict[Pair, tuple[float, Trend | None]] = {}
         self.rescored_total = 0
         self.written_total = 0
 
@@ -146,9 +150,12 @@ class ScoringJob:
                         minute_sd=b["m_sd"], minute_range=b["m_range"])
             previous = {(r["tenant_id"], r["asset_id"]): r for r in await store.scoring_previous(conn, pairs)}
             ai = await self._ai_scores(conn, pairs)
+            trends = await self._trends_of(conn, [(r["tenant_id"], r["signal_id"]) for r in signal_rows
+                                                  if r["crit_high"] is not None or r["crit_low"] is not None])
             signals: dict[Pair, list[SignalInput]] = defaultdict(list)
             for r in signal_rows:
-                signals[(r["tenant_id"], r["asset_id"])].append(signal_input(r, baselines.get(r["signal_id"])))
+                signals[(r["tenant_id"], r["asset_id"])].append(
+                    signal_input(r, baselines.get(r["signal_id"]), trends.get((r["tenant_id"], r["signal_id"]))))
 
             results, latest, snapshots = [], [], []
             changed: dict[UUID, int] = defaultdict(int)
@@ -177,6 +184,19 @@ class ScoringJob:
                                                               "at": now.isoformat()}))
         self.written_total += len(latest)
         return results
+
+    async def _trends_of(self, conn, signals: list[Pair]) -> dict[Pair, Trend]:
+        """The trend of each signal (rule 5 of optria.twin.scoring), re-read at most every TREND_REFRESH_S."""
+        mono = clock.monotonic()
+        due = sorted({s for s in signals if s not in self._trends or mono - self._trends[s][0] > TREND_REFRESH_S},
+                     key=lambda s: (str(s[0]), s[1]))
+        if due:
+            found = {(r["tenant_id"], r["signal_id"]): trend_from_figures(buckets=r["buckets"], sxx=r["sxx"],
+                                                                          syy=r["syy"], sxy=r["sxy"], rng=r["rng"])
+                     for r in await store.scoring_trends(conn, due)}
+            for s in due:
+                self._trends[s] = (mono, found.get(s))
+        return {s: self._trends[s][1] for s in signals if self._trends[s][1] is not None}
 
     async def _ai_scores(self, conn, pairs: list[Pair]) -> dict[Pair, AiScore]:
         """The newest AI score per asset, re-read at most every AI_REFRESH_S per asset."""

@@ -7,9 +7,8 @@ The scoring job's queries run in ``db.platform("scoring")`` and carry each row's
 sets of assets travel as two parallel arrays (tenant ids, asset ids) unnested in SQL, so the
 job reads any number of assets in one round trip.
 
-Freshness is the rule of optria.twin.scoring in SQL: a signal is fresh while its quality is
-usable (< 3), it has a value, and its newest sample is younger than
-``STALE_AFTER_INTERVALS`` × the mapping's expected interval. Asset status on pages is the
+Freshness is the one rule of optria.timeseries.staleness, composed from its SQL fragments
+(the same rule the scoring job applies in Python). Asset status on pages is the
 assets area's ``EFFECTIVE_STATUS`` (a missing or stale health row reads "nodata"), so the
 twin, the assets list and the dashboard always agree.
 """
@@ -23,17 +22,20 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from optria.assets.models import STALE_AFTER_INTERVALS
 from optria.assets.store import EFFECTIVE_STATUS, INSERT_HEALTH_SNAPSHOT, STALE, UPSERT_HEALTH_LATEST, Conn
 from optria.timeseries import store as timeseries
+from optria.timeseries import staleness
+from optria.timeseries import statistics
 from optria.timeseries.relations import LATEST
-from optria.twin.scoring import AI_MAX_AGE_S, BASELINE_GAP_MINUTES, LEVEL_MINUTES, SOURCE_HEARTBEAT_S
+from optria.twin.scoring import AI_MAX_AGE_S, BASELINE_GAP_MINUTES, LEVEL_MINUTES, TREND_HOURS
 
 # Order in which a card lists its signals (the first ones are its key values).
 ROLE_ORDER = ("vibration", "temperature", "pressure", "flow", "power", "speed", "current", "level", "running", "other")
 _ROLES = "ARRAY[" + ", ".join(f"'{r}'" for r in ROLE_ORDER) + "]::text[]"
-_STALE_AT = f"l.time + make_interval(secs => m.expected_interval_s * {STALE_AFTER_INTERVALS})"
-_HEARTBEAT = f"make_interval(secs => {SOURCE_HEARTBEAT_S})"
+_AGE_LIMIT = staleness.age_limit_sql("l.time", "m.expected_interval_s")
+_HEARTBEAT = f"make_interval(secs => {staleness.SOURCE_HEARTBEAT_S})"
+_FRESH = staleness.current_sql(time="l.time", value="l.value", quality="l.quality", interval="m.expected_interval_s",
+                               health="ih")
 
 
 def with_cards(targets: str) -> str:
@@ -42,29 +44,25 @@ def with_cards(targets: str) -> str:
     and the signals as JSON — the first %(top)s by role for every card, all of them for assets
     in %(detail)s), computed for all targets in one pass.
 
-    Freshness follows optria.twin.scoring: a value from a live source (its ingest worker
-    connected, heartbeat fresh) is current however old; other values age out after
-    ``STALE_AFTER_INTERVALS`` expected intervals, the moment the page's script is given
-    (``fresh_until`` / ``all_stale_at``; none while a live source vouches)."""
+    Freshness is optria.timeseries.staleness: a value from a live source (its ingest worker
+    connected, heartbeat fresh) is current however old; a lost source's is stale at once; other
+    values age out after ``STALE_AFTER_INTERVALS`` expected intervals, the moment the page's
+    script is given (``fresh_until`` / ``all_stale_at``; none while a live source vouches)."""
     return f"""
 targets AS MATERIALIZED ({targets}),
-live AS MATERIALIZED (
-    SELECT integration_id FROM ingest_health
-    WHERE tenant_id = %(tenant_id)s AND connected AND heartbeat_at > now() - {_HEARTBEAT}
-),
 sig_rows AS (
-    SELECT x.*, x.quality < 3 AND x.shown IS NOT NULL AND (x.vouched OR x.stale_at > now()) AS fresh
+    SELECT x.*
     FROM (
         SELECT m.asset_id, m.signal_id, m.metric_role, s.name, coalesce(m.unit, s.eng_unit) AS unit,
                l.value * m.scale + m."offset" AS shown, l.time, l.quality, m.expected_interval_s,
-               m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.scale, m."offset", {_STALE_AT} AS stale_at,
-               (li.integration_id IS NOT NULL) AS vouched,
+               m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.scale, m."offset", {_AGE_LIMIT} AS stale_at,
+               {staleness.live_sql("ih")} AS vouched, {_FRESH} AS fresh,
                row_number() OVER (PARTITION BY m.asset_id ORDER BY array_position({_ROLES}, m.metric_role), m.id) AS rn
         FROM targets t
         JOIN external_signal_mappings m ON m.tenant_id = %(tenant_id)s AND m.asset_id = t.id AND m.enabled
         JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
         LEFT JOIN {LATEST} l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
-        LEFT JOIN live li ON li.integration_id = s.integration_id
+        LEFT JOIN ingest_health ih ON ih.tenant_id = s.tenant_id AND ih.integration_id = s.integration_id
     ) x
 ),
 sig AS MATERIALIZED (
@@ -77,7 +75,7 @@ sig AS MATERIALIZED (
                'id', x.signal_id, 'role', x.metric_role, 'name', x.name, 'unit', x.unit, 'v', x.shown,
                't', extract(epoch FROM x.time), 'q', x.quality, 'fresh', coalesce(x.fresh, false),
                'i', x.expected_interval_s, 'wl', x.warn_low, 'wh', x.warn_high, 'cl', x.crit_low,
-               'ch', x.crit_high, 'sc', x.scale, 'of', x."offset") ORDER BY x.rn)
+               'ch', x.crit_high, 'sc', x.scale, 'of', x."offset", 'live', x.vouched) ORDER BY x.rn)
              FILTER (WHERE x.rn <= %(top)s OR x.asset_id = ANY(%(detail)s::int8[])) AS signals
     FROM sig_rows x
     GROUP BY x.asset_id
@@ -254,9 +252,9 @@ SELECT m.tenant_id, m.asset_id, 'i', m.signal_id, l.ingest_time
 FROM {LATEST} l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
 WHERE m.enabled AND l.ingest_time > %(since)s
 UNION ALL
-SELECT m.tenant_id, m.asset_id, 's', m.signal_id, {_STALE_AT}
+SELECT m.tenant_id, m.asset_id, 's', m.signal_id, {_AGE_LIMIT}
 FROM {LATEST} l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
-WHERE m.enabled AND {_STALE_AT} > %(since)s AND {_STALE_AT} <= now()
+WHERE m.enabled AND {_AGE_LIMIT} > %(since)s AND {_AGE_LIMIT} <= now()
 UNION ALL
 SELECT m.tenant_id, m.asset_id, 'l', m.signal_id, ih.heartbeat_at + {_HEARTBEAT}
 FROM ingest_health ih
@@ -281,7 +279,7 @@ WITH target AS ({_TARGETS})
 SELECT m.tenant_id, m.asset_id, m.signal_id, s.name, m.metric_role, coalesce(m.unit, s.eng_unit) AS unit,
        m.scale, m."offset", m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.expected_interval_s, m.updated_at,
        l.time, l.value, l.quality, l.ingest_time, ih.heartbeat_at AS source_seen,
-       coalesce(ih.connected AND ih.heartbeat_at > now() - {_HEARTBEAT}, false) AS source_live
+       CASE WHEN ih.integration_id IS NULL THEN NULL ELSE coalesce(ih.connected, false) END AS source_connected
 FROM target t
 JOIN external_signal_mappings m ON m.tenant_id = t.tenant_id AND m.asset_id = t.asset_id AND m.enabled
 JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
@@ -400,6 +398,11 @@ async def scoring_signals(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dic
 async def scoring_baselines(conn: Conn, signals: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
     """Drift baselines of the given (tenant, signal) pairs, from the aggregates."""
     return await timeseries.baselines(conn, signals, gap_minutes=BASELINE_GAP_MINUTES, level_minutes=LEVEL_MINUTES)
+
+
+async def scoring_trends(conn: Conn, signals: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
+    """Regression figures of the recent minute means of the given (tenant, signal) pairs (the failure probability)."""
+    return await statistics.trend_figures(conn, signals, hours=TREND_HOURS)
 
 
 async def scoring_previous(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
