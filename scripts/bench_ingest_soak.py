@@ -53,7 +53,11 @@ final drain are flagged).
 Figures:
   expected   the simulators' own record over the window: ``written_samples`` per OPC-UA node
              (bench and plant), ``recorded_values`` per PI point (converted as the connector
-             stores them)
+             stores them). An OPC-UA write of the value a node already holds is not a data
+             change (DataChangeTrigger StatusValue; asyncua's server does not notify it), so
+             such repeats (the constant Running tags, a noisy tag that rounds to the same value)
+             are counted apart as optional: neither missing when absent nor extra when present
+             (HistoryRead after an outage returns them). Bench values change at every tick.
   stored     rows in signal_samples for the same signals and window
   missing    expected rows not stored;   extra: stored rows the source never wrote
   duplicates rows stored twice for one (signal, time) (the primary key forbids it; counted)
@@ -61,6 +65,10 @@ Figures:
   For each breach: the first value above 11 in the simulator's record (its source time), the
   critical limit_breach event at exactly that time, how long after the sample it was
   recorded, and the incident grouping made of it.
+  Per fault, what happened until the next one, caught from the log and two event-loop
+  watchers: leases lost, task crashes, OPC-UA session failures and backfills (with rows),
+  asyncua's connection supervisor declaring a session lost (its server_state probe), and
+  stalls of ingest's or the generator's event loop longer than 0.5 s.
 Exit status non-zero unless missing, extra, duplicates and wrong values are 0 for every source
 and every breach has exactly one critical limit_breach event at its source time.
 
@@ -143,6 +151,17 @@ async def _generator(p: dict) -> None:
     await pi.start()
     names = [bench_point_name(i) for i in range(p["pi_points"])]
     vib = {t.asset: t.path for t in TAGS if t.role == "vibration"}
+    stalls: list[tuple[float, float]] = []          # (wall time, seconds) the event loop was late by > 0.5 s
+
+    async def watch_loop() -> None:
+        while True:
+            t0 = time.monotonic()
+            await asyncio.sleep(0.1)
+            late = time.monotonic() - t0 - 0.1
+            if late > 0.5:
+                stalls.append((time.time(), late))
+
+    lag_task = asyncio.create_task(watch_loop())
 
     def reply(obj: dict) -> None:
         sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
@@ -181,12 +200,14 @@ async def _generator(p: dict) -> None:
             while found is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.002)
                 found = first_above(vib[a["asset"]], f.started)
+            stopping = time.time()
             await opc.stop()
-            return {"started": f.started, "stopped_at": time.time(), "breach_us": found[0] if found else None}
+            return {"started": f.started, "stopping_at": stopping, "stopped_at": time.time(),
+                    "breach_us": found[0] if found else None}
         if cmd == "stats":
             ru = resource.getrusage(resource.RUSAGE_SELF)
             return {"cpu_s": ru.ru_utime + ru.ru_stime, "opcua": opc.stats(), "sessions": opc.session_count(),
-                    "pi_requests": len(pi.requests)}
+                    "pi_requests": len(pi.requests), "stalls": stalls}
         if cmd == "record_opcua":
             start, end = from_us(a["start_us"]), from_us(a["end_us"])
             groups: dict[tuple, list[int]] = {}
@@ -237,6 +258,7 @@ async def _generator(p: dict) -> None:
             if req["cmd"] == "quit":
                 break
     finally:
+        lag_task.cancel()
         await proxy.stop()
         await opc.stop()
         await pi.stop()
@@ -387,18 +409,36 @@ class EventCatcher(logging.Handler):
     WANTED = {"ingest.lease_lost": "lease lost", "ingest.task_crashed": "task crashed",
               "writer.batch_set_aside": "batch set aside", "writer.rejected": "rows rejected",
               "writer.spooled_on_stop": "spooled on stop", "writer.lost_on_stop": "LOST on stop",
-              "writer.spool_replayed": "spool replayed"}
+              "writer.spool_replayed": "spool replayed", "ingest.opcua.session_failed": "OPC-UA session failed",
+              "ingest.opcua.backfilled": "OPC-UA backfill done"}
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.seen: list[tuple[float, str, str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        name = self.WANTED.get(record.getMessage())
+        message = record.getMessage()
+        if message.startswith("Supervisor detected connection issue"):
+            self.seen.append((record.created, "asyncua declared the connection lost", message.split(": ", 1)[-1][:80]))
+            return
+        name = self.WANTED.get(message)
         if name:
-            detail = ", ".join(f"{k} {getattr(record, k)}" for k in ("integration_id", "task", "rows", "count", "reason")
-                               if getattr(record, k, None) is not None)
-            self.seen.append((record.created, name, detail))
+            detail = ", ".join(f"{k} {getattr(record, k)}" for k in ("integration_id", "task", "rows", "count", "reason",
+                                                                    "error") if getattr(record, k, None) is not None)
+            self.seen.append((record.created, name, detail[:120]))
+
+    def summary(self, start: float, end: float, t0: float) -> list[str]:
+        """Events in [start, end): one entry per kind, with its count, first time and first detail."""
+        kinds: dict[str, list[tuple[float, str]]] = {}
+        for when, what, detail in self.seen:
+            if start <= when < end:
+                kinds.setdefault(what, []).append((when, detail))
+        out = []
+        for what, items in kinds.items():
+            first, detail = items[0]
+            times = f"at {first - t0:.1f} s" if len(items) == 1 else f"×{len(items)} from {first - t0:.1f} s"
+            out.append(f"{what} {times}" + (f" ({detail})" if detail else ""))
+        return out
 
 
 @dataclass
@@ -658,7 +698,11 @@ async def run_soak_async(opts: Options) -> bool:
     catcher = EventCatcher()
     root_logger.addHandler(catcher)
     root_logger.setLevel(logging.WARNING)
+    handler.setLevel(logging.INFO)
     logging.getLogger("asyncua").setLevel(logging.ERROR)
+    # why a session ends: asyncua's connection supervisor (its server_state probe), and backfills
+    logging.getLogger("asyncua.client.client").setLevel(logging.INFO)
+    logging.getLogger("optria.ingest.opcua").setLevel(logging.INFO)
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -748,7 +792,11 @@ async def run_soak_async(opts: Options) -> bool:
                 for f in faults:
                     if f.ended is not None and f.recovered is None and recovered_now(f):
                         f.recovered = now
+                t0 = time.monotonic()
                 await asyncio.sleep(0.2)
+                late = time.monotonic() - t0 - 0.2
+                if late > 0.5:
+                    catcher.seen.append((time.time(), "ingest event loop stalled", f"{late:.1f} s"))
 
         def fault_started(name: str) -> Fault:
             f = Fault(name, time.time(), backfill_before=observer.backfilled.get(arranged.opcua_id, 0))
@@ -792,7 +840,8 @@ async def run_soak_async(opts: Options) -> bool:
                        signal_id=vib_signal["GT-401"], path=vib_path["GT-401"])
             breaches.append(b)
             f = fault_started("OPC-UA server restart")
-            f.started = r["stopped_at"]
+            f.started = r["stopping_at"]
+            f.notes.append(f"stopped in {r['stopped_at'] - r['stopping_at']:.1f} s")
             await sleep_until(f.started + 10)
             await gen.call("opcua_start")
             f.ended = time.time()
@@ -835,8 +884,8 @@ async def run_soak_async(opts: Options) -> bool:
         monitor_task = asyncio.create_task(monitor(), name="soak-monitor")
         for frac, step in steps:
             await sleep_until(t_start + frac * opts.seconds)
-            # keep faults apart: the previous one must have recovered (or had 60 s to)
-            wait_until = time.monotonic() + 60
+            # keep faults apart: the previous one must have recovered (or had 30 s more to)
+            wait_until = time.monotonic() + 30
             while faults and faults[-1].recovered is None and time.monotonic() < wait_until:
                 await asyncio.sleep(0.2)
             await step()
@@ -964,6 +1013,9 @@ async def run_soak_async(opts: Options) -> bool:
                       f"so a subscription does not report them; {t.repeats_stored:,} of them are stored, read back "
                       f"by HistoryRead after outages; neither missing nor extra)")
             ok &= t.clean and t.expected > 0
+        for when, late in gstats["stalls"]:
+            catcher.seen.append((when, "generator event loop stalled", f"{late:.1f} s"))
+        catcher.seen.sort()
         print(f"  {'fault':<24}{'at s':>8}{'end s':>8}{'recovered after':>17}  notes")
         for f in faults:
             rec = "NOT recovered" if f.recovered is None or f.ended is None else f"{f.recovered - f.ended:.1f} s"
@@ -971,12 +1023,10 @@ async def run_soak_async(opts: Options) -> bool:
             upto = faults[idx + 1].backfill_before if idx + 1 < len(faults) else backfilled_total
             notes = [*f.notes, f"OPC-UA rows backfilled until the next fault {upto - f.backfill_before:,}"]
             nxt = faults[idx + 1].started if idx + 1 < len(faults) else math.inf
-            caught = [f"{what} at {at(when).strip()} s ({detail})" for when, what, detail in catcher.seen
-                      if f.started <= when < nxt]
+            caught = catcher.summary(f.started, nxt, t_start)
             print(f"  {f.name:<24}{at(f.started):>8}{at(f.ended):>8}{rec:>17}  {'; '.join(notes + caught)}")
         first_fault = faults[0].started if faults else math.inf
-        early = [f"{what} at {at(when).strip()} s ({detail})" for when, what, detail in catcher.seen
-                 if t_start <= when < first_fault]
+        early = catcher.summary(t_start, first_fault, t_start)
         if early:
             print(f"  before the first fault: {'; '.join(early)}")
         print(f"  {'breach':<8}{'during':<20}{'source s':>9}  critical limit_breach event at the source time")
