@@ -2,7 +2,8 @@
 
 - **Lag** is commit time minus source time of *live* samples only (a subscription's
   notifications, a poll's new values), observed after each commit, so it counts queueing
-  and the database round trip. Rows read back from history (backfill, spool replay) are
+  and the database round trip; percentiles over the last minute, from an even sample of
+  each commit's rows. Rows read back from history (backfill, spool replay) are
   counted apart: how many, and how old the oldest was.
 - **Rate** is rows committed over a window (60 s, or four poll intervals for slow polls)
   divided by the window, or by the time since the worker started when that is shorter: no
@@ -27,7 +28,7 @@ from ingest import metrics
 
 STATES = ("starting", "connecting", "streaming", "backfilling", "reconnecting", "error", "stopped")
 RATE_WINDOW_S = 60.0
-LAG_WINDOW_S = 300.0
+LAG_WINDOW_S = 60.0
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -70,7 +71,7 @@ class IntegrationHealth:
     backfill_at: datetime | None = None
     rate_window_s: float = RATE_WINDOW_S
     _started: float = field(default_factory=time.monotonic)
-    _lags_ms: deque = field(default_factory=lambda: deque(maxlen=5000))      # (monotonic, lag ms), live only
+    _lags_ms: deque = field(default_factory=lambda: deque(maxlen=30_000))    # (monotonic, lag ms), live only, sampled
     _commits: deque = field(default_factory=lambda: deque(maxlen=20_000))    # (monotonic, rows)
     _signals: dict[int, SignalStatus] = field(default_factory=dict)
 

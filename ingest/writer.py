@@ -71,13 +71,14 @@ class _Pending:
     kind: str = LIVE
     done: asyncio.Future | None = None
     stale: tuple[UUID, list[int]] | None = None   # a stale mark instead of samples
+    source: int | None = None                     # the integration that produced them (None: unknown)
 
 
 @dataclass
 class Commit:
     """What one transaction stored, per queued list: the observer splits it by integration."""
 
-    parts: list[tuple[str, list[Sample]]]   # (kind, inserted rows) per queued list
+    parts: list[tuple[str, int | None, list[Sample]]]   # (kind, source integration, inserted rows) per queued list
     seconds: float
     committed_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
@@ -123,17 +124,17 @@ class Writer:
 
     # ----- producer side -----------------------------------------------------------------
 
-    async def put(self, samples: list[Sample], kind: str = LIVE) -> None:
+    async def put(self, samples: list[Sample], kind: str = LIVE, source: int | None = None) -> None:
         """Queue samples; waits while the queue is full (backpressure)."""
         if samples:
-            await self.queue.put(_Pending(samples, kind))
+            await self.queue.put(_Pending(samples, kind, source=source))
 
-    def put_or_spool(self, samples: list[Sample], kind: str = LIVE) -> bool:
+    def put_or_spool(self, samples: list[Sample], kind: str = LIVE, source: int | None = None) -> bool:
         """Queue without waiting; when the queue is full the samples go to the spool. Returns True if queued."""
         if not samples:
             return True
         try:
-            self.queue.put_nowait(_Pending(samples, kind))
+            self.queue.put_nowait(_Pending(samples, kind, source=source))
             return True
         except asyncio.QueueFull:
             if self.spool is None:
@@ -443,19 +444,19 @@ class Writer:
         started = time.perf_counter()
         conn = await self._connection()
         ingest_time = datetime.now(timezone.utc)
-        stored: list[tuple[str, list[Sample]]] = []
+        stored: list[tuple[str, int | None, list[Sample]]] = []
         async with conn.transaction():
             await conn.execute("SELECT set_config('optria.platform', 'ingest', true)")
             for p in parts:
                 good = await self._filter(conn, p.samples)
                 if good:
-                    stored.append((p.kind, good))
+                    stored.append((p.kind, p.source, good))
             inserted, new, keys = await self._store(conn, stored, ingest_time)
         if new:   # committed: now it may reach the latest values and the rollups (the first rows after
             # a quiet spell are folded at once, the rest at most every fold_interval_s)
             self._fold.add(new, keys, rollups=self.maintain_rollups)
         self._account(inserted, started)
-        return sum(len(rows) for _, rows in inserted)
+        return sum(len(rows) for _, _, rows in inserted)
 
     async def _fold_now(self, *, rollups: bool | None = None) -> None:
         """Write the folded latest values, and the rollups when due. A failure keeps the latest values
@@ -482,11 +483,11 @@ class Writer:
             log.warning("writer.fold_failed", extra={"error": str(exc).splitlines()[0][:200] if str(exc) else
                                                       type(exc).__name__, "entries_left_to_repair": len(pending.batches)})
 
-    async def _store(self, conn: psycopg.AsyncConnection, parts: list[tuple[str, list[Sample]]],
-                     ingest_time: datetime) -> tuple[list[tuple[str, list[Sample]]], list[Sample], list]:
-        """Write ``parts`` inside the open transaction: (kind, inserted rows) per part, all the new
-        rows, and the commit-log entries that describe them."""
-        samples = [s for _, rows in parts for s in rows]
+    async def _store(self, conn: psycopg.AsyncConnection, parts: list[tuple[str, int | None, list[Sample]]],
+                     ingest_time: datetime) -> tuple[list[tuple[str, int | None, list[Sample]]], list[Sample], list]:
+        """Write ``parts`` inside the open transaction: (kind, source, inserted rows) per part, all the
+        new rows, and the commit-log entries that describe them."""
+        samples = [s for _, _, rows in parts for s in rows] if len(parts) > 1 else (parts[0][2] if parts else [])
         if not samples:
             return [], [], []
         new = await self._insert(conn, samples, ingest_time)
@@ -494,27 +495,24 @@ class Writer:
             inserted = parts
         else:
             keys = {(s.signal_id, s.time) for s in new}
-            inserted = [(kind, [s for s in rows if (s.signal_id, s.time) in keys]) for kind, rows in parts]
-            # one part may repeat a row of another (overlapping backfill windows): count it once
-            seen: set[tuple[int, datetime]] = set()
-            deduped = []
-            for kind, rows in inserted:
+            seen: set[tuple[int, datetime]] = set()   # one part may repeat a row of another: count it once
+            inserted = []
+            for kind, source, rows in parts:
                 keep = []
                 for s in rows:
                     k = (s.signal_id, s.time)
-                    if k not in seen:
+                    if k in keys and k not in seen:
                         seen.add(k)
                         keep.append(s)
-                deduped.append((kind, keep))
-            inserted = deduped
+                inserted.append((kind, source, keep))
         self.stats.duplicates += len(samples) - len(new)
         entries = []
         if new:
             entries = await writes.record_batches(conn, new, ingest_time)
         return inserted, new, entries
 
-    def _account(self, inserted: list[tuple[str, list[Sample]]], started: float) -> None:
-        n = sum(len(rows) for _, rows in inserted)
+    def _account(self, inserted: list[tuple[str, int | None, list[Sample]]], started: float) -> None:
+        n = sum(len(rows) for _, _, rows in inserted)
         self.stats.committed += n
         self.stats.batches += 1
         self.stats.last_commit_at = time.time()

@@ -146,10 +146,11 @@ async def _case(admin: str, signals: int, hz: float, seconds: float, publishing_
                                       [window_start, window_end]).fetchone()[0]
                 lag = conn.execute("SELECT lag_p50_ms, lag_p99_ms FROM ingest_health WHERE integration_id = %s",
                                    [integration]).fetchone()
-                db_lag = conn.execute(
-                    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ingest_time - time)) * 1000, "
-                    "percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM ingest_time - time)) * 1000 "
-                    "FROM signal_samples WHERE time >= %s AND time < %s", [window_start, window_end]).fetchone()
+                db_lag = conn.execute(   # the same figure measured from the database: commit-log clock − source time
+                    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM b.committed_at - s.time)) * 1000, "
+                    "percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM b.committed_at - s.time)) * 1000 "
+                    "FROM signal_samples s JOIN sample_batches b ON b.tenant_id = s.tenant_id AND b.ingest_time = s.ingest_time "
+                    "WHERE s.time >= %s AND s.time < %s", [window_start, window_end]).fetchone()
             written = sum(len(sim.written_samples(bench_node_id(i), window_start, window_end - timedelta(microseconds=1)))
                           for i in range(signals))
             result.update({
@@ -186,7 +187,8 @@ def run_e2e(admin: str, seconds: float, cases=CASES) -> bool:
         ratio = r["ingest_cpu_us"] / r["bare_cpu_us"] if r["bare_cpu_us"] else float("inf")
         stored_us = r["ingest_cpu_us"] + r["pg_cpu_us"]
         lag_goal = publishing_ms + 50
-        p99 = r["lag_p99_ms"] if r["lag_p99_ms"] is not None else float("inf")
+        # the goal is judged on the database's figure over the whole window (the health figure covers the last minute)
+        p99 = r["db_lag_p99_ms"] if r["db_lag_p99_ms"] is not None else float("inf")
         checks = {"missing": r["missing"] == 0, "cpu": stored_us <= GOAL_STORED_US, "ratio": ratio <= GOAL_INGEST_RATIO,
                   "lag": p99 <= lag_goal}
         print(f"[e2e {signals}×{hz:g} Hz, {publishing_ms:g} ms publishing] {r['ingest_per_s']:,.0f} samples/s stored; "
@@ -195,9 +197,9 @@ def run_e2e(admin: str, seconds: float, cases=CASES) -> bool:
               f"{stored_us:.1f} µs (goal ≤ {GOAL_STORED_US:g}); generator (simulator) {r['generator_cpu_us']:.1f} µs", flush=True)
         print(f"    ingest ÷ bare raw-callback asyncua client ({r['bare_cpu_us']:.1f} µs/notification, "
               f"{r['bare_per_s']:,.0f}/s): {ratio:.2f}× (goal ≤ {GOAL_INGEST_RATIO:g}×)", flush=True)
-        print(f"    lag source → commit (live samples): p50 {r['lag_p50_ms'] or 0:.0f} ms, p99 {p99:.0f} ms "
-              f"(goal ≤ {lag_goal:g} ms); by ingest stamp p50 {r['db_lag_p50_ms'] or 0:.0f} ms, "
-              f"p99 {r['db_lag_p99_ms'] or 0:.0f} ms", flush=True)
+        print(f"    lag source → commit over the window: p50 {r['db_lag_p50_ms'] or 0:.0f} ms, p99 {p99:.0f} ms "
+              f"(goal ≤ {lag_goal:g} ms); ingest health shows p50 {r['lag_p50_ms'] or 0:.0f} ms, "
+              f"p99 {r['lag_p99_ms'] or 0:.0f} ms", flush=True)
         print(f"    ingest RSS {r['rss_start_mib']:.0f} MiB at the start, {r['rss_end_mib']:.0f} MiB at the end, "
               f"peak {r['peak_rss_mib']:.0f} MiB; goals: "
               + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in checks.items()), flush=True)

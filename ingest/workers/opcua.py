@@ -214,7 +214,7 @@ class OpcUaWorker(BaseWorker):
                 prev = received.get(sid)
                 if prev is None or r.time > prev:
                     received[sid] = r.time
-            self.writer.put_or_spool(rows, LIVE)
+            self.writer.put_or_spool(rows, LIVE, self.spec.id)
 
     async def _watch(self, client, backfill: asyncio.Task) -> None:
         """Return (by raising) when the session, subscription or keep-alive fails."""
@@ -271,7 +271,7 @@ class OpcUaWorker(BaseWorker):
                     return
                 rows = self.convert(samples)
                 for i in range(0, len(rows), 10_000):
-                    await self.writer.put(rows[i:i + 10_000], BACKFILL)
+                    await self.writer.put(rows[i:i + 10_000], BACKFILL, self.spec.id)
                 total += len(rows)
         finally:
             if self.health.state == "backfilling":

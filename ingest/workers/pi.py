@@ -146,7 +146,7 @@ class PiWorker(PollingWorker):
             return
         rows = self.convert(fresh)
         if rows:
-            await self.writer.put(rows, kind)
+            await self.writer.put(rows, kind, self.spec.id)
         for s in fresh:
             self.positions.advance(s.signal_id, min(max(s.time, self.positions[s.signal_id]), end))
 

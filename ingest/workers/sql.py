@@ -126,7 +126,7 @@ class SqlWorker(PollingWorker):
                 fresh.append(s)
         rows = self.convert(fresh + unreadable)
         if rows:
-            await self.writer.put(rows, kind)
+            await self.writer.put(rows, kind, self.spec.id)
         now = datetime.now(timezone.utc)   # a row stamped in the future must not hold its tag back
         for s in fresh:
             self.positions.advance(s.signal_id, min(s.time, now))

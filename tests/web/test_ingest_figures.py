@@ -28,11 +28,12 @@ def _number(html: str, testid: str, label: str | None = None) -> list[float]:
 
 def _measured(owner_conn, ids: list[int], since: datetime) -> tuple[float, float, float]:
     """The test's own figures over the stored rows: rows/s since ``since``, and live lag p50 and p99
-    (ms) over every row of the run (the window the health figures cover), lag being the writer's
-    transaction stamp minus the source time."""
+    (ms) over every row of the run (the minute the health figures cover): the time its writer
+    transaction committed (the commit log's clock at its last statement) minus the source time."""
     lags = [r[0] for r in owner_conn.execute(
-        "SELECT (extract(epoch FROM ingest_time - time) * 1000)::float8 FROM signal_samples WHERE signal_id = ANY(%s) "
-        "ORDER BY 1", [ids]).fetchall()]
+        "SELECT (extract(epoch FROM b.committed_at - s.time) * 1000)::float8 FROM signal_samples s "
+        "JOIN sample_batches b ON b.tenant_id = s.tenant_id AND b.ingest_time = s.ingest_time "
+        "WHERE s.signal_id = ANY(%s) ORDER BY 1", [ids]).fetchall()]
     recent = owner_conn.execute("SELECT count(*) FROM signal_samples WHERE signal_id = ANY(%s) AND time >= %s",
                                 [ids, since]).fetchone()[0]
     span = (datetime.now(timezone.utc) - since).total_seconds()
