@@ -8,6 +8,8 @@ Choices that decide whether values are lost:
 - Notifications are handled per publish response in one synchronous callback that turns
   the whole response into one batch for the writer — no task per value, and no bounded
   client-side queue that drops (asyncua's iterator queue drops the oldest by default).
+  Data-change notifications are decoded by :mod:`ingest.opcua_fastdecode` (a few µs per
+  value instead of asyncua's ~13), falling back to asyncua for unusual shapes.
   The callback never blocks the publish loop: when the writer's queue is full the batch
   goes to the fsynced spool.
 - Any session, subscription or keep-alive failure builds a fresh client and session (the
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from asyncua import ua
 
+from ingest.opcua_fastdecode import FastDataChange, install as install_fast_decoder
 from ingest.samples import BAD, GOOD, QUESTIONABLE, MAX_FUTURE, Sample
 from ingest.workers.base import Backoff, BaseWorker
 from ingest.writer import BACKFILL, LIVE
@@ -47,6 +50,7 @@ RECONNECT_CAP_S = 1.0          # attempts every 0.5–1.5 s while the server is 
 RECONNECT_TIMEOUT_S = 2.0      # a reconnect attempt gives up this fast (or 2× the last connect time)
 INITIAL_WAIT_S = 3.0           # how long backfill waits for each signal's first notification
 _EPOCH_FLOOR = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_INF = math.inf
 
 
 class SessionLost(Exception):
@@ -56,6 +60,7 @@ class SessionLost(Exception):
 class OpcUaWorker(BaseWorker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        install_fast_decoder()
         self.merged = opcua.merge_config(self.config, self.settings)
         self.pki_dir = Path(self.settings.data_dir) / "pki"
         self.publishing_ms = float(self.merged.get("publishing_interval_ms") or 1000)
@@ -185,7 +190,30 @@ class OpcUaWorker(BaseWorker):
         latest_ok = now + MAX_FUTURE
         rejected = 0
         for notif in data:
-            if isinstance(notif, ua.DataChangeNotification):
+            if isinstance(notif, FastDataChange):   # the common shape, decoded without asyncua's objects
+                for handle, code, t, raw in notif.items:
+                    signal_id = handles.get(handle)
+                    if signal_id is None:
+                        rejected += 1
+                        continue
+                    if t is None:
+                        t = now
+                    if t < _EPOCH_FLOOR or t > latest_ok:
+                        rejected += 1
+                        continue
+                    severity = code >> 30   # 0 good, 1 uncertain, 2/3 bad
+                    if severity >= 2:
+                        rows.append(Sample(tenant, signal_id, t, None, BAD))
+                        continue
+                    if raw is None:
+                        rejected += 1
+                        continue
+                    value = float(raw)
+                    if value != value or value == _INF or value == -_INF:
+                        rejected += 1
+                        continue
+                    rows.append(Sample(tenant, signal_id, t, value, GOOD if severity == 0 else QUESTIONABLE))
+            elif isinstance(notif, ua.DataChangeNotification):
                 for item in notif.MonitoredItems:
                     signal_id = handles.get(item.ClientHandle)
                     dv = item.Value
