@@ -127,12 +127,13 @@ def test_crossing_probability_orders_the_risks() -> None:
     steady_far = scoring.crossing_probability(2.2, VIB_LIMITS, STEADY)
     steady_near = scoring.crossing_probability(9.5, VIB_LIMITS, STEADY)
     rising_near = scoring.crossing_probability(9.5, VIB_LIMITS, rising)
-    rising_far = scoring.crossing_probability(2.2, VIB_LIMITS, rising)          # 2.2 + 0.4 × 24 h = 11.8: it gets there
+    rising_far = scoring.crossing_probability(2.2, VIB_LIMITS, rising)   # trusted for the 6 h seen: 2.2 + 2.4 < 11
+    long_rise = scoring.crossing_probability(2.2, VIB_LIMITS, Trend(1440, 0.4, 0.01, 0.15, span_h=24.0))
     slowly_far = scoring.crossing_probability(2.2, VIB_LIMITS, Trend(360, 0.1, 0.01, 0.15))
     breached = scoring.crossing_probability(11.2, VIB_LIMITS, STEADY)
     assert steady_far < 0.001
     assert steady_far <= slowly_far < 0.01 and steady_near < 0.01 < rising_near
-    assert rising_far > 0.5 and rising_near >= rising_far
+    assert rising_far < 0.01 < 0.5 < long_rise      # a rise seen for a day, followed for a day, reaches 11.8
     assert rising_near < breached == 1.0                        # a forecast is never as sure as a breach
     assert rising_near > 0.9                                    # 0.4 mm/s per hour from 9.5: past 11 within 4 h
     noisy, falling = Trend(360, 0.0, 0.01, 0.8), Trend(360, -0.4, 0.01, 0.8)
@@ -141,8 +142,16 @@ def test_crossing_probability_orders_the_risks() -> None:
     assert scoring.crossing_probability(9.5, VIB_LIMITS, Trend(5, 0.4, 0.01, 0.15)) is None   # too little history
     assert scoring.crossing_probability(12.0, VIB_LIMITS, None) == 1.0                     # past it: no trend needed
     low = Limits(crit_low=0.0, crit_high=110.0)
-    cooling = Trend(buckets=360, slope_per_h=-1.0, slope_se=0.01, scatter=0.5)
+    cooling = Trend(buckets=360, slope_per_h=-1.5, slope_se=0.01, scatter=0.5)   # 8 − 1.5 × 6 h < 0
     assert scoring.crossing_probability(8.0, low, cooling) > 0.9 > scoring.crossing_probability(8.0, low, STEADY)
+
+
+def test_a_short_swing_is_not_extrapolated_over_a_day() -> None:
+    """Ten minutes of a rising half-wave (a process cycle) say nothing about tomorrow: the trend is
+    followed only as far ahead as the data it came from."""
+    swing = Trend(buckets=30, slope_per_h=9.0, slope_se=0.05, scatter=0.1, span_h=0.5)
+    assert scoring.crossing_probability(2.2, VIB_LIMITS, swing) < 0.01          # 2.2 + 4.5 stays below 11
+    assert scoring.crossing_probability(2.2, VIB_LIMITS, Trend(29, 0.0, 0.0, 0.1)) is None   # under half an hour
 
 
 def test_probability_follows_the_horizon_and_the_scatter() -> None:

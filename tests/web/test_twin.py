@@ -66,7 +66,9 @@ async def test_grid_shows_cards_by_site_and_unit_with_health_and_links(web, acco
     assert "لا توجد إشارات مربوطة" in html                # "No mapped signals", in Arabic by default
     assert html.index("G North Plant") < html.index("G Unit One") < html.index(f'data-asset-id="{p.ids["G-P-1"]}"')
     assert f'href="/assets/{p.ids["G-P-1"]}"' in html and f'href="/digital-twin/assets/{p.ids["G-P-1"]}"' in html
-    assert '<span data-field="value">12.50</span> mm/s' in html
+    # the value and its unit (in the reader's language) are isolated from the Arabic around them
+    assert '<bdi dir="ltr" data-field="value">12.50</bdi> <bdi class="unit">مم/ث</bdi>' in html
+    assert f'data-testid="spark-{p.signals[p.ids["G-P-1"]]["vibration"]}"' in html   # a sparkline per shown signal
     assert 'data-twin-stream="/digital-twin/stream?ids=' in html and 'dir="rtl"' in html
     assert 'data-testid="twin-setup"' not in html          # integration, mappings and data are all there
 

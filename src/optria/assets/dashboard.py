@@ -1,4 +1,9 @@
-"""The dashboard (``/``): assets by health status, top at-risk assets, active alerts and work orders.
+"""The dashboard (``/``): open incidents, assets by health status, top at-risk assets, active alerts
+and work orders.
+
+Open incidents lead: a limit breach or a critical alarm opens an incident in the Black Box
+without anyone raising an alert, so "0 active alerts" must never be all a user sees while an
+incident is open.
 
 Every figure links to the filtered list behind it. Platform owners have no tenant
 dashboard and go to the platform console. The integrations panel is a partial
@@ -19,6 +24,7 @@ from optria.assets import store
 from optria.assets.models import HEALTH_STATUSES, LABELS
 from optria.assets.store import Conn
 from optria.assets.web import can, db_of, page_flags
+from optria.blackbox import store as blackbox_store
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.integrations import store as integrations_store
@@ -26,6 +32,7 @@ from optria.web.templating import render
 
 AT_RISK_ROWS = 5
 LATEST_ROWS = 5
+INCIDENT_ROWS = 5
 
 
 async def integrations_panel(conn: Conn, tenant_id: UUID) -> dict[str, Any]:
@@ -39,6 +46,8 @@ async def dashboard_context(conn: Conn, tenant_id: UUID) -> dict[str, Any]:
     alerts, _ = await store.list_alerts(conn, tenant_id, status="active", page_size=LATEST_ROWS)
     work_orders, _ = await store.list_work_orders(conn, tenant_id, status="active", page_size=LATEST_ROWS)
     return {
+        "incident_counts": await blackbox_store.incident_counters(conn, tenant_id, None),
+        "open_incidents": await blackbox_store.open_incidents(conn, tenant_id, INCIDENT_ROWS),
         "asset_total": sum(by_status.values()),
         "by_status": by_status,
         "at_risk": await store.at_risk_assets(conn, tenant_id, AT_RISK_ROWS),

@@ -31,7 +31,7 @@ EFFECTIVE_STATUS = f"(CASE WHEN h.asset_id IS NULL OR {STALE} THEN 'nodata' ELSE
 ASSET_COLUMNS = f"""
 a.id, a.code::text AS code, a.name, a.name_ar, a.asset_type, a.criticality, a.description, a.expected_interval_s,
 a.created_at, a.updated_at,
-a.site_id, s.code::text AS site_code, s.name AS site_name, s.name_ar AS site_name_ar,
+a.site_id, s.code::text AS site_code, s.name AS site_name, s.name_ar AS site_name_ar, s.timezone AS site_timezone,
 a.unit_id, u.code::text AS unit_code, u.name AS unit_name, u.name_ar AS unit_name_ar,
 h.time AS health_time, h.health_score, h.failure_probability, h.status AS reported_status, h.source AS health_source,
 {EFFECTIVE_STATUS} AS status, {STALE} AS stale
@@ -115,6 +115,18 @@ RETURNING id
 ASSET_IDS_BY_CODE = "SELECT code::text AS code, id FROM assets WHERE tenant_id = %(tenant_id)s"
 
 # ----------------------------------------------------------------------------- sites and units
+
+# The tenant's time zone for pages that span its sites: the zone most of its sites use.
+TENANT_TIMEZONE = """
+SELECT timezone FROM sites WHERE tenant_id = %(tenant_id)s
+GROUP BY timezone ORDER BY count(*) DESC, timezone LIMIT 1
+"""
+
+
+async def tenant_timezone(conn: Conn, tenant_id: UUID) -> str | None:
+    row = await _one(conn, TENANT_TIMEZONE, {"tenant_id": tenant_id})
+    return row["timezone"] if row else None
+
 
 LIST_SITES = """
 SELECT s.id, s.code::text AS code, s.name, s.name_ar, s.description, s.timezone, s.created_at, s.updated_at,

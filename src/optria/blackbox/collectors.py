@@ -41,6 +41,7 @@ from typing import Any
 
 from optria.blackbox import store
 from optria.blackbox.events import EventRecord, fmt_value
+from optria.blackbox.messages import limit_message, message, scope_params
 from optria.blackbox.limits import Limits, Transition, raw_level, side, step
 from optria.blackbox.recording import record
 from optria.blackbox.severity import alert_severity, limit_severity, work_order_severity
@@ -173,7 +174,8 @@ def limit_event(c: dict[str, Any], t: Transition, when: datetime, value: float, 
         summary = f"{c['signal_name']}: {fmt_value(value)}{unit} {'≤' if high else '≥'} {fmt_value(t.limit)}"
         severity, source_type, alarm_key = "info", "limit_return", None
     payload = {"value": value, "raw_value": raw, "limit": t.limit, "level": t.level, "state_after": t.to_state,
-               "deadband": round(deadband, 6), "unit": c["unit"], "quality": quality, "metric_role": c["metric_role"]}
+               "deadband": round(deadband, 6), "unit": c["unit"], "quality": quality, "metric_role": c["metric_role"],
+               "msg": limit_message(t.kind, t.level, c["signal_name"], value, t.limit, c["unit"])}
     return EventRecord(tenant_id=c["tenant_id"], source_system="limits", source_type=source_type,
                        source_id=f"signal:{sid}:{t.kind}:{t.level}", event_time=when, severity=severity,
                        event_category="limit", summary=summary, payload=payload, asset_id=c["asset_id"],
@@ -330,7 +332,8 @@ def quality_event(row: dict[str, Any]) -> tuple[EventRecord, bool, datetime | No
     else:
         source_type, when, severity = "quality_good", row["time"], "info"
     sid = row["signal_id"]
-    payload = {"quality": row["quality"], "value": row["value"], "sample_time": row["time"].isoformat()}
+    payload = {"quality": row["quality"], "value": row["value"], "sample_time": row["time"].isoformat(),
+               "msg": message(source_type, signal=row["signal_name"])}
     event = EventRecord(tenant_id=row["tenant_id"], source_system="quality", source_type=source_type,
                         source_id=f"signal:{sid}:{source_type}", event_time=when, severity=severity,
                         event_category="quality", summary=row["signal_name"], payload=payload,
@@ -391,7 +394,8 @@ def integration_events(row: dict[str, Any]) -> list[EventRecord]:
     for i, source_type in enumerate(integration_transitions(row["prev_state"], row["state"], row["prev_reconnects"],
                                                             row["reconnects"])):
         payload: dict[str, Any] = {"state": row["state"], "previous_state": row["prev_state"], "kind": row["kind"],
-                                   "reconnects": row["reconnects"]}
+                                   "reconnects": row["reconnects"],
+                                   "msg": message(source_type, integration=row["integration_name"])}
         if row["last_sample_time"] is not None:
             payload["last_sample_time"] = row["last_sample_time"].isoformat()
         if source_type == "integration_error" and row["last_error"]:
@@ -447,12 +451,18 @@ def run_events(row: dict[str, Any]) -> list[EventRecord]:
                 asset_id=row["asset_id"], unit_id=row["unit_id"], site_id=row["site_id"],
                 integration_id=row["integration_id"], correlation_id=f"optimization_run:{row['id']}")
     info = {"run_id": row["id"], "engine": engine, "scope": scope, "scope_id": row["scope_id"]}
+    where = scope_params(row)
+
+    def said(key: str, **extra: Any) -> dict[str, Any]:
+        return {"msg": message(key, run=row["id"], scope=where, **extra)}
+
     out = []
     if status in RUN_STARTED and started is not None:
         out.append(EventRecord(source_type="optimization_started", source_id=f"optimization_run:{row['id']}:started",
-                               event_time=started, severity="info", summary=label, payload=info, **base))
+                               event_time=started, severity="info", summary=label,
+                               payload={**info, **said("optimization_started")}, **base))
     if finished is not None and status in RUN_FINISHED:
-        payload = {**info, "status": status}
+        payload = {**info, "status": status, **said("optimization_finished")}
         if row["fallback_reason"]:
             payload["fallback_reason"] = str(row["fallback_reason"])[:300]
         out.append(EventRecord(source_type="optimization_finished", source_id=f"optimization_run:{row['id']}:finished",
@@ -463,9 +473,11 @@ def run_events(row: dict[str, Any]) -> list[EventRecord]:
             title = str(first.get("title") or label)[:200]
             out.append(EventRecord(source_type="optimization_recommendations",
                                    source_id=f"optimization_run:{row['id']}:recommendations", event_time=finished,
-                                   severity="info", summary=title, payload={**info, "count": len(recs)}, **base))
+                                   severity="info", summary=title,
+                                   payload={**info, "count": len(recs),
+                                            **said("optimization_recommendations", count=len(recs))}, **base))
     if finished is not None and status in RUN_FAILED:
-        payload = {**info, "status": status}
+        payload = {**info, "status": status, **said("optimization_failed")}
         if row["error"]:
             payload["error"] = str(row["error"])[:300]
         out.append(EventRecord(source_type="optimization_failed", source_id=f"optimization_run:{row['id']}:failed",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -52,6 +52,11 @@ class ListFilter:
                  for k, v in values.items() if v not in (None, "", False)]
         return ("?" + urlencode(pairs)) if pairs else ""
 
+    def query_value(self, name: str) -> str:
+        """A field as its filter box shows it (times in the page's time zone)."""
+        value = getattr(self, name, None)
+        return "" if value in (None, False) else str(_out(value))
+
     @property
     def active(self) -> bool:
         return any(v not in (None, "", False) for k, v in asdict(self).items() if k != "page")
@@ -74,9 +79,16 @@ class ListFilter:
         return params, active
 
 
+def _page_zone():
+    """The time zone the page shows times in (filter boxes are read and written in it)."""
+    from optria.web.formatting import zone
+
+    return zone()
+
+
 def _out(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M")
+        return value.astimezone(_page_zone()).strftime("%Y-%m-%dT%H:%M")
     if value is True:
         return "1"
     return value
@@ -116,20 +128,21 @@ def parse_id(raw: str | None) -> int | None:
 
 
 def parse_time(raw: str, *, end: bool = False) -> datetime | None:
-    """A date or date-time from a filter box; naive values are UTC. A bare date as the end of a
-    range means the whole day."""
+    """A date or date-time from a filter box; naive values are in the page's time zone (the one its
+    times are shown in). A bare date as the end of a range means the whole day."""
     text = raw.strip()
+    zone = _page_zone()
     try:
         if len(text) == 10:
             day = datetime.strptime(text, "%Y-%m-%d").date()
-            value = datetime.combine(day, time(0), timezone.utc)
+            value = datetime.combine(day, time(0), zone)
             return value + timedelta(days=1) if end else value
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
     if not 1900 <= value.year <= 2200:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=zone)
 
 
 @dataclass

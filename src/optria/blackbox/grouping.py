@@ -6,7 +6,8 @@ Rules (the grouping window W defaults to 30 minutes):
   breach, critical OPC-UA alarm) or any event of category ``failure`` — opens a new
   incident for its asset, or extends that asset's unresolved incident when the trigger lies
   within W of it (``started_at − W ≤ t ≤ last_event_at + W``). The title is the trigger's
-  summary and the type follows its category.
+  summary (English) and its message key and parameters (``title_key`` / ``title_params``, so
+  pages show it in the reader's language); the type follows its category.
 * A new incident looks back W before its trigger and attaches the asset's events found there
   (the lead-up: warnings, operator actions, work orders, and integration events of the
   integrations feeding the asset), but nothing already belonging to the asset's previous incident.
@@ -34,8 +35,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
+from psycopg.types.json import Jsonb
+
 from optria.blackbox import store
 from optria.blackbox.events import flood_key
+from optria.blackbox.messages import MESSAGES
 from optria.blackbox.severity import worst
 from optria.blackbox.store import Conn
 from optria.db import Database
@@ -84,6 +88,7 @@ class Incident:
     started_at: datetime
     last_event_at: datetime
     title: str = ""
+    title_msg: dict[str, Any] | None = None
     incident_type: str = ""
     trigger_event_id: int | None = None
     added: int = 0
@@ -201,9 +206,11 @@ class Grouper:
     async def _open(self, conn: Conn, trigger: dict[str, Any], previous: Incident | None, pending: deque,
                     before: tuple[str, int]) -> Incident:
         t = trigger["event_time"]
+        msg = trigger.get("msg")
         inc = Incident(trigger["tenant_id"], trigger["asset_id"], None, "open", trigger["severity"], t, t,
-                       title=trigger["summary"][:200], incident_type=incident_type_of(trigger),
-                       trigger_event_id=trigger["id"])
+                       title=trigger["summary"][:200],
+                       title_msg=msg if isinstance(msg, dict) and msg.get("key") in MESSAGES else None,
+                       incident_type=incident_type_of(trigger), trigger_event_id=trigger["id"])
         inc.attach(trigger, "trigger")
         after = previous.last_event_at if previous is not None and previous.last_event_at < t else NEG_INF
         start = t - self.window
@@ -245,7 +252,9 @@ class Grouper:
                 row = await store.fetch_one(conn, store.INSERT_INCIDENT, {
                     "tenant_id": inc.tenant_id, "asset_id": inc.asset_id, "title": inc.title,
                     "incident_type": inc.incident_type, "severity": inc.severity, "started_at": inc.started_at,
-                    "last_event_at": inc.last_event_at, "trigger_event_id": inc.trigger_event_id})
+                    "last_event_at": inc.last_event_at, "trigger_event_id": inc.trigger_event_id,
+                    "title_key": inc.title_msg["key"] if inc.title_msg else None,
+                    "title_params": Jsonb(inc.title_msg.get("params") or {}) if inc.title_msg else None})
                 inc.id = row["id"] if row else None
                 log.info("blackbox.incident_opened", extra={"tenant_id": str(inc.tenant_id), "incident_id": inc.id,
                                                             "asset_id": inc.asset_id, "type": inc.incident_type})

@@ -208,7 +208,8 @@ OPTIMIZATION_RUNS_FROM = """
 SELECT r.tenant_id, r.id, r.scope, r.scope_id, r.scope_label, r.engine, r.status, r.created_at, r.started_at,
        r.finished_at, r.error, r.fallback_reason, r.recommendations,
        a.id AS asset_id, coalesce(a.unit_id, u.id) AS unit_id, coalesce(a.site_id, u.site_id) AS site_id,
-       g.id AS integration_id
+       g.id AS integration_id, coalesce(a.code::text, u.code::text) AS scope_code,
+       coalesce(a.name, u.name, g.name) AS scope_name, coalesce(a.name_ar, u.name_ar) AS scope_name_ar
 FROM optimization_runs r
 LEFT JOIN assets a ON r.scope = 'asset' AND a.tenant_id = r.tenant_id AND a.id = r.scope_id
 LEFT JOIN units u ON r.scope = 'unit' AND u.tenant_id = r.tenant_id AND u.id = r.scope_id
@@ -225,7 +226,7 @@ SELECT column_name FROM information_schema.columns WHERE table_schema = current_
 
 NEXT_EVENTS = """
 SELECT tenant_id, id, xact_id::text AS xid, event_time, source_system, source_type, severity, event_category,
-       summary, asset_id, integration_id, signal_id, alarm_key, time_flag, repeat_count
+       summary, payload->'msg' AS msg, asset_id, integration_id, signal_id, alarm_key, time_flag, repeat_count
 FROM industrial_events
 WHERE (xact_id, id) > (%(xid)s::xid8, %(id)s) AND xact_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY xact_id, id
@@ -273,9 +274,10 @@ LIMIT %(limit)s
 """
 
 INSERT_INCIDENT = """
-INSERT INTO incidents (tenant_id, asset_id, title, incident_type, severity, started_at, last_event_at, trigger_event_id)
+INSERT INTO incidents (tenant_id, asset_id, title, incident_type, severity, started_at, last_event_at, trigger_event_id,
+                       title_key, title_params)
 VALUES (%(tenant_id)s, %(asset_id)s, %(title)s, %(incident_type)s, %(severity)s, %(started_at)s, %(last_event_at)s,
-        %(trigger_event_id)s)
+        %(trigger_event_id)s, %(title_key)s, %(title_params)s)
 RETURNING id
 """
 
@@ -323,6 +325,22 @@ WHERE e.tenant_id = %(tenant_id)s {asset}
 """
 
 
+# The newest incidents not resolved yet, worst first (the dashboard's incidents card).
+OPEN_INCIDENTS = """
+SELECT i.id, i.title, i.title_key, i.title_params, i.incident_type, i.severity, i.status, i.started_at,
+       i.last_event_at, i.event_count, i.asset_id, a.code AS asset_code, a.name AS asset_name, a.name_ar AS asset_name_ar
+FROM incidents i
+JOIN assets a ON a.tenant_id = i.tenant_id AND a.id = i.asset_id
+WHERE i.tenant_id = %(tenant_id)s AND i.status <> 'resolved'
+ORDER BY (i.severity = 'critical') DESC, i.started_at DESC, i.id DESC
+LIMIT %(limit)s
+"""
+
+
+async def open_incidents(conn: Conn, tenant_id: UUID, limit: int) -> list[dict[str, Any]]:
+    return await fetch_all(conn, OPEN_INCIDENTS, {"tenant_id": tenant_id, "limit": limit})
+
+
 async def incident_counters(conn: Conn, tenant_id: UUID, asset_id: int | None) -> dict[str, int]:
     row = await fetch_one(conn, with_asset(INCIDENT_COUNTERS, "i.asset_id", asset_id),
                           {"tenant_id": tenant_id, "asset_id": asset_id})
@@ -340,8 +358,8 @@ INCIDENT_FILTERS = {
 }
 
 INCIDENT_LIST = """
-SELECT i.id, i.title, i.incident_type, i.severity, i.status, i.started_at, i.last_event_at, i.resolved_at,
-       i.event_count, i.asset_id, a.code AS asset_code, a.name AS asset_name, a.name_ar AS asset_name_ar,
+SELECT i.id, i.title, i.title_key, i.title_params, i.incident_type, i.severity, i.status, i.started_at,
+       i.last_event_at, i.resolved_at, i.event_count, i.asset_id, a.code AS asset_code, a.name AS asset_name, a.name_ar AS asset_name_ar,
        a.site_id, s.name AS site_name, s.name_ar AS site_name_ar
 FROM incidents i
 JOIN assets a ON a.tenant_id = i.tenant_id AND a.id = i.asset_id
@@ -476,7 +494,7 @@ LIMIT 1
 """
 
 INCIDENTS_OF_EVENT = """
-SELECT DISTINCT i.id, i.title, i.severity, i.status, i.started_at, ie.relation, ie.count
+SELECT DISTINCT i.id, i.title, i.title_key, i.title_params, i.severity, i.status, i.started_at, ie.relation, ie.count
 FROM incident_events ie JOIN incidents i ON i.tenant_id = ie.tenant_id AND i.id = ie.incident_id
 WHERE ie.tenant_id = %(tenant_id)s AND (ie.event_id = %(event_id)s OR ie.last_event_id = %(event_id)s)
 ORDER BY i.started_at DESC LIMIT 20
@@ -522,9 +540,10 @@ GROUP BY 1
 CHATTERING = """
 SELECT alarm_key, max(n) AS max_per_minute, count(*) AS occurrences,
        (array_agg(summary ORDER BY event_time DESC))[1] AS summary,
+       (array_agg(msg ORDER BY event_time DESC))[1] AS msg,
        (array_agg(asset_id ORDER BY event_time DESC))[1] AS asset_id
 FROM (
-    SELECT e.alarm_key, e.summary, e.asset_id, e.event_time,
+    SELECT e.alarm_key, e.summary, e.payload->'msg' AS msg, e.asset_id, e.event_time,
            count(*) OVER (PARTITION BY e.alarm_key ORDER BY e.event_time
                           RANGE BETWEEN interval '60 seconds' PRECEDING AND CURRENT ROW) AS n
     FROM industrial_events e
@@ -540,6 +559,7 @@ LIMIT 10
 TOP_ALARMS = """
 SELECT e.alarm_key, count(*) AS occurrences, max(e.event_time) AS last_time,
        (array_agg(e.summary ORDER BY e.event_time DESC))[1] AS summary,
+       (array_agg(e.payload->'msg' ORDER BY e.event_time DESC))[1] AS msg,
        (array_agg(e.asset_id ORDER BY e.event_time DESC))[1] AS asset_id,
        (array_agg(e.severity ORDER BY e.event_time DESC))[1] AS severity
 FROM industrial_events e

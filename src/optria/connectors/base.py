@@ -8,9 +8,35 @@ from typing import Any
 import msgspec
 
 
+def N_(text: str) -> str:
+    return text
+
+
+# What a successful connection test says, as a message key with parameters (``details["msg"]``), so
+# pages say it in the reader's language (optria.web.messages renders it); ``message`` keeps the
+# English text for the API and the action log. A failure is told by its ``details["reason"]``
+# (optria.integrations.models.REASON_LABELS) beside the source's own words.
+TEST_MESSAGES: dict[str, tuple[str, dict[str, str]]] = {
+    "connected_opcua": (N_("Connected to %(product)s at %(host)s (security %(policy)s / %(mode)s); round trip %(ms)s."),
+                        {"product": "name", "host": "code", "policy": "code", "mode": "code", "ms": "millis"}),
+    "connected_pi": (N_("Connected to %(product)s; data server %(server)s."),
+                     {"product": "name", "server": "name"}),
+    "connected_pi_no_server": (N_("Connected to %(product)s."), {"product": "name"}),
+    "connected_sql": (N_("Connected to PostgreSQL %(version)s (read-only)."), {"version": "code"}),
+}
+
+
+def test_message(key: str, **params: Any) -> dict[str, Any]:
+    """The stored form of a connection-test message (``key`` in TEST_MESSAGES)."""
+    if key not in TEST_MESSAGES:
+        raise KeyError(key)
+    return {"key": key, "params": params}
+
+
 class TestResult(msgspec.Struct, kw_only=True):
-    """Outcome of a connection test. ``message`` is a short human reason; ``details`` holds
-    non-secret facts only (server product/version, policy, namespaces, round-trip ms)."""
+    """Outcome of a connection test. ``message`` is a short human reason (English); ``details`` holds
+    non-secret facts only (server product/version, policy, namespaces, round-trip ms) and, for a
+    success, ``msg``: the same message as a key with parameters (``TEST_MESSAGES``)."""
 
     __test__ = False  # not a pytest class
 

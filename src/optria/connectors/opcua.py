@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pydantic import SecretStr
 
-from optria.connectors.base import BrowseItem, ConnectorError, Sample, TestResult
+from optria.connectors.base import BrowseItem, ConnectorError, Sample, TestResult, test_message
 
 log = logging.getLogger("optria.connectors.opcua")
 
@@ -725,6 +725,8 @@ async def test_connection(config: Mapping[str, Any] | OpcUaConfig, pki_dir: Path
     version = f" {details['server_version']}" if details.get("server_version") else ""
     log.info("opcua.test_ok", extra={"endpoint_host": cfg.endpoint_host, "round_trip_ms": details["round_trip_ms"],
                                      "security_policy": cfg.security_policy, "security_mode": cfg.security_mode})
+    details["msg"] = test_message("connected_opcua", product=f"{product}{version}", host=cfg.endpoint_host,
+                                  policy=cfg.security_policy, mode=cfg.security_mode, ms=details["round_trip_ms"])
     return TestResult(success=True, message=(
         f"Connected to {product}{version} at {cfg.endpoint_host} ({cfg.security_policy}/{cfg.security_mode}); "
         f"round trip {details['round_trip_ms']:.0f} ms."), details=details)

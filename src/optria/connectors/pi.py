@@ -42,7 +42,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from optria.connectors.base import BrowseItem, ConnectorError, Sample, TestResult
+from optria.connectors.base import BrowseItem, ConnectorError, Sample, TestResult, test_message
 
 log = logging.getLogger("optria.connectors.pi")
 
@@ -714,8 +714,12 @@ async def test_connection(config: Mapping[str, Any], *, timeout: float | None = 
     log.info("pi.test_connection.ok", extra={"base_url": base["base_url"], "product": details["product_title"],
                                              "round_trip_ms": details["round_trip_ms"]})
     message = f"Connected to {details['product_title']} ({details['product_version']})"
+    product = f"{details['product_title']} ({details['product_version']})"
     if chosen:
         message += f"; data server {chosen.get('Name')}"
+        details["msg"] = test_message("connected_pi", product=product, server=chosen.get("Name"))
+    else:
+        details["msg"] = test_message("connected_pi_no_server", product=product)
     return TestResult(success=True, message=message + ".", details=details)
 
 

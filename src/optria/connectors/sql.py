@@ -41,7 +41,7 @@ from typing import Any
 
 import psycopg
 
-from optria.connectors.base import BrowseItem, ConnectorError, Sample, TestResult
+from optria.connectors.base import BrowseItem, ConnectorError, Sample, TestResult, test_message
 
 log = logging.getLogger("optria.connectors.sql")
 
@@ -123,6 +123,7 @@ async def test_connection(config: Mapping[str, Any], *, timeout: float | None = 
         return TestResult(success=False, message=f"The query failed: {str(exc).splitlines()[0][:200]}",
                           details={**details, "reason": "bad_query"})
     details["round_trip_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    details["msg"] = test_message("connected_sql", version=details["server_version"])
     return TestResult(success=True, message=f"Connected to PostgreSQL {details['server_version']} (read-only).",
                       details=details)
 

@@ -79,7 +79,8 @@ async def _ensure_integration(conn: store.Conn, tenant_id: UUID, box: SecretBox,
     integration_id = await store.insert_integration(conn, tenant_id, kind=kind, name=name, config=config,
                                                     secrets=sealed, enabled=True, is_demo=True, demo_stream=True)
     await store.log_action(conn, tenant_id, integration_id, action="create", success=True,
-                           message="Demo integration created by the seed", details={"endpoint_source": "global"})
+                           message="Demo integration created by the seed",
+                           details={"endpoint_source": "global", "msg": {"key": "created_by_seed", "params": {}}})
     return integration_id, True
 
 

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from optria.integrations import store
 from optria.integrations.errors import N_, ImportRejected, InputError, NotFound
+from optria.integrations.messages import action_message
 from optria.integrations.mapping import LIMITS, external_id_value, mapping_values, name_of, record_change
 from optria.integrations.roles import infer_role
 from optria.integrations.service import Actor
@@ -154,5 +155,7 @@ async def import_csv(conn: store.Conn, tenant_id: UUID, integration_id: int, tex
             await store.update_mapping(conn, tenant_id, current["id"], values)
     await record_change(conn, tenant_id, integration_id, actor, "mappings_import",
                   f"CSV import: {report['creates']} created, {report['updates']} updated",
-                  {"created": report["creates"], "updated": report["updates"], "rows": len(rows)}, integration["name"])
+                  {"created": report["creates"], "updated": report["updates"], "rows": len(rows),
+                   "msg": action_message("mappings_import", created=report["creates"], updated=report["updates"])},
+                  integration["name"])
     return report | {"applied": True}

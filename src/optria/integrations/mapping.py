@@ -17,7 +17,8 @@ from asyncua import ua
 from optria.identity.store import write_audit
 from optria.integrations import store
 from optria.integrations.errors import N_, Conflict, InputError, NotFound
-from optria.integrations.models import ROLES
+from optria.integrations.messages import action_message
+from optria.integrations.models import ROLE_LABELS, ROLES
 from optria.integrations.roles import infer_role
 from optria.integrations.service import Actor
 
@@ -156,12 +157,13 @@ async def _integration(conn: store.Conn, tenant_id: UUID, integration_id: int) -
 
 async def record_change(conn: store.Conn, tenant_id: UUID, integration_id: int, actor: Actor, action: str,
                         message: str, details: dict[str, Any], target: str) -> None:
-    """The action-log row and the audit entry of a mapping change (no secrets: ids, codes, counts)."""
+    """The action-log row (with its message key, ``details["msg"]``) and the audit entry of a mapping
+    change (no secrets: ids, codes, counts)."""
     await store.log_action(conn, tenant_id, integration_id, action=action, success=True, message=message,
                            actor_id=actor.id, actor_name=actor.name, details=details)
     await write_audit(conn, tenant_id=tenant_id, actor=actor.user, action=f"integration.{action}",
                       target_type="integration", target_id=str(integration_id), target_name=target,
-                      details=details, addr=actor.addr)
+                      details={k: v for k, v in details.items() if k != "msg"}, addr=actor.addr)
 
 
 # ----------------------------------------------------------------------------- one mapping
@@ -196,7 +198,9 @@ async def create_mapping(conn: store.Conn, tenant_id: UUID, integration_id: int,
     mapping_id = await store.insert_mapping(conn, tenant_id, signal["id"], values)
     await record_change(conn, tenant_id, integration_id, actor, "mapping_create",
                   f"{signal['name']} mapped to {asset['code']} as {values['metric_role']}",
-                  {"external_id": signal["external_id"], "asset_code": asset["code"], "role": values["metric_role"]},
+                  {"external_id": signal["external_id"], "asset_code": asset["code"], "role": values["metric_role"],
+                   "msg": action_message("mapping_created", signal=signal["name"], asset=asset["code"],
+                                         role=ROLE_LABELS.get(values["metric_role"], "Other"))},
                   integration["name"])
     return mapping_id
 
@@ -214,7 +218,8 @@ async def update_mapping(conn: store.Conn, tenant_id: UUID, mapping_id: int, cha
     integration = await _integration(conn, tenant_id, current["integration_id"])
     await record_change(conn, tenant_id, current["integration_id"], actor, "mapping_update",
                   f"Mapping of {current['signal_name']} changed: {', '.join(changed) or 'nothing'}",
-                  {"external_id": current["external_id"], "changed": changed, "asset_code": asset["code"]},
+                  {"external_id": current["external_id"], "changed": changed, "asset_code": asset["code"],
+                   "msg": action_message("mapping_changed", signal=current["signal_name"], fields=changed)},
                   integration["name"])
 
 
@@ -226,7 +231,9 @@ async def delete_mapping(conn: store.Conn, tenant_id: UUID, mapping_id: int, act
     integration = await _integration(conn, tenant_id, current["integration_id"])
     await record_change(conn, tenant_id, current["integration_id"], actor, "mapping_delete",
                   f"Mapping of {current['signal_name']} to {current['asset_code']} removed",
-                  {"external_id": current["external_id"], "asset_code": current["asset_code"]}, integration["name"])
+                  {"external_id": current["external_id"], "asset_code": current["asset_code"],
+                   "msg": action_message("mapping_removed", signal=current["signal_name"], asset=current["asset_code"])},
+                  integration["name"])
     return int(current["integration_id"])
 
 
@@ -286,5 +293,7 @@ async def bulk_map(conn: store.Conn, tenant_id: UUID, integration_id: int, items
         await record_change(conn, tenant_id, integration_id, actor, "mappings_bulk",
                       f"{created} tags mapped to {asset['code']}, {updated} re-mapped, {len(skipped)} skipped",
                       {"asset_code": asset["code"], "created": created, "updated": updated, "skipped": len(skipped),
-                       "role": role or "inferred"}, integration["name"])
+                       "role": role or "inferred",
+                       "msg": action_message("mappings_bulk", created=created, asset=asset["code"], updated=updated,
+                                             skipped=len(skipped))}, integration["name"])
     return {"created": created, "updated": updated, "skipped": skipped, "mapping_ids": ids}

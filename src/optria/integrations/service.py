@@ -27,6 +27,7 @@ from optria.connectors import opcua, pi, sql
 from optria.connectors.base import BrowseItem, ConnectorError, TestResult
 from optria.db import Database
 from optria.identity.store import CurrentUser, write_audit
+from optria.integrations.messages import action_message
 from optria.integrations import kinds, store
 from optria.integrations.errors import N_, Conflict, InputError, NotFound, SourceError
 from optria.integrations.roles import infer_role
@@ -134,7 +135,8 @@ async def create_integration(conn: store.Conn, box: SecretBox, settings: Any, te
     endpoint = kinds.endpoint_info(kind, clean, settings)
     await store.log_action(conn, tenant_id, integration_id, action="create", success=True,
                            message=f"{KIND_LABELS[kind]} integration created", actor_id=actor.id,
-                           actor_name=actor.name, details={"endpoint_source": endpoint["source"]})
+                           actor_name=actor.name, details={"endpoint_source": endpoint["source"],
+                                                           "msg": action_message("created", kind=KIND_LABELS[kind])})
     await write_audit(conn, tenant_id=tenant_id, actor=actor.user, action="integration.create",
                       target_type="integration", target_id=str(integration_id), target_name=name,
                       details={"kind": kind, "enabled": enabled, "endpoint_source": endpoint["source"]},
@@ -193,13 +195,14 @@ async def update_integration(conn: store.Conn, box: SecretBox, settings: Any, te
         action = "demo_stream_on" if demo_stream else "demo_stream_off"
         await store.log_action(conn, tenant_id, integration_id, action=action, success=True,
                                message="Demo stream started" if demo_stream else "Demo stream stopped",
-                               actor_id=actor.id, actor_name=actor.name)
+                               actor_id=actor.id, actor_name=actor.name, details={"msg": action_message(action)})
         await write_audit(conn, tenant_id=tenant_id, actor=actor.user, action=f"integration.{action}",
                           target_type="integration", target_id=str(integration_id), target_name=name, addr=actor.addr)
     if changed:
         await store.log_action(conn, tenant_id, integration_id, action="update", success=True,
                                message="Settings changed: " + ", ".join(changed), actor_id=actor.id,
-                               actor_name=actor.name, details={"changed": changed})
+                               actor_name=actor.name,
+                               details={"changed": changed, "msg": action_message("settings_changed", fields=changed)})
         await write_audit(conn, tenant_id=tenant_id, actor=actor.user, action="integration.update",
                           target_type="integration", target_id=str(integration_id), target_name=name,
                           details={"changed": changed}, addr=actor.addr)
@@ -292,7 +295,8 @@ async def run_test(db: Database, box: SecretBox, settings: Any, tenant_id: UUID,
                                message=message, duration_ms=duration_ms, actor_id=actor.id, actor_name=actor.name,
                                details={k: details[k] for k in ("reason", "endpoint_host", "endpoint_source",
                                                                 "security_policy", "security_mode", "round_trip_ms",
-                                                                "product_title", "server_product") if k in details})
+                                                                "product_title", "server_product", "msg")
+                                        if k in details})
     log.info("integrations.tested", extra={"tenant_id": str(tenant_id), "integration_id": integration_id,
                                            "success": result.success, "reason": details.get("reason"),
                                            "duration_ms": duration_ms})

@@ -45,3 +45,40 @@ def mapping_view(row: dict[str, Any]) -> dict[str, Any]:
         "rejects": {"total": int(r.get("rejected_total") or 0), "reason": r.get("reject_reason"),
                     "detail": r.get("reject_detail"), "at": r.get("last_rejected_at")},
     }
+
+
+def test_text(test: dict[str, Any] | None):
+    """A connection test's outcome in the reader's language: a success from its message key
+    (optria.connectors.base.TEST_MESSAGES); a failure's own words (the source's, often English)
+    behind a "technical detail" disclosure, its reason being shown translated beside it."""
+    from markupsafe import Markup, escape
+
+    from optria.connectors.base import TEST_MESSAGES
+    from optria.web import messages
+    from optria.web.i18n import gettext
+
+    if not test:
+        return Markup("")
+    details = test.get("details") or {}
+    if test.get("success"):
+        return Markup('<small class="muted ds-message">{}</small>').format(
+            messages.stored(details.get("msg"), TEST_MESSAGES, test.get("message")))
+    text = test.get("message") or ""
+    if not text:
+        return Markup("")
+    return Markup('<details class="ds-technical"><summary>{}</summary><small class="muted ds-message">{}</small>'
+                  '</details>').format(escape(gettext("Technical detail")), messages.isolate(text[:220]))
+
+
+def action_text(action: dict[str, Any]):
+    """An action-log row's details in the reader's language (its stored message; a test's outcome)."""
+    from optria.integrations.messages import ACTION_MESSAGES, field_labels
+    from optria.web import messages
+
+    if action.get("action") == "test":
+        return test_text(action)
+    details = action.get("details") or {}
+    msg = details.get("msg")
+    if isinstance(msg, dict) and isinstance((msg.get("params") or {}).get("fields"), list):
+        msg = {**msg, "params": {**msg["params"], "fields": field_labels(msg["params"]["fields"])}}
+    return messages.stored(msg, ACTION_MESSAGES, action.get("message"))

@@ -20,7 +20,7 @@ from optria.timeseries import staleness
 from optria.web.charts import Chart, Series, render
 from optria.web.errors import ApiError
 from optria.web.templating import render as render_page
-from optria.web.i18n import verbatim
+from optria.web.i18n import gettext, verbatim
 
 HEARTBEAT_STALE_S = staleness.SOURCE_HEARTBEAT_S
 
@@ -51,7 +51,7 @@ def lag_chart(history: list[dict[str, Any]]) -> str:
     return render(Chart(series=[
         Series("p99", [(h["minute"], h["lag_p99_ms"]) for h in history], "#d64545"),
         Series("p50", [(h["minute"], h["lag_p50_ms"]) for h in history], "#2f6fdb"),
-    ], unit="ms", title="lag"))
+    ], unit="ms", title=gettext("Lag over the last hour")))
 
 
 @get("/platform/ingestion", guards=[requires(Permission.PLATFORM_CONSOLE)], name="platform_ingestion")

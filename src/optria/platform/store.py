@@ -286,7 +286,8 @@ class PocStore:
                                                                        "ids": integration_ids})).fetchall()
             for row in switched:
                 await log_action(conn, tenant_id, row["id"], action="demo_stream_on", success=True,
-                                 message="Demo stream started by the proof of concept", actor_name=actor_name[:200])
+                                 message="Demo stream started by the proof of concept", actor_name=actor_name[:200],
+                                 details={"msg": {"key": "demo_stream_on_poc", "params": {}}})
                 await write_audit(conn, tenant_id=tenant_id, actor=None, action="integration.demo_stream_on",
                                   target_type="integration", target_id=str(row["id"]), target_name=row["name"],
                                   details={"by": "proof of concept", "report_id": report_id, "actor": actor_name})

@@ -14,9 +14,9 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 # Per (tenant, signal): how many minute means of the last %(hours)s hours, the regression sums of
-# mean against time (hours), and the typical spread inside a minute (raw units).
+# mean against time (hours), the typical spread inside a minute (raw units) and the hours the means span.
 TREND_FIGURES = """
-SELECT sig.tenant_id, sig.signal_id, st.buckets, st.sxx, st.syy, st.sxy, st.slope_per_h, st.rng
+SELECT sig.tenant_id, sig.signal_id, st.buckets, st.sxx, st.syy, st.sxy, st.slope_per_h, st.rng, st.span_h
 FROM unnest(%(tenants)s::uuid[], %(signals)s::int8[]) AS sig(tenant_id, signal_id)
 CROSS JOIN LATERAL (
     SELECT count(*)::int AS buckets,
@@ -24,7 +24,8 @@ CROSS JOIN LATERAL (
            regr_syy(r.avg, extract(epoch FROM r.bucket - now()) / 3600.0) AS syy,
            regr_sxy(r.avg, extract(epoch FROM r.bucket - now()) / 3600.0) AS sxy,
            regr_slope(r.avg, extract(epoch FROM r.bucket - now()) / 3600.0) AS slope_per_h,
-           avg(r.max - r.min) AS rng
+           avg(r.max - r.min) AS rng,
+           extract(epoch FROM max(r.bucket) - min(r.bucket)) / 3600.0 AS span_h
     FROM signal_1m r
     WHERE r.tenant_id = sig.tenant_id AND r.signal_id = sig.signal_id AND r.n > 0 AND r.avg IS NOT NULL
       AND r.bucket >= now() - make_interval(hours => %(hours)s)

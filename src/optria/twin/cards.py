@@ -34,9 +34,15 @@ REASON_LABELS = {
     "drift": "Drifting up from its recent baseline", "drift_watch": "Slightly above its recent baseline",
     "quality": "Questionable data quality", "bad_quality": "Bad data quality", "stale": "No current data",
     "no_data": "No data received yet", "ai_score": "AI model score",
+    "risk": "Could pass its critical limit within 24 hours",
 }
 
 RISK_HIGH, RISK_MID = 0.5, 0.2
+
+# Roles whose value is a state that holds until it changes (drawn as steps whatever their density).
+STEP_ROLES = ("running",)
+SPARK_MINUTES = 60          # a card's sparkline covers the last hour of 1-minute buckets
+SPARSE_GAP_S = 180          # buckets further apart than this (and 3 intervals): the source reports only changes
 
 
 def risk_level(status: str, probability: float | None) -> str:
@@ -95,6 +101,7 @@ def value_view(sig: dict[str, Any], *, with_gauge: bool = True) -> dict[str, Any
         "id": sig["id"], "role": sig["role"], "role_label": ROLE_LABELS.get(sig["role"], "Other signal"),
         "name": sig["name"], "unit": sig.get("unit") or "", "text": fmt_value(value), "value": value,
         "state": state, "t": sig.get("t"), "q": sig.get("q"), "interval": sig.get("i"),
+        "fresh": bool(sig.get("fresh")), "live": bool(sig.get("live")),
         "time": None if sig.get("t") is None else datetime.fromtimestamp(float(sig["t"]), timezone.utc),
         "limits": {"wl": limits.warn_low, "wh": limits.warn_high, "cl": limits.crit_low, "ch": limits.crit_high},
         "scale": sig.get("sc", 1.0), "offset": sig.get("of", 0.0),
@@ -148,3 +155,35 @@ def stream_card(c: dict[str, Any]) -> dict[str, Any]:
         "values": [{"id": v["id"], "text": v["text"], "state": v["state"], "t": v["t"], "pos": v["gauge"]["pos"]}
                    for v in c["values"]],
     }
+
+
+def spark_series(buckets: list[dict[str, Any]], *, before: float | None, role: str, current: bool, since: float,
+                 now: float, interval_s: int, scale: float = 1.0, offset: float = 0.0, width_s: int = 60
+                 ) -> tuple[list[tuple[float, float]], bool, float | None]:
+    """(points, step, hold_to) of a signal's recent minute buckets, in shown units.
+
+    A signal that reports only changes — a state role, or buckets further apart than
+    ``SPARSE_GAP_S`` and three expected intervals, including the stretch from its last
+    bucket to now while its value is current — is drawn as steps: each value holds until
+    the next, the window starts at the value that held before it, and while the value is
+    current (the one staleness rule) it runs on to now. Dense data is drawn as a line
+    through the bucket means (``width_s``: the buckets' width, 60 or 3600)."""
+    gap = max(SPARSE_GAP_S, 3 * (interval_s or 60), 2 * width_s)
+    half = width_s / 2
+    times = [b["bucket"].timestamp() for b in buckets]
+    ends = times + ([now] if current else [])
+    sparse = any(b - a > gap for a, b in zip(ends, ends[1:])) or (len(times) < 2 and (current or before is not None))
+    step = role in STEP_ROLES or sparse
+    points: list[tuple[float, float]] = []
+    if step:
+        if before is not None and (not times or times[0] > since):
+            points.append((since, before * scale + offset))
+        for t, b in zip(times, buckets):
+            v = b["last"] if b.get("last") is not None else b["avg"]
+            if v is not None:
+                points.append((t + half, v * scale + offset))
+        return points, True, now if current else None
+    for t, b in zip(times, buckets):
+        if b["avg"] is not None:
+            points.append((t + half, b["avg"] * scale + offset))
+    return points, False, None

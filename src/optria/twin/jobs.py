@@ -192,7 +192,8 @@ class ScoringJob:
                      key=lambda s: (str(s[0]), s[1]))
         if due:
             found = {(r["tenant_id"], r["signal_id"]): trend_from_figures(buckets=r["buckets"], sxx=r["sxx"],
-                                                                          syy=r["syy"], sxy=r["sxy"], rng=r["rng"])
+                                                                          syy=r["syy"], sxy=r["sxy"], rng=r["rng"],
+                                                                          span_h=r["span_h"])
                      for r in await store.scoring_trends(conn, due)}
             for s in due:
                 self._trends[s] = (mono, found.get(s))

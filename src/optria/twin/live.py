@@ -40,7 +40,7 @@ CHANNEL = "optria_live"
 QUEUE_SIZE = 32
 MIN_GAP_S = 0.05
 OVERLAP = timedelta(seconds=3)
-TOP_VALUES = 2
+TOP_VALUES = 4
 CLOSE = object()
 
 

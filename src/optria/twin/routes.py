@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
@@ -35,12 +36,15 @@ from optria.assets.store import like_pattern
 from optria.assets.web import check_id, db_of, page_flags, tenant_of
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission, has_permission
+from optria.timeseries import sparklines
 from optria.timeseries import store as timeseries
 from optria.twin import cards, live
 from optria.twin import store as twin_store
 from optria.twin.scoring import STATUS_SCORE_CAP
 from optria.web.i18n import current_lang, gettext, verbatim
-from optria.web.svg import Line, Series, line_chart, time_format
+from optria.web import formatting
+from optria.web.formatting import current_zone
+from optria.web.svg import Line, Series, line_chart, overlay_chart, sparkline, time_format
 from optria.web.templating import render
 
 log = logging.getLogger("optria.twin")
@@ -98,6 +102,42 @@ def card_view(row: dict[str, Any], texts: Texts, *, with_gauges: bool = False) -
     for v in c["values"]:
         v["role_label"] = texts.roles.get(v["role"], texts.roles["other"])
     return c
+
+
+def _limit_lines(limits: dict[str, Any]) -> list[Line]:
+    return [Line(v, kind) for kind, v in (("crit", limits["ch"]), ("warn", limits["wh"]), ("warn", limits["wl"]),
+                                          ("crit", limits["cl"])) if v is not None]
+
+
+def _near(lines: list[Line], points: list[tuple[float, float]]) -> list[Line]:
+    """The limit lines close enough to the drawn values to keep the line readable (within the values'
+    own span of them); a far limit would flatten a small sparkline."""
+    if not points:
+        return []
+    lo, hi = min(y for _, y in points), max(y for _, y in points)
+    span = max(hi - lo, abs(hi) * 0.05, 1e-9)
+    return [ln for ln in lines if lo - span <= ln.value <= hi + span]
+
+
+async def _sparklines(conn, tenant_id: UUID, views: list[dict[str, Any]], now: datetime) -> None:
+    """Adds ``spark`` (an SVG of the last hour) to every value shown on the given cards."""
+    values = [v for c in views for v in c["values"]]
+    if not values:
+        return
+    since = now - timedelta(minutes=cards.SPARK_MINUTES)
+    found = await sparklines.recent(conn, tenant_id, sorted({v["id"] for v in values}), since,
+                                    now + timedelta(minutes=1))
+    for v in values:
+        r = found.get(v["id"])
+        points, step, hold_to = cards.spark_series(
+            r.buckets if r else [], before=r.before if r else None, role=v["role"], current=v["fresh"],
+            since=since.timestamp(), now=now.timestamp(), interval_s=v["interval"] or 60, scale=v["scale"],
+            offset=v["offset"])
+        v["spark_step"] = step
+        v["spark"] = sparkline(points, title=gettext("Last hour of %(name)s", name=v["name"]), width=200, height=16,
+                               x_range=(since.timestamp(), now.timestamp()), step=step, hold_to=hold_to,
+                               lines=_near(_limit_lines(v["limits"]), points),
+                               testid=f"spark-{v['id']}")
 
 
 def _group(card_rows: list[dict[str, Any]], texts: Texts) -> list[dict[str, Any]]:
@@ -161,7 +201,10 @@ async def twin_index(request: Request) -> Response:
             setup = {"has_integrations": True, "has_mappings": True, "has_data": True}
         else:
             setup = await twin_store.setup_state(conn, tenant_id)
-    texts = Texts()
+        texts = Texts()
+        groups = _group(rows, texts)
+        await _sparklines(conn, tenant_id, [c for g in groups for u in g["units"] for c in u["cards"]],
+                          await twin_store.now(conn))
     for row in (*sites, *units):
         row["display"] = _display(row)
     shown_sites = [s for s in sites if f.site_id in (None, s["id"])]
@@ -169,7 +212,7 @@ async def twin_index(request: Request) -> Response:
     ids = ",".join(str(r["id"]) for r in rows)
     return render(
         request, "digital_twin/index.html", breadcrumbs=[("Digital Twin", None)],
-        groups=_group(rows, texts), total=total, asset_total=sum(s["asset_count"] for s in sites), sites=sites,
+        groups=groups, total=total, asset_total=sum(s["asset_count"] for s in sites), sites=sites,
         units=units, filter=f, notices=[gettext(n) for n in notices], statuses=HEALTH_STATUSES, by_status=by_status,
         setup=setup, pager=_pager(f.page, total, f.query(page=1)), labels=LABELS, texts=texts,
         stream_url=f"/digital-twin/stream?ids={ids}&since={rendered_at}" if ids else "",
@@ -179,48 +222,122 @@ async def twin_index(request: Request) -> Response:
 # ----------------------------------------------------------------------------- one asset
 
 
-def _range(params: Mapping[str, str]) -> tuple[str, list[str]]:
+CUSTOM_MAX = timedelta(days=31)
+CUSTOM_MIN = timedelta(minutes=10)
+CUSTOM_NOTICE = "The chosen time range was not valid (its start must be before its end, at most 31 days apart); showing the last hour."
+
+
+@dataclass(frozen=True)
+class Window:
+    key: str                 # 1h | 24h | 7d | custom
+    since: datetime
+    until: datetime
+    resolution: str          # 1m | 1h: which aggregate draws it
+    width_s: int             # the buckets' width
+    gap_s: int               # the largest gap drawn as a line
+
+    @property
+    def seconds(self) -> float:
+        return (self.until - self.since).total_seconds()
+
+
+def _parse_local(raw: str | None) -> datetime | None:
+    """A datetime-local box's value, read in the page's time zone (as its times are shown)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if not 1900 <= value.year <= 2200:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=formatting.zone())
+
+
+def _window(params: Mapping[str, str], now: datetime) -> tuple[Window, list[str]]:
+    """The chart window: a preset (``range=1h|24h|7d``) or a chosen one (``range=custom&from=…&to=…``)."""
     raw = (params.get("range") or "").strip()
-    if not raw:
-        return "1h", []
-    if raw not in RANGES:
-        return "1h", [RANGE_NOTICE]
-    return raw, []
-
-
-def _chart_for(value: dict[str, Any], buckets: list[dict[str, Any]], key: str, now: datetime) -> Any:
-    """The trend chart of one signal: bucket means as a line over the min–max band, in shown units."""
+    if raw == "custom" or (not raw and (params.get("from") or params.get("to"))):
+        start, end = _parse_local(params.get("from")), _parse_local(params.get("to")) or now
+        if start is not None and CUSTOM_MIN <= end - start <= CUSTOM_MAX:
+            end = min(end, now)
+            if end - start >= CUSTOM_MIN:
+                res = "1m" if end - start <= timedelta(hours=24) else "1h"
+                return Window("custom", start, end, res, 60 if res == "1m" else 3600, 180 if res == "1m" else 7200), []
+        return _window({}, now)[0], [CUSTOM_NOTICE]
+    notices = []
+    if raw and raw not in RANGES:
+        notices, raw = [RANGE_NOTICE], "1h"
+    key = raw or "1h"
     view, _, seconds, gap = RANGES[key]
-    half = 30 if view == "1m" else 1800  # plot each bucket at its middle
-    scale, offset = value["scale"], value["offset"]
-    points, band = [], []
-    for b in buckets:
-        x = b["bucket"].timestamp() + half
-        if b["avg"] is not None:
-            points.append((x, b["avg"] * scale + offset))
-        if b["min"] is not None and b["max"] is not None:
-            lo, hi = sorted((b["min"] * scale + offset, b["max"] * scale + offset))
-            band.append((x, lo, hi))
-    series = Series(points=points, band=band, css=f"role-{value['role']}")
+    return Window(key, now - timedelta(seconds=seconds), now, view, 60 if view == "1m" else 3600, gap), notices
+
+
+def _series(value: dict[str, Any], buckets: list[dict[str, Any]], before: float | None, w: Window, now: datetime,
+            *, css: str, label: str = "") -> Series:
+    """One signal's line (or steps, for a signal that reports only changes) over the window, in shown units."""
+    current = value["fresh"] and w.until >= now - timedelta(minutes=1)
+    points, step, hold_to = cards.spark_series(
+        buckets, before=before, role=value["role"], current=current, since=w.since.timestamp(),
+        now=w.until.timestamp(), interval_s=value["interval"] or 60, scale=value["scale"], offset=value["offset"],
+        width_s=w.width_s)
+    band = []
+    if not step:
+        for b in buckets:
+            if b["min"] is not None and b["max"] is not None:
+                lo, hi = sorted((b["min"] * value["scale"] + value["offset"], b["max"] * value["scale"] + value["offset"]))
+                band.append((b["bucket"].timestamp() + w.width_s / 2, lo, hi))
+    return Series(points=points, band=band, css=css, step=step, hold_to=hold_to, label=label)
+
+
+def _chart_for(value: dict[str, Any], buckets: list[dict[str, Any]], before: float | None, w: Window,
+               now: datetime) -> Any:
+    """The trend chart of one signal: bucket means as a line over the min–max band, or steps for a
+    signal that reports only changes (its value holds until the next one), in shown units."""
+    series = _series(value, buckets, before, w, now, css=f"role-{value['role']}")
     limits = value["limits"]
     lines = [Line(v, kind, gettext(label)) for kind, v, label in (
         ("crit", limits["ch"], "Critical"), ("warn", limits["wh"], "Warning"),
         ("warn", limits["wl"], "Warning"), ("crit", limits["cl"], "Critical")) if v is not None]
     title = gettext("Trend of %(name)s", name=value["name"])
-    return line_chart([series], x_range=(now.timestamp() - seconds, now.timestamp()), title=title, lines=lines,
-                      gap=gap, width=420, height=170, empty_text=gettext("No data in this period"),
-                      testid=f"trend-{value['id']}")
+    return line_chart([series], x_range=(w.since.timestamp(), w.until.timestamp()), title=title, lines=lines,
+                      gap=w.gap_s, width=420, height=170, empty_text=gettext("No data in this period"),
+                      testid=f"trend-{value['id']}"), series.step
 
 
-def _health_chart(history: list[dict[str, Any]], key: str, now: datetime) -> Any:
-    seconds = RANGES[key][2]
+def _overlay(values: list[dict[str, Any]], params: Mapping[str, str], trends: dict[int, list[dict[str, Any]]],
+             held: dict[int, tuple[datetime, float]], w: Window, now: datetime) -> dict[str, Any] | None:
+    """The two signals chosen to be drawn together (``a`` and ``b``; by default the first two)."""
+    if len(values) < 2:
+        return None
+    by_id = {v["id"]: v for v in values}
+
+    def pick(name: str, default: int) -> int:
+        raw = (params.get(name) or "").strip()
+        return int(raw) if raw.isdigit() and int(raw) in by_id else default
+
+    a = pick("a", values[0]["id"])
+    b = pick("b", next(v["id"] for v in values if v["id"] != a))
+    va, vb = by_id[a], by_id[b]
+    sa = _series(va, trends.get(a, []), held.get(a, (None, None))[1], w, now, css="overlay-a",
+                 label=f"{va['role_label']} ({formatting.unit_text(va['unit'])})" if va["unit"] else va["role_label"])
+    sb = _series(vb, trends.get(b, []), held.get(b, (None, None))[1], w, now, css="overlay-b",
+                 label=f"{vb['role_label']} ({formatting.unit_text(vb['unit'])})" if vb["unit"] else vb["role_label"])
+    chart = overlay_chart(sa, sb, x_range=(w.since.timestamp(), w.until.timestamp()),
+                          title=gettext("%(a)s and %(b)s together", a=va["role_label"], b=vb["role_label"]),
+                          gap=w.gap_s, empty_text=gettext("No data in this period"), testid="overlay-chart")
+    return {"a": a, "b": b, "chart": chart}
+
+
+def _health_chart(history: list[dict[str, Any]], w: Window) -> Any:
     series = Series(points=[(h["time"].timestamp(), h["health_score"]) for h in history if h["health_score"] is not None],
                     css="health")
     lines = [Line(STATUS_SCORE_CAP["warning"], "warn", gettext("Warning")),
              Line(STATUS_SCORE_CAP["critical"], "crit", gettext("Critical"))]
-    return line_chart([series], x_range=(now.timestamp() - seconds, now.timestamp()), y_range=(0, 100), lines=lines,
+    return line_chart([series], x_range=(w.since.timestamp(), w.until.timestamp()), y_range=(0, 100), lines=lines,
                       title=gettext("Health score history"), gap=None, testid="health-history",
-                      empty_text=gettext("No health scores in this period"), x_format=time_format(seconds))
+                      empty_text=gettext("No health scores in this period"), x_format=time_format(w.seconds))
 
 
 def _transitions(history: list[dict[str, Any]], limit: int = 10) -> list[dict[str, Any]]:
@@ -235,34 +352,42 @@ def _transitions(history: list[dict[str, Any]], limit: int = 10) -> list[dict[st
 
 @get("/digital-twin/assets/{asset_id:int}", guards=[requires(Permission.VIEW_TWIN)], name="twin_asset")
 async def twin_asset(request: Request, asset_id: FromPath[int]) -> Response:
-    """One asset's live signals against their limits, trends (``?range=1h|24h|7d``) and health history."""
+    """One asset's live signals against their limits, trends (``?range=1h|24h|7d``, or ``range=custom`` with
+    ``from``/``to``), two signals overlaid (``a``, ``b``) and its health history."""
     tenant_id = tenant_of(request)
     check_id(asset_id)
-    key, notices = _range(request.query_params)
-    view, span, seconds, _ = RANGES[key]
-    hours = seconds / 3600
     rendered_at = _server_now_ms()
     async with db_of(request).tenant(tenant_id) as conn:
         asset = await assets_store.get_asset(conn, tenant_id, asset_id)
         if asset is None:
             raise NotFoundException()
+        current_zone.set(asset["site_timezone"] or current_zone.get())   # this page speaks its site's time
         now = await twin_store.now(conn)
+        w, notices = _window(request.query_params, now)
         card_rows = await twin_store.cards_by_id(conn, tenant_id, [asset_id], top=TOP_VALUES, detail=[asset_id])
         signal_ids = [v["id"] for v in ((card_rows[0]["signals"] or []) if card_rows else [])]
-        trend_rows = await timeseries.trend(conn, tenant_id, signal_ids, hours=hours, resolution=view, until=now)
-        history = await twin_store.health_history(conn, tenant_id, asset_id, span)
+        trend_rows = await timeseries.window(conn, tenant_id, signal_ids, w.since, w.until + timedelta(minutes=1),
+                                             resolution=w.resolution)
+        held = await sparklines.held_before(conn, tenant_id, signal_ids, w.since)
+        history = await twin_store.health_history_between(conn, tenant_id, asset_id, w.since, w.until)
         contributing = await twin_store.contributing(conn, tenant_id, asset_id)
     texts = Texts()
     card = card_view(card_rows[0], texts, with_gauges=True) if card_rows else None
-    charts = {v["id"]: _chart_for(v, trend_rows.get(v["id"], []), key, now) for v in (card["values"] if card else [])}
+    charts, steps = {}, {}
+    for v in (card["values"] if card else []):
+        charts[v["id"]], steps[v["id"]] = _chart_for(v, trend_rows.get(v["id"], []), held.get(v["id"], (None, None))[1],
+                                                     w, now)
+    overlay = _overlay(card["values"], request.query_params, trend_rows, held, w, now) if card else None
     name = _display(asset)
     return render(
         request, "digital_twin/asset.html",
         breadcrumbs=[("Assets", "/assets"), (verbatim(name), f"/assets/{asset_id}"), ("Digital twin view", None)],
-        asset=asset, asset_name=name, card=card, charts=charts, range_key=key, ranges=RANGES,
+        asset=asset, asset_name=name, card=card, charts=charts, steps=steps, window=w, ranges=RANGES,
         range_labels=RANGE_LABELS, notices=[gettext(n) for n in notices], history=history,
-        health_chart=_health_chart(history, key, now), transitions=_transitions(history),
+        health_chart=_health_chart(history, w), transitions=_transitions(history), overlay=overlay,
         contributing=contributing, reasons=cards.REASON_LABELS, labels=LABELS, texts=texts,
+        from_value=formatting.local(w.since).strftime("%Y-%m-%dT%H:%M"),
+        to_value=formatting.local(w.until).strftime("%Y-%m-%dT%H:%M"),
         stream_url=f"/digital-twin/stream?ids={asset_id}&detail={asset_id}&since={rendered_at}",
         server_now=rendered_at, **page_flags(request))
 

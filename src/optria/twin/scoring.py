@@ -39,9 +39,11 @@ Rules, per signal:
    passes a critical limit within the next ``HORIZON_H`` hours, from its own data. A
    least-squares line through the 1-minute means of the last ``TREND_HOURS`` hours gives a
    slope *b* (with its standard error *se*) and the scatter σ of the means around the line
-   (with the typical spread inside a minute, range ≈ 4σ). Starting from the current value
-   x₀, the value expected *t* hours ahead is x₀ + b·t with uncertainty
-   s(t) = √(σ² + (se·t)²); each hour of the horizon is one draw, so
+   (with the typical spread inside a minute, range ≈ 4σ). A trend is trusted no further ahead
+   than the hours *h* of data it was fitted on: starting from the current value x₀, the value
+   expected *t* hours ahead is x₀ + b·min(t, h) with uncertainty s(t) = √(σ² + (se·min(t, h))²)
+   (an oscillation seen over minutes is not extrapolated over a day); each hour of the horizon
+   is one draw, so
    p = 1 − Π_{t=1…H} (1 − P(beyond the limit at t)), P from the normal distribution, both
    sides (high and low) combined. A value already past a critical limit gives 1 (the
    highest; a forecast is capped at ``FORECAST_MAX``); a signal with fewer than
@@ -94,7 +96,7 @@ DRIFT_WATCH = 0.5
 
 HORIZON_H = 24            # the failure probability is the chance of a critical limit crossing within this many hours
 TREND_HOURS = 6           # ... judged from the trend of the 1-minute means of this many hours
-MIN_TREND_BUCKETS = 10    # ... and only with at least this many of them
+MIN_TREND_BUCKETS = 30    # ... and only with at least this many of them (half an hour)
 FORECAST_MAX = 0.99       # a forecast crossing is never certain; only a value already past the limit scores 1
 
 CRIT_PENALTY = 65.0
@@ -136,6 +138,7 @@ class Trend:
     slope_per_h: float     # raw units per hour
     slope_se: float        # standard error of the slope
     scatter: float         # σ of a minute mean around the line, the spread inside a minute folded in
+    span_h: float = TREND_HOURS   # the hours those means cover: the trend is trusted no further ahead
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,8 @@ def crossing_probability(value: float | None, limits: Limits, trend: Trend | Non
     if trend is None or trend.buckets < MIN_TREND_BUCKETS:
         return None
     survive = 1.0
-    for t in range(1, horizon_h + 1):
+    for hour in range(1, horizon_h + 1):
+        t = min(float(hour), max(trend.span_h, 0.0))
         expected = value + trend.slope_per_h * t
         spread = math.sqrt(trend.scatter ** 2 + (trend.slope_se * t) ** 2)
         p = 0.0
@@ -269,7 +273,7 @@ def shown_trend(sig: SignalInput) -> Trend | None:
     if t is None:
         return None
     k = abs(sig.scale)
-    return Trend(t.buckets, t.slope_per_h * sig.scale, t.slope_se * k, t.scatter * k)
+    return Trend(t.buckets, t.slope_per_h * sig.scale, t.slope_se * k, t.scatter * k, t.span_h)
 
 
 def limit_state(value: float | None, limits: Limits) -> tuple[str, str, float | None, float]:
@@ -434,7 +438,7 @@ def baseline_from_aggregates(*, level: float | None, hour_buckets: int | None, h
 
 
 def trend_from_figures(*, buckets: int | None, sxx: float | None, syy: float | None, sxy: float | None,
-                       rng: float | None) -> Trend | None:
+                       rng: float | None, span_h: float | None = None) -> Trend | None:
     """The :class:`Trend` of rule 5 from the regression sums the job reads (raw units, x in hours):
     slope = Sxy / Sxx, residual variance = (Syy − Sxy² / Sxx) / (n − 2), se = √(variance / Sxx);
     the scatter folds in the typical spread inside a minute (range ≈ 4σ). None with fewer than
@@ -445,4 +449,4 @@ def trend_from_figures(*, buckets: int | None, sxx: float | None, syy: float | N
     residual = max(syy - sxy * sxy / sxx, 0.0) / (buckets - 2)
     within = ((rng or 0.0) / 4.0) ** 2
     return Trend(buckets=int(buckets), slope_per_h=slope, slope_se=math.sqrt(residual / sxx),
-                 scatter=math.sqrt(residual + within))
+                 scatter=math.sqrt(residual + within), span_h=float(span_h) if span_h is not None else TREND_HOURS)

@@ -230,6 +230,13 @@ WHERE tenant_id = %(tenant_id)s AND asset_id = %(asset_id)s AND time >= now() - 
 ORDER BY time
 """
 
+HEALTH_BETWEEN = """
+SELECT time, health_score, failure_probability, status, source
+FROM asset_metrics_snapshot
+WHERE tenant_id = %(tenant_id)s AND asset_id = %(asset_id)s AND time >= %(since)s AND time <= %(until)s
+ORDER BY time
+"""
+
 CONTRIBUTING = """
 SELECT contributing FROM asset_health_latest WHERE tenant_id = %(tenant_id)s AND asset_id = %(asset_id)s
 """
@@ -368,6 +375,12 @@ async def setup_state(conn: Conn, tenant_id: UUID) -> dict[str, bool]:
 
 async def health_history(conn: Conn, tenant_id: UUID, asset_id: int, span: str) -> list[dict[str, Any]]:
     return await _all(conn, HEALTH_HISTORY, {"tenant_id": tenant_id, "asset_id": asset_id, "span": span})
+
+
+async def health_history_between(conn: Conn, tenant_id: UUID, asset_id: int, since: datetime,
+                                 until: datetime) -> list[dict[str, Any]]:
+    return await _all(conn, HEALTH_BETWEEN, {"tenant_id": tenant_id, "asset_id": asset_id, "since": since,
+                                             "until": until})
 
 
 async def contributing(conn: Conn, tenant_id: UUID, asset_id: int) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Server-rendered SVG line charts (no JavaScript, no external assets).
 
 Charts are drawn left-to-right in time even in RTL pages (time axes are not mirrored in
-Arabic industrial UIs); the SVG carries ``direction="ltr"`` so labels stay readable.
+Arabic industrial UIs); the SVG carries ``direction="ltr"`` so labels stay readable. Time labels
+are in the page's time zone.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
+
+from optria.web.formatting import clock_text
 
 PALETTE = ("#0b6e4f", "#2f6fdb", "#d98c00", "#d64545", "#7b4fd6", "#1f9d9d")
 
@@ -80,7 +83,7 @@ def render(chart: Chart) -> str:
             elif seg:
                 out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{" ".join(seg)}"/>')
     first, last = datetime.fromtimestamp(t0, timezone.utc), datetime.fromtimestamp(t1, timezone.utc)
-    out.append(f'<text x="{pad_l}" y="{h - 6}" class="axis">{first:%H:%M}</text>'
-               f'<text x="{w - pad_r}" y="{h - 6}" text-anchor="end" class="axis">{last:%H:%M}</text>')
+    out.append(f'<text x="{pad_l}" y="{h - 6}" class="axis">{escape(clock_text(first))}</text>'
+               f'<text x="{w - pad_r}" y="{h - 6}" text-anchor="end" class="axis">{escape(clock_text(last))}</text>')
     out.append("</svg>")
     return "".join(out)

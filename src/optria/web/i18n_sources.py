@@ -32,6 +32,19 @@ def data_msgids() -> set[str]:
     ids |= _optimization_msgids()
     ids |= _platform_console_msgids()
     ids |= _blackbox_msgids()
+    ids |= _generated_texts_msgids()
+    return ids
+
+
+def _generated_texts_msgids() -> set[str]:
+    """Texts the system writes as message keys with parameters (issue 13), rendered per reader."""
+    from optria.blackbox.messages import MESSAGES
+    from optria.connectors.base import TEST_MESSAGES
+    from optria.integrations.messages import ACTION_MESSAGES, FIELD_LABELS
+    from optria.web import messages
+
+    ids = {m for m, _ in MESSAGES.values()} | {m for m, _ in TEST_MESSAGES.values()}
+    ids |= {m for m, _ in ACTION_MESSAGES.values()} | set(FIELD_LABELS.values()) | messages.msgids()
     return ids
 
 
@@ -50,7 +63,9 @@ def _identity_msgids() -> set[str]:
     ids = set(users.MESSAGES) | set(users.AUDIT_ACTIONS.values()) | set(sso.MESSAGES) | set(sso_accounts.MESSAGES)
     ids |= set(sso_providers.MESSAGES) | set(sso_routes.MESSAGES) | set(management_routes.MESSAGES)
     ids |= set(tenants_routes.MESSAGES)
-    ids |= set(management_routes.DETAIL_LABELS.values()) | {v for v in management_routes.DETAIL_VALUES.values()}
+    from optria.web import audit_details
+
+    ids |= set(audit_details.DETAIL_LABELS.values()) | set(audit_details.DETAIL_VALUES.values())
     ids |= {"Users", "Single sign-on", "Add identity provider", "Add user", "Audit log", "Tenants", "All users",
             "Your role does not allow this action."}
     return ids
@@ -69,7 +84,8 @@ def _twin_msgids() -> set[str]:
 
     ids = set(cards.ROLE_LABELS.values()) | set(cards.DATA_STATES.values()) | set(cards.REASON_LABELS.values())
     ids |= set(routes.RANGE_LABELS.values()) | set(routes.TEXTS.values())
-    ids |= {routes.RANGE_NOTICE, routes.PAGE_PAST_END, "Digital Twin", "Digital twin view", "Warning", "Critical"}
+    ids |= {routes.RANGE_NOTICE, routes.CUSTOM_NOTICE, routes.PAGE_PAST_END, "Digital Twin", "Digital twin view", "Warning",
+            "Critical"}
     return ids
 
 

@@ -1,7 +1,10 @@
-"""Per-request context: the language, and the signed-in user re-read from the database.
+"""Per-request context: the language, the signed-in user re-read from the database, and the
+time zone pages show times in.
 
 The user row is re-checked on every request (joined with its session and tenant), so a
-disabled user, a revoked session or a deactivated tenant is out at once.
+disabled user, a revoked session or a deactivated tenant is out at once. The time zone is the
+tenant's (the zone most of its sites use, cached for ``ZONE_TTL_S``); a page about one site or
+asset switches to that site's zone (optria.web.formatting.current_zone).
 """
 
 from __future__ import annotations
@@ -12,13 +15,34 @@ from http.cookies import SimpleCookie
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from optria.web import i18n
+from optria.assets import store as assets_store
+from optria.web import formatting, i18n
 from optria.web.errors import BadCharacters
 from optria.web.metrics import REQUESTS
 
 log = logging.getLogger("optria.web")
 
 SESSION_USER_KEY = "sid"
+ZONE_TTL_S = 60.0
+_zones: dict[object, tuple[float, str]] = {}
+
+
+async def tenant_zone(app, tenant_id) -> str:
+    """The tenant's time zone (cached a minute: a site's zone changes rarely)."""
+    now = time.monotonic()
+    hit = _zones.get(tenant_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    try:
+        async with app.state.db.tenant(tenant_id) as conn:
+            zone = await assets_store.tenant_timezone(conn, tenant_id) or formatting.DEFAULT_ZONE
+    except Exception:
+        log.exception("web.zone_lookup_failed")
+        return formatting.DEFAULT_ZONE
+    if len(_zones) > 10_000:
+        _zones.clear()
+    _zones[tenant_id] = (now + ZONE_TTL_S, zone)
+    return zone
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
@@ -65,6 +89,10 @@ class RequestContextMiddleware:
             except Exception:
                 log.exception("web.session_lookup_failed")
                 scope["user"] = None
+        user = scope["user"]
+        zone_token = formatting.current_zone.set(
+            await tenant_zone(scope["app"], user.tenant_id) if user is not None and user.tenant_id else
+            formatting.DEFAULT_ZONE)
         started = time.perf_counter()
         status_holder = {"status": 500}
 
@@ -77,6 +105,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             i18n.current_lang.reset(token)
+            formatting.current_zone.reset(zone_token)
             route = scope.get("path_template") or "unmatched"
             REQUESTS.observe(scope.get("method", "GET"), route, status_holder["status"],
                              time.perf_counter() - started)

@@ -19,11 +19,32 @@ from markupsafe import Markup, escape
 
 @dataclass
 class Series:
-    """Points (x, y) in order; an optional band of (x, low, high) drawn behind the line."""
+    """Points (x, y) in order; an optional band of (x, low, high) drawn behind the line.
+
+    ``step``: the value holds until the next point (a signal that reports only changes), drawn
+    as steps and never split at gaps; ``hold_to``: the last value still holds at this x (its
+    source is live), so the line runs on to it."""
 
     points: Sequence[tuple[float, float]]
     css: str = "series"
     band: Sequence[tuple[float, float, float]] = field(default_factory=list)
+    step: bool = False
+    hold_to: float | None = None
+    axis: str = "left"        # which y axis an overlay series is read against: left | right
+    label: str = ""
+
+
+def stepped(points: Sequence[tuple[float, float]], hold_to: float | None = None) -> list[tuple[float, float]]:
+    """The corners of a step line through ``points`` (each value holds until the next point), run on
+    to ``hold_to`` when the last value still holds there."""
+    out: list[tuple[float, float]] = []
+    for x, y in points:
+        if out:
+            out.append((x, out[-1][1]))
+        out.append((x, y))
+    if out and hold_to is not None and hold_to > out[-1][0]:
+        out.append((hold_to, out[-1][1]))
+    return out
 
 
 @dataclass
@@ -62,9 +83,12 @@ def _fmt_num(v: float) -> str:
 
 
 def time_format(span_s: float) -> Callable[[float], str]:
-    """Axis labels for a time span: clock time up to two days, then month-day (UTC)."""
-    pattern = "%H:%M" if span_s <= 2 * 86400 else "%m-%d"
-    return lambda x: datetime.fromtimestamp(x, timezone.utc).strftime(pattern)
+    """Axis labels for a time span, in the page's time zone and language: clock time up to two days,
+    then the day (optria.web.formatting)."""
+    from optria.web.formatting import clock_text
+
+    with_date = span_s > 2 * 86400
+    return lambda x: clock_text(datetime.fromtimestamp(x, timezone.utc), with_date=with_date)
 
 
 def _segments(points: Sequence[tuple[float, float]], gap: float | None) -> list[list[tuple[float, float]]]:
@@ -130,13 +154,17 @@ def line_chart(series: Sequence[Series], *, x_range: tuple[float, float], title:
             upper = " ".join(f"{sx(x)},{sy(hi)}" for x, _, hi in seg)  # type: ignore[misc]
             lower = " ".join(f"{sx(x)},{sy(lo)}" for x, lo, _ in reversed(seg))  # type: ignore[misc]
             parts.append(f'<polygon class="band {escape(s.css)}" points="{upper} {lower}"/>')
-        for seg in _segments(s.points, gap):
+        segments = [stepped(s.points, s.hold_to)] if s.step else _segments(s.points, gap)
+        for seg in segments:
+            if not seg:
+                continue
             if len(seg) == 1:
                 x, y = seg[0]
                 parts.append(f'<circle class="dot {escape(s.css)}" cx="{sx(x)}" cy="{sy(y)}" r="2.5"/>')
             else:
                 pts = " ".join(f"{sx(x)},{sy(y)}" for x, y in seg)
-                parts.append(f'<polyline class="line {escape(s.css)}" points="{pts}"/>')
+                kind = " step" if s.step else ""
+                parts.append(f'<polyline class="line{kind} {escape(s.css)}" points="{pts}"/>')
     for ln in lines:
         if not (y0 <= ln.value <= y1):
             continue
@@ -152,21 +180,119 @@ def line_chart(series: Sequence[Series], *, x_range: tuple[float, float], title:
     return Markup("".join(parts))
 
 
-def sparkline(values: Sequence[float], *, title: str, width: int = 120, height: int = 28,
-              lines: Sequence[Line] = ()) -> Markup:
-    """A tiny trend line (no axes) for cards and table rows."""
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    parts = [f'<svg class="sparkline" dir="ltr" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-             f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
-    if len(vals) >= 2:
-        lo, hi = min(vals + [ln.value for ln in lines]), max(vals + [ln.value for ln in lines])
+def sparkline(values: Sequence[float] | Sequence[tuple[float, float]], *, title: str, width: int = 120,
+              height: int = 28, lines: Sequence[Line] = (), x_range: tuple[float, float] | None = None,
+              step: bool = False, hold_to: float | None = None, testid: str | None = None) -> Markup:
+    """A tiny trend line (no axes) for cards and table rows.
+
+    ``values`` are plain numbers (evenly spaced) or (x, y) points placed on ``x_range``; with
+    ``step`` the value holds until the next point (and runs on to ``hold_to``), so a signal that
+    reports only changes draws steps rather than a lone dot."""
+    pts = [(float(i), float(v)) if not isinstance(v, tuple) else (float(v[0]), float(v[1]))
+           for i, v in enumerate(values)]
+    pts = [(x, y) for x, y in pts if y is not None and math.isfinite(y)]
+    if step:
+        pts = stepped(pts, hold_to)
+    xs = [x for x, _ in pts]
+    x0, x1 = x_range if x_range else ((min(xs), max(xs)) if xs else (0.0, 1.0))
+    if x1 <= x0:
+        x1 = x0 + 1.0
+    tid = f' data-testid="{escape(testid)}"' if testid else ""
+    kind = " step" if step else ""
+    parts = [f'<svg class="sparkline{kind}" dir="ltr" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" '
+             f'aria-label="{escape(title)}" data-points="{len(pts)}"{tid} xmlns="http://www.w3.org/2000/svg">'
+             f'<title>{escape(title)}</title>']
+    if len(pts) >= 2:
+        ys = [y for _, y in pts]
+        lo, hi = min(ys + [ln.value for ln in lines]), max(ys + [ln.value for ln in lines])
         span = (hi - lo) or 1.0
-        step = (width - 2) / (len(vals) - 1)
-        pts = " ".join(f"{round(1 + i * step, 1)},{round(height - 2 - (v - lo) / span * (height - 4), 1)}"
-                       for i, v in enumerate(vals))
+
+        def px(x: float) -> float:
+            return round(1 + (x - x0) / (x1 - x0) * (width - 2), 1)
+
+        def py(y: float) -> float:
+            return round(height - 2 - (y - lo) / span * (height - 4), 1)
+
         for ln in lines:
-            y = round(height - 2 - (ln.value - lo) / span * (height - 4), 1)
-            parts.append(f'<line class="limit limit-{escape(ln.kind)}" x1="0" x2="{width}" y1="{y}" y2="{y}"/>')
-        parts.append(f'<polyline class="line" points="{pts}"/>')
+            parts.append(f'<line class="limit limit-{escape(ln.kind)}" x1="0" x2="{width}" y1="{py(ln.value)}" '
+                         f'y2="{py(ln.value)}"/>')
+        parts.append(f'<polyline class="line" points="{" ".join(f"{px(x)},{py(y)}" for x, y in pts)}"/>')
+    elif len(pts) == 1:
+        x, y = pts[0]
+        parts.append(f'<circle class="dot" cx="{round(1 + (x - x0) / (x1 - x0) * (width - 2), 1)}" cy="{height / 2}" '
+                     f'r="2"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _polylines(s: Series, sx: Callable[[float], float], sy: Callable[[float], float], gap: float | None) -> list[str]:
+    out = []
+    segments = [stepped(s.points, s.hold_to)] if s.step else _segments(s.points, gap)
+    for seg in segments:
+        if len(seg) == 1:
+            x, y = seg[0]
+            out.append(f'<circle class="dot {escape(s.css)}" cx="{sx(x)}" cy="{sy(y)}" r="2.5"/>')
+        elif seg:
+            pts = " ".join(f"{sx(x)},{sy(y)}" for x, y in seg)
+            kind = " step" if s.step else ""
+            out.append(f'<polyline class="line{kind} {escape(s.css)}" points="{pts}"/>')
+    return out
+
+
+def overlay_chart(left: Series, right: Series, *, x_range: tuple[float, float], title: str, width: int = 860,
+                  height: int = 260, gap: float | None = None, x_format: Callable[[float], str] | None = None,
+                  empty_text: str = "", testid: str = "overlay") -> Markup:
+    """Two signals over one time axis, each read against its own y axis (``left`` on the left, ``right``
+    on the right, in its colour), with a legend naming both (``Series.label``)."""
+    pad_l, pad_r, pad_t, pad_b = 52, 52, 26, 26
+    plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
+    x0, x1 = x_range
+    if x1 <= x0:
+        x1 = x0 + 1.0
+
+    def y_range(s: Series) -> tuple[float, float]:
+        ys = [y for _, y in s.points if y is not None and math.isfinite(y)]
+        if not ys:
+            return 0.0, 1.0
+        lo, hi = min(ys), max(ys)
+        span = (hi - lo) or abs(hi) or 1.0
+        return lo - span * 0.08, hi + span * 0.08
+
+    def sx(x: float) -> float:
+        return round(pad_l + (x - x0) / (x1 - x0) * plot_w, 1)
+
+    fmt_x = x_format or time_format(x1 - x0)
+    parts = [
+        f'<svg class="svg-chart overlay" dir="ltr" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" data-testid="{escape(testid)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+        f'<rect class="chart-bg" x="{pad_l}" y="{pad_t}" width="{plot_w}" height="{plot_h}"/>',
+    ]
+    scales = []
+    for s, side in ((left, "a"), (right, "b")):
+        y0, y1 = y_range(s)
+
+        def sy(y: float, y0: float = y0, y1: float = y1) -> float:
+            return round(pad_t + (1 - (y - y0) / (y1 - y0)) * plot_h, 1)
+
+        scales.append(sy)
+        for t in nice_ticks(y0, y1):
+            x, anchor = (pad_l - 6, "end") if side == "a" else (pad_l + plot_w + 6, "start")
+            if side == "a":
+                parts.append(f'<line class="grid" x1="{pad_l}" x2="{pad_l + plot_w}" y1="{sy(t)}" y2="{sy(t)}"/>')
+            parts.append(f'<text class="tick axis-{side}" x="{x}" y="{sy(t) + 4}" text-anchor="{anchor}">'
+                         f'{escape(_fmt_num(t))}</text>')
+    for i in range(5):
+        x = x0 + (x1 - x0) * i / 4
+        anchor = "start" if i == 0 else ("end" if i == 4 else "middle")
+        parts.append(f'<text class="tick" x="{sx(x)}" y="{height - 8}" text-anchor="{anchor}">{escape(fmt_x(x))}</text>')
+    for s, sy in zip((left, right), scales):
+        parts.extend(_polylines(s, sx, sy, gap))
+    parts.append(f'<text class="legend overlay-a" x="{pad_l}" y="16" text-anchor="start">■ {escape(left.label)}</text>')
+    parts.append(f'<text class="legend overlay-b" x="{pad_l + plot_w}" y="16" text-anchor="end">'
+                 f'{escape(right.label)} ■</text>')
+    if not left.points and not right.points and empty_text:
+        parts.append(f'<text class="empty" x="{pad_l + plot_w / 2}" y="{pad_t + plot_h / 2}" text-anchor="middle" '
+                     f'unicode-bidi="plaintext">{escape(empty_text)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

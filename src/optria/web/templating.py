@@ -17,9 +17,12 @@ from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.utils.scope.state import ScopeState
 
+from optria.blackbox import presenting
 from optria.config import PROJECT_ROOT
 from optria.identity.rbac import ROLE_LABELS, Permission, has_permission
-from optria.web import i18n
+from optria.integrations import models as integration_kinds
+from optria.integrations import views as integration_views
+from optria.web import formatting, i18n
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
@@ -66,21 +69,6 @@ REJECT_REASON_LABELS = {
 NAV_SECTIONS = {"main": "", "management": "Management", "platform": "Platform"}
 
 
-def _fmt_time(value: datetime | None, with_seconds: bool = False) -> str:
-    if value is None:
-        return "—"
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M") + " UTC"
-
-
-def _fmt_num(value: float | int | None, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.{digits}f}"
-
-
 def _gauge_at(percent: float | int | None) -> str:
     """A position along a gauge, 0 … 100, for ``data-at`` (optria.css places ``[data-at="N"]`` at N%):
     the Content-Security-Policy allows no ``style`` attribute."""
@@ -117,14 +105,20 @@ def build_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(_escaped_gettext, _escaped_ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.filters["dt"] = _fmt_time
-    env.filters["num"] = _fmt_num
+    env.filters.update(formatting.filters())
     env.filters["gauge_at"] = _gauge_at
+    env.globals["zone_label"] = formatting.zone_label
+    env.globals["event_text"] = presenting.event_text
+    env.globals["incident_title"] = presenting.incident_title
+    env.globals["unit_text"] = formatting.unit_text
     env.globals["urlencode"] = urlencode
     env.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
     env.globals["state_label"] = lambda state: INGEST_STATE_LABELS.get(state, state)
     env.globals["flag_label"] = lambda flag: INGEST_FLAG_LABELS.get(flag, flag)
     env.globals["reject_label"] = lambda reason: REJECT_REASON_LABELS.get(reason, reason)
+    env.globals["kind_label"] = lambda kind: integration_kinds.KIND_LABELS.get(kind, kind)
+    env.globals["test_text"] = integration_views.test_text
+    env.globals["action_text"] = integration_views.action_text
     return env
 
 
@@ -173,6 +167,7 @@ def page_context(request: Request, **context: Any) -> dict[str, Any]:
         "breadcrumbs": [(crumb_label(label), href) for label, href in context.pop("breadcrumbs", [])],
         "flash": context.pop("flash", None),
         "now": datetime.now(timezone.utc),
+        "zone": formatting.current_zone.get(),
         **context,
     }
 

@@ -33,12 +33,19 @@
     each("[data-live-text]", stateEl, function (el) { el.textContent = texts.live[state] || ""; });
   }
 
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  // Times in the page's language and time zone (the site's or the tenant's), Western digits as on the server.
+  var html = document.documentElement;
+  var timeFormat = null;
+  try {
+    timeFormat = new Intl.DateTimeFormat((html.getAttribute("lang") || "ar") + "-u-nu-latn", {
+      timeZone: html.getAttribute("data-zone") || "UTC", year: "numeric", month: "short", day: "numeric",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"
+    });
+  } catch (e) { timeFormat = null; }
 
-  function utc(epoch) {
+  function localTime(epoch) {
     var d = new Date(epoch * 1000);
-    return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " +
-      pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds()) + " UTC";
+    return timeFormat ? timeFormat.format(d) : d.toISOString();
   }
 
   function showData(el, state) {
@@ -53,7 +60,8 @@
       el.setAttribute("data-fresh-until", card.fresh_until == null ? "" : card.fresh_until);
       el.setAttribute("data-all-stale-at", card.all_stale_at == null ? "" : card.all_stale_at);
       setText(el, "score", card.score == null ? "—" : String(card.score));
-      setText(el, "prob", card.prob_pct == null ? "—" : card.prob_pct + "%");
+      setText(el, "prob", card.prob_pct == null ? "—" : String(card.prob_pct));
+      each('[data-field="prob-sign"]', el, function (sign) { sign.hidden = card.prob_pct == null; });
       each('[data-field="status"]', el, function (badge) {
         badge.className = badge.className.replace(/\bstatus-[a-z]+\b/, "status-" + card.status);
         badge.textContent = texts.status[card.status] || card.status;
@@ -68,7 +76,7 @@
         document, function (row) {
           row.setAttribute("data-state", v.state);
           setText(row, "value", v.text);
-          if (v.t != null) { setText(row, "time", utc(v.t)); }
+          if (v.t != null) { setText(row, "time", localTime(v.t)); }
           each('[data-field="pos"]', row, function (pointer) {
             if (v.pos == null) { pointer.hidden = true; return; }
             pointer.hidden = false;
