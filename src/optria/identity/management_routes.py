@@ -23,6 +23,7 @@ from optria.identity.rbac import ROLE_LABELS, TENANT_ROLES, Permission, Role
 from optria.identity.routes import client_addr
 from optria.identity.users import NewUser, UserChanges, UserError
 from optria.web import flash, i18n
+from optria.web.audit_details import describe_details
 from optria.web.errors import ApiError
 from optria.web.templating import render
 from optria.web.i18n import verbatim
@@ -63,35 +64,6 @@ def audit_label(action: str) -> str:
 
 
 # Readable names for the keys and values that identity writes into audit details (English msgids).
-DETAIL_LABELS = {
-    "role": "Role", "from": "From", "to": "To", "auth_source": "Sign-in method", "password": "Password",
-    "provider": "Identity provider", "name": "Name", "enabled": "Enabled", "default_role": "Default role",
-    "client_id": "Client id", "discovery_url": "Issuer or discovery URL",
-    "allowed_email_domains": "Allowed email domains", "allowed_tenant_ids": "Allowed Microsoft Entra directories (tenant ids)",
-    "role_mapping": "Role mapping (optional)", "client_secret_changed": "New client secret",
-}
-DETAIL_VALUES = {"generated": "Generated", "set by admin": "Set by the administrator", "local": "Local password",
-                 "sso": "Single sign-on", True: "Yes", False: "No"}
-
-
-def describe_details(details: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """Audit details as translated (label, value) pairs; unknown keys (other areas' entries) pass through."""
-    out = []
-    for key, value in (details or {}).items():
-        if isinstance(value, bool) or (isinstance(value, str) and value in DETAIL_VALUES):
-            text = i18n.gettext(DETAIL_VALUES[value])
-        elif isinstance(value, str) and value in users.ROLE_VALUES + ("platform_owner",):
-            text = i18n.gettext(ROLE_LABELS[Role(value)])
-        elif isinstance(value, list):
-            text = ", ".join(str(v) for v in value) or "—"
-        elif isinstance(value, dict):
-            text = ", ".join(f"{k}={v}" for k, v in value.items()) or "—"
-        else:
-            text = str(value)
-        out.append((i18n.gettext(DETAIL_LABELS[key]) if key in DETAIL_LABELS else key, text))
-    return out
-
-
 def _not_found(err: UserError) -> ApiError:
     return ApiError(404, "not_found", err.message)
 

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import logging
 import secrets
 import socket
@@ -56,8 +57,14 @@ MSG_TOKEN_INVALID = "The identity provider's answer could not be verified, so yo
 MSG_TOKEN_EXPIRED = "The sign-in token has expired. Start the sign-in again."
 MSG_NONCE = "The sign-in answer does not belong to this sign-in attempt. Start the sign-in again."
 MSG_DIRECTORY = "Your Microsoft Entra directory is not allowed to sign in to this organization."
+MSG_MIXUP = ("The sign-in answer came from another identity provider than the one you chose, so you were not signed "
+             "in. Start the sign-in again from your organization's sign-in page.")
+MSG_CODE_REFUSED = ("The identity provider did not accept this sign-in answer (it was used already, or it has expired). "
+                    "Start the sign-in again.")
 MESSAGES = (MSG_UNREACHABLE, MSG_NOT_DISCOVERY, MSG_HTTPS, MSG_PRIVATE, MSG_TOKEN_REFUSED, MSG_TOKEN_INVALID,
-            MSG_TOKEN_EXPIRED, MSG_NONCE, MSG_DIRECTORY)
+            MSG_TOKEN_EXPIRED, MSG_NONCE, MSG_DIRECTORY, MSG_MIXUP, MSG_CODE_REFUSED)
+# Token endpoint errors that are the client's configuration (RFC 6749 §5.2); any other refusal is about the answer.
+CLIENT_ERRORS = ("invalid_client", "unauthorized_client")
 
 
 class SignInError(Exception):
@@ -81,10 +88,19 @@ class ProviderMetadata:
     jwks_uri: str
     signing_algs: tuple[str, ...]
     token_auth_methods: tuple[str, ...]
+    iss_parameter_supported: bool = False   # RFC 9207: the provider names itself in its authorization answer
 
     @property
     def is_tenant_template(self) -> bool:
         return TENANT_PLACEHOLDER in self.issuer
+
+    def is_issuer(self, iss: str) -> bool:
+        """Whether ``iss`` names this provider (for a multi-tenant template, any directory's issuer)."""
+        if not self.is_tenant_template:
+            return iss == self.issuer
+        head, _, tail = self.issuer.partition(TENANT_PLACEHOLDER)
+        middle = iss[len(head):len(iss) - len(tail)] if iss.startswith(head) and iss.endswith(tail) else ""
+        return bool(re.fullmatch(r"[0-9a-fA-F-]{8,64}", middle))
 
 
 @dataclass(frozen=True)
@@ -198,6 +214,7 @@ class OidcClient:
             token_endpoint=doc["token_endpoint"], jwks_uri=doc["jwks_uri"],
             signing_algs=tuple(a for a in algs if isinstance(a, str) and a in SIGNING_ALGS),
             token_auth_methods=tuple(m for m in methods if isinstance(m, str)),
+            iss_parameter_supported=doc.get("authorization_response_iss_parameter_supported") is True,
         )
         self._discovery[url] = _Cached(meta, time.monotonic() + self.cache_ttl)
         return meta
@@ -237,6 +254,16 @@ class OidcClient:
         sep = "&" if "?" in meta.authorization_endpoint else "?"
         return AuthorizationRequest(meta.authorization_endpoint + sep + urlencode(params), state, nonce, verifier)
 
+    @staticmethod
+    def check_response_issuer(meta: ProviderMetadata, iss: str | None) -> None:
+        """RFC 9207: an authorization answer naming another issuer is a mix-up (refused before the code
+        is sent anywhere); a provider that promises the parameter must send it."""
+        if iss:
+            if not meta.is_issuer(iss):
+                raise OidcError(MSG_MIXUP, f"authorization answer iss {iss[:200]!r} is not {meta.issuer!r}")
+        elif meta.iss_parameter_supported:
+            raise OidcError(MSG_MIXUP, "authorization answer lacks the iss parameter its provider promises")
+
     async def exchange_code(self, meta: ProviderMetadata, *, code: str, redirect_uri: str, code_verifier: str,
                             client_id: str, client_secret: str | None) -> dict[str, Any]:
         """The token endpoint's answer for an authorization code (must hold an ``id_token``)."""
@@ -262,7 +289,10 @@ class OidcClient:
             answer = None
         if status != 200 or not isinstance(answer, dict):
             error = answer.get("error") if isinstance(answer, dict) else None
-            raise OidcError(MSG_TOKEN_REFUSED, f"token endpoint answered HTTP {status} error={error!r}")
+            # only a refusal of the client itself points at its id and secret; a refused code (used, expired,
+            # or issued by another provider) is the answer's fault
+            message = MSG_TOKEN_REFUSED if error in CLIENT_ERRORS or error is None else MSG_CODE_REFUSED
+            raise OidcError(message, f"token endpoint answered HTTP {status} error={error!r}")
         if not isinstance(answer.get("id_token"), str):
             raise OidcError(MSG_TOKEN_INVALID, "token endpoint answer has no id_token")
         return answer

@@ -113,6 +113,7 @@ async def sign_in(db: Database, provider: dict[str, Any], claims: dict[str, Any]
                 if found is not None:
                     if not found["is_active"]:
                         raise AccountRefused(M_DISABLED, "account disabled")
+                    await _refresh_profile(conn, provider, found, claims)
                     return SsoAccount(found["id"], tenant_id, found["username"], found["role"], False)
                 return await _provision(conn, provider, claims, issuer, subject)
         except psycopg.errors.UniqueViolation as exc:
@@ -123,6 +124,33 @@ async def sign_in(db: Database, provider: dict[str, Any], claims: dict[str, Any]
                 raise AccountRefused(M_EMAIL_IN_USE, "email taken (race)") from None
             raise
     raise AccountRefused(M_EMAIL_IN_USE, "could not provision")  # pragma: no cover - loop always returns or raises
+
+
+def display_name_of(claims: dict[str, Any]) -> str | None:
+    name = claims.get("name")
+    return name.strip()[:100] if isinstance(name, str) and name.strip() else None
+
+
+async def _refresh_profile(conn, provider: dict[str, Any], found: dict[str, Any], claims: dict[str, Any]) -> None:
+    """A later sign-in brings the provider's current name and verified email (people marry, rename
+    their mailbox). An email the provider no longer verifies, outside the allowed domains, or held by
+    another account of the organization is left as it was; the role is the administrator's and stays."""
+    name = display_name_of(claims) or found["display_name"]
+    email = found["email"]
+    fresh = verified_email(claims)
+    domains = provider.get("allowed_email_domains") or []
+    if fresh and fresh.lower() != (email or "").lower() and (not domains or fresh.rsplit("@", 1)[1].lower() in domains):
+        _, email_taken = await q.taken(conn, provider["tenant_id"], "", fresh)
+        if not email_taken:
+            email = fresh
+    if (name, email) == (found["display_name"], found["email"]):
+        return
+    await q.update_profile(conn, provider["tenant_id"], found["id"], display_name=name, email=email)
+    changed = [k for k, old, new in (("name", found["display_name"], name), ("email", found["email"], email))
+               if old != new]
+    await write_audit(conn, tenant_id=provider["tenant_id"], actor=None, action="user.sso_profile_refreshed",
+                      target_type="user", target_id=str(found["id"]), target_name=found["username"],
+                      details={"provider": provider["name"], "changed": changed})
 
 
 async def _provision(conn, provider: dict[str, Any], claims: dict[str, Any], issuer: str, subject: str) -> SsoAccount:
@@ -139,8 +167,7 @@ async def _provision(conn, provider: dict[str, Any], claims: dict[str, Any], iss
         raise AccountRefused(M_EMAIL_IN_USE, "email belongs to an existing account; never linked by email")
     role = role_for(provider, claims)
     username = await _free_username(conn, tenant_id, username_base(claims, email))
-    name = claims.get("name")
-    display_name = name.strip()[:100] if isinstance(name, str) and name.strip() else None
+    display_name = display_name_of(claims)
     user_id = await q.insert_sso_user(conn, tenant_id=tenant_id, username=username, email=email,
                                       display_name=display_name, role=role, provider_id=provider["id"],
                                       issuer=issuer, subject=subject)

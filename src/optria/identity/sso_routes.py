@@ -44,6 +44,7 @@ from optria.web.i18n import verbatim
 log = logging.getLogger("optria.identity.sso")
 
 PENDING_KEY = "sso_pending"
+OUTCOMES_KEY = "sso_outcomes"   # refused answers by state, so a reload repeats the refusal
 MAX_PENDING = 3
 
 M_STATE = "This sign-in answer is not valid for this browser or was already used. Start the sign-in again."
@@ -109,24 +110,44 @@ async def sso_start(request: Request, org: FromPath[str], provider_id: FromPath[
     return Redirect(auth.url)
 
 
+def _remember_outcome(request: Request, state: str, org: str, error: str, status: int, next_path: str) -> None:
+    """Keep a refused answer's outcome for its state a while, so reloading the page says the same thing
+    (not "this answer is not valid") without the code being used twice."""
+    session = dict(request.session or {})
+    outcomes = {k: v for k, v in dict(session.get(OUTCOMES_KEY) or {}).items() if time.time() - v["t"] < PENDING_TTL_S}
+    outcomes[state[:100]] = {"org": org, "error": error, "status": status, "next": next_path, "t": int(time.time())}
+    session[OUTCOMES_KEY] = dict(sorted(outcomes.items(), key=lambda kv: kv[1]["t"])[-MAX_PENDING:])
+    request.set_session(session)
+
+
 @get("/sso/callback", opt=PUBLIC, name="sso_callback")
 async def sso_callback(request: Request, oidc_state: Annotated[str, QueryParameter(name="state")] = "",
-                       code: FromQuery[str] = "", error: FromQuery[str] = "") -> Response:
-    """The provider's answer: check state, exchange the code, validate the ID token, sign in."""
+                       code: FromQuery[str] = "", error: FromQuery[str] = "", iss: FromQuery[str] = "") -> Response:
+    """The provider's answer: check state and the answer's issuer (RFC 9207), exchange the code, validate
+    the ID token, sign in. A refusal is remembered for its state, so a reload shows it again."""
     session = dict(request.session or {})
     pending = dict(session.get(PENDING_KEY) or {})
     entry = pending.pop(oidc_state, None) if oidc_state else None
     session[PENDING_KEY] = pending
     request.set_session(session)  # the entry is used up whatever happens next
     if entry is None:
+        seen = dict(session.get(OUTCOMES_KEY) or {}).get(oidc_state[:100]) if oidc_state else None
+        if seen is not None and time.time() - seen["t"] < PENDING_TTL_S:   # a reload of a refused answer
+            return await render_login(request, organization=seen["org"], error=seen["error"], status=seen["status"],
+                                      next=seen["next"])
         log.info("sso.bad_state", extra={"client": client_addr(request)})
         return await render_login(request, organization="", error=M_STATE, status=400)
     org, next_path = entry["org"], entry["next"]
+
+    async def refuse(message: str, status: int) -> Response:
+        _remember_outcome(request, oidc_state, org, message, status, next_path)
+        return await render_login(request, organization=org, error=message, status=status, next=next_path)
+
     if time.time() - entry["t"] > PENDING_TTL_S:
-        return await render_login(request, organization=org, error=M_EXPIRED, status=400, next=next_path)
+        return await refuse(M_EXPIRED, 400)
     if error or not code:
         log.info("sso.denied", extra={"provider_id": entry["provider_id"], "error": error[:100]})
-        return await render_login(request, organization=org, error=M_DENIED, status=401, next=next_path)
+        return await refuse(M_DENIED, 401)
     db, identity = request.app.state.db, request.app.state.identity
     tenant_id = UUID(entry["tenant_id"])
     tenant = await identity.tenant_by_slug(org)
@@ -140,12 +161,13 @@ async def sso_callback(request: Request, oidc_state: Annotated[str, QueryParamet
             "tenant_id": str(tenant_id), "provider_id": entry["provider_id"],
             "action": "SESSION_SECRET changed: run `optria rotate-secret` with the old secret, or enter the "
                       "identity provider's client secret again"})
-        return await render_login(request, organization=org, error=M_MISCONFIGURED, status=503, next=next_path)
+        return await refuse(M_MISCONFIGURED, 503)
     if provider is None:
-        return await render_login(request, organization=org, error=M_UNAVAILABLE, status=404, next=next_path)
+        return await refuse(M_UNAVAILABLE, 404)
     oidc = oidc_client(request)
     try:
         meta = await oidc.discover(provider["discovery_url"])
+        oidc.check_response_issuer(meta, iss[:500] or None)
         tokens = await oidc.exchange_code(meta, code=code[:2000], redirect_uri=redirect_uri(request),
                                           code_verifier=entry["verifier"], client_id=provider["client_id"],
                                           client_secret=provider["client_secret"])
@@ -155,11 +177,11 @@ async def sso_callback(request: Request, oidc_state: Annotated[str, QueryParamet
     except OidcError as exc:
         log.warning("sso.failed", extra={"tenant_id": str(tenant_id), "provider_id": provider["id"],
                                          "reason": exc.reason, "client": client_addr(request)})
-        return await render_login(request, organization=org, error=exc.message, status=401, next=next_path)
+        return await refuse(exc.message, 401)
     except sso_accounts.AccountRefused as exc:
         log.info("sso.refused", extra={"tenant_id": str(tenant_id), "provider_id": provider["id"],
                                        "reason": exc.reason})
-        return await render_login(request, organization=org, error=exc.message, status=403, next=next_path)
+        return await refuse(exc.message, 403)
     old = session.get(SESSION_USER_KEY)
     sid = await identity.start_session(account.id, account.tenant_id, client_addr(request),
                                        request.headers.get("user-agent", ""), replaces=old)

@@ -63,6 +63,7 @@ AUDIT_ACTIONS = {
     "user.password_reset": "Password reset",
     "user.display_name_changed": "Display name changed",
     "user.sso_provisioned": "User created at first single sign-on",
+    "user.sso_profile_refreshed": "Name and email refreshed at single sign-on",
     "identity_provider.created": "Identity provider added",
     "identity_provider.updated": "Identity provider changed",
     "tenant.created": "Organization created",

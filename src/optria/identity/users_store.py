@@ -100,8 +100,14 @@ RETURNING id
 """
 
 FIND_EXTERNAL_USER = """
-SELECT id, tenant_id, username, role, is_active, auth_source FROM users
+SELECT id, tenant_id, username, role, is_active, auth_source, email::text AS email, display_name FROM users
 WHERE tenant_id = %(tenant_id)s AND external_issuer = %(issuer)s AND external_subject = %(subject)s
+"""
+
+# A later single sign-on refreshes the name and email the identity provider holds now.
+UPDATE_PROFILE = """
+UPDATE users SET display_name = %(display_name)s, email = %(email)s, updated_at = now()
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 """
 
 UPDATE_ROLE = "UPDATE users SET role = %(role)s, updated_at = now() WHERE tenant_id = %(tenant_id)s AND id = %(id)s"
@@ -298,6 +304,12 @@ async def insert_sso_user(conn: AsyncConnection, *, tenant_id: UUID, username: s
 
 async def find_external_user(conn: AsyncConnection, tenant_id: UUID, issuer: str, subject: str) -> dict[str, Any] | None:
     return await _one(conn, FIND_EXTERNAL_USER, {"tenant_id": tenant_id, "issuer": issuer, "subject": subject})
+
+
+async def update_profile(conn: AsyncConnection, tenant_id: UUID, user_id: UUID, *, display_name: str | None,
+                         email: str) -> None:
+    await conn.execute(UPDATE_PROFILE, {"tenant_id": tenant_id, "id": user_id, "display_name": display_name,
+                                        "email": email})
 
 
 async def update_role(conn: AsyncConnection, tenant_id: UUID, user_id: UUID, role: str) -> None:
