@@ -67,8 +67,11 @@ Figures:
   recorded, and the incident grouping made of it.
   Per fault, what happened until the next one, caught from the log and two event-loop
   watchers: leases lost, task crashes, OPC-UA session failures and backfills (with rows),
-  asyncua's connection supervisor declaring a session lost (its server_state probe), and
-  stalls of ingest's or the generator's event loop longer than 0.5 s.
+  the worker concluding a server keeps no history, asyncua's connection supervisor declaring
+  a session lost (its server_state probe), stalls of ingest's or the generator's event loop
+  longer than 0.5 s, and the worker's HistoryRead calls (observed by wrapping
+  ``optria.connectors.opcua.history_read``: nodes, values, seconds, error; behaviour unchanged).
+  Missing bench rows are printed as runs of consecutive ticks (seconds into the window).
 Exit status non-zero unless missing, extra, duplicates and wrong values are 0 for every source
 and every breach has exactly one critical limit_breach event at its source time.
 
@@ -410,21 +413,27 @@ class EventCatcher(logging.Handler):
               "writer.batch_set_aside": "batch set aside", "writer.rejected": "rows rejected",
               "writer.spooled_on_stop": "spooled on stop", "writer.lost_on_stop": "LOST on stop",
               "writer.spool_replayed": "spool replayed", "ingest.opcua.session_failed": "OPC-UA session failed",
-              "ingest.opcua.backfilled": "OPC-UA backfill done"}
+              "ingest.opcua.backfilled": "OPC-UA backfill done", "ingest.opcua.no_history": "OPC-UA NO HISTORY",
+              "soak.history_read": "HistoryRead"}
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.seen: list[tuple[float, str, str]] = []
+        self.reads: list[tuple[float, dict]] = []      # the OPC-UA worker's HistoryRead calls
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith("Supervisor detected connection issue"):
             self.seen.append((record.created, "asyncua declared the connection lost", message.split(": ", 1)[-1][:80]))
             return
+        if message == "soak.history_read":
+            self.reads.append((record.created, {k: getattr(record, k, None) for k in ("nodes", "seconds", "rows", "error")}))
+            return
         name = self.WANTED.get(message)
         if name:
-            detail = ", ".join(f"{k} {getattr(record, k)}" for k in ("integration_id", "task", "rows", "count", "reason",
-                                                                    "error") if getattr(record, k, None) is not None)
+            detail = ", ".join(f"{k} {getattr(record, k)}" for k in ("integration_id", "task", "nodes", "start_s", "end_s",
+                                                                    "seconds", "rows", "count", "reason", "error")
+                               if getattr(record, k, None) is not None)
             self.seen.append((record.created, name, detail[:120]))
 
     def summary(self, start: float, end: float, t0: float) -> list[str]:
@@ -438,6 +447,12 @@ class EventCatcher(logging.Handler):
             first, detail = items[0]
             times = f"at {first - t0:.1f} s" if len(items) == 1 else f"×{len(items)} from {first - t0:.1f} s"
             out.append(f"{what} {times}" + (f" ({detail})" if detail else ""))
+        reads = [r for when, r in self.reads if start <= when < end]
+        if reads:
+            failed = [r for r in reads if r["error"]]
+            out.append(f"HistoryRead ×{len(reads)} ({sum(r['rows'] or 0 for r in reads):,} values, longest "
+                       f"{max(r['seconds'] for r in reads):.1f} s for {max(reads, key=lambda r: r['seconds'])['nodes']} "
+                       f"nodes" + (f"; {len(failed)} failed, first: {failed[0]['error']}" if failed else "") + ")")
         return out
 
 
@@ -540,12 +555,14 @@ class Tally:
     worst: list[str] = field(default_factory=list)     # signals with a difference, first few
     repeats: int = 0             # unchanged values written (optional: a subscription does not report them)
     repeats_stored: int = 0
+    gone: list[tuple[int, int]] = field(default_factory=list)   # (time µs, signals missing it), bench only
 
     def add(self, other: Tally) -> None:
         for k in ("signals", "expected", "stored", "missing", "extra", "duplicates", "wrong", "repeats",
                   "repeats_stored"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
         self.worst.extend(other.worst)
+        self.gone.extend(other.gone)
 
     @property
     def clean(self) -> bool:
@@ -581,6 +598,13 @@ async def compare_bench(conn, arranged: Arranged, record: dict, start: datetime,
                GROUP BY g.signal_id, g.idx""",
             {"tenant": arranged.tenant_id, "start": start, "end": end})).fetchall()
         expected = len(group["times"])
+        if any(on_grid < expected for _, _, _, _, on_grid, _ in rows):
+            gone = await (await conn.execute(
+                """SELECT e.t, count(*) FROM soak_exp e CROSS JOIN soak_sig g
+                   WHERE NOT EXISTS (SELECT 1 FROM signal_samples s WHERE s.tenant_id = %(tenant)s
+                                     AND s.signal_id = g.signal_id AND s.time = e.t)
+                   GROUP BY e.t ORDER BY e.t""", {"tenant": arranged.tenant_id})).fetchall()
+            tally.gone.extend((to_us(t), n) for t, n in gone)
         for signal_id, idx, stored, distinct, on_grid, wrong in rows:
             t = Tally(1, expected, stored, expected - on_grid, stored - on_grid, stored - distinct, wrong)
             if not t.clean:
@@ -591,6 +615,19 @@ async def compare_bench(conn, arranged: Arranged, record: dict, start: datetime,
     if wrong_nodes:
         tally.worst.append(f"the simulator's record holds non-bench values for nodes {wrong_nodes[:10]}")
     return tally
+
+
+def missing_runs(gone: list[tuple[int, int]], t0: float, tick_s: float) -> list[str]:
+    """Missing (time, signals) rows grouped into runs of consecutive ticks, as lines to print."""
+    runs: list[list] = []
+    for us, n in sorted(gone):
+        if runs and us - runs[-1][1] <= tick_s * 1.5e6:
+            runs[-1][1], runs[-1][2], runs[-1][3] = us, runs[-1][2] + 1, runs[-1][3] + n
+        else:
+            runs.append([us, us, 1, n])
+    return [f"missing rows from {a / 1e6 - t0:.1f} s to {b / 1e6 - t0:.1f} s ({from_us(a).time()} … "
+            f"{from_us(b).time()} UTC): {ticks} ticks, {rows:,} rows ({rows / ticks:.0f} signals per tick)"
+            for a, b, ticks, rows in runs]
 
 
 def split_changes(rows: list[tuple], start_us: int) -> tuple[list[tuple], list[tuple]]:
@@ -715,6 +752,7 @@ async def run_soak_async(opts: Options) -> bool:
     sup_task: asyncio.Task | None = None
     monitor_task: asyncio.Task | None = None
     real_record_batches = writes.record_batches
+    restore: list = []
     ok = False
     try:
         # ------------------------------------------------------------------ setup
@@ -734,6 +772,29 @@ async def run_soak_async(opts: Options) -> bool:
         moving_ids = [*arranged.bench_ids.values(), *arranged.pi_ids.values(),
                       *(arranged.plant_ids[t.path] for t in TAGS if t.role != "running")]
 
+        from ingest.workers import opcua as opcua_worker
+        real_history_read = opcua_worker.opcua.history_read
+        history_log = logging.getLogger("soak.history_read")
+
+        async def observed_history_read(client, node_ids, start, end, **kwargs):
+            t0 = time.monotonic()
+            try:
+                samples = await real_history_read(client, node_ids, start, end, **kwargs)
+            except BaseException as exc:
+                history_log.warning("soak.history_read", extra={
+                    "nodes": len(node_ids), "start_s": round(start.timestamp() - t_ref[0], 1),
+                    "end_s": round(end.timestamp() - t_ref[0], 1), "seconds": round(time.monotonic() - t0, 2),
+                    "error": f"{type(exc).__name__}: {exc}"[:160]})
+                raise
+            history_log.warning("soak.history_read", extra={
+                "nodes": len(node_ids), "start_s": round(start.timestamp() - t_ref[0], 1),
+                "end_s": round(end.timestamp() - t_ref[0], 1), "seconds": round(time.monotonic() - t0, 2),
+                "rows": len(samples)})
+            return samples
+
+        t_ref = [time.time()]
+        opcua_worker.opcua.history_read = observed_history_read
+        restore.append(lambda: setattr(opcua_worker.opcua, "history_read", real_history_read))
         sup = Supervisor(settings, dsn)
         observer = Observer()
         sup.on_integration_commit = observer.on_commit
@@ -881,6 +942,7 @@ async def run_soak_async(opts: Options) -> bool:
         observer.recording = True
         window_start = datetime.now(timezone.utc)
         t_start = window_start.timestamp()
+        t_ref[0] = t_start
         monitor_task = asyncio.create_task(monitor(), name="soak-monitor")
         for frac, step in steps:
             await sleep_until(t_start + frac * opts.seconds)
@@ -904,9 +966,15 @@ async def run_soak_async(opts: Options) -> bool:
 
         settle0 = time.monotonic()
         settled = False
+        quiet_since = None
         while time.monotonic() - settle0 < opts.settle_max_s:
             w = sup.writer
-            if w.stats.db_up and w.depth == 0 and sup.spool.pending_bytes() == 0:
+            run = sup.running.get(arranged.opcua_id)
+            calm = (w.stats.db_up and w.depth == 0 and sup.spool.pending_bytes() == 0 and run is not None
+                    and run.health.connected and run.health.state == "streaming"
+                    and not getattr(run.worker, "_gap_from", None))
+            quiet_since = (quiet_since or time.monotonic()) if calm else None
+            if quiet_since is not None and time.monotonic() - quiet_since >= 5:
                 if await asyncio.to_thread(newer_than, window_end) == len(moving_ids):
                     settled = True
                     break
@@ -998,12 +1066,15 @@ async def run_soak_async(opts: Options) -> bool:
               f"{soak_s:.0f} s window after {opts.warmup_s:.0f} s of warm-up; OPC-UA {opts.signals:,} × "
               f"{opts.hz:g} Hz + {len(TAGS)} plant tags × {PLANT_HZ:g} Hz through a cuttable proxy; PI "
               f"{opts.pi_points} points × 1 s, poll {opts.pi_poll_s:g} s; settled {settle_s:.0f} s after the window"
-              + ("" if settled else " (NOT settled: some signals had no row after the window)"), flush=True)
+              + ("" if settled else " (NOT settled: the OPC-UA worker never streamed 5 s with no gap left and every "
+                                     "signal stored past the window)"), flush=True)
         print(f"  {'source':<8}{'signals':>9}{'expected':>12}{'stored':>12}{'missing':>9}{'extra':>7}"
               f"{'duplicates':>12}{'wrong':>7}")
         for name, t in (("opcua", opcua), ("pi", pi_tally)):
             print(f"  {name:<8}{t.signals:>9,}{t.expected:>12,}{t.stored:>12,}{t.missing:>9,}{t.extra:>7,}"
                   f"{t.duplicates:>12,}{t.wrong:>7,}")
+            for line in missing_runs(t.gone, t_start, 1 / opts.hz):
+                print(f"      {line}")
             for line in t.worst[:8]:
                 print(f"      {line}")
             if len(t.worst) > 8:
@@ -1077,6 +1148,8 @@ async def run_soak_async(opts: Options) -> bool:
         return ok
     finally:
         writes.record_batches = real_record_batches
+        for undo in restore:
+            undo()
         if monitor_task is not None and not monitor_task.done():
             monitor_task.cancel()
             await asyncio.gather(monitor_task, return_exceptions=True)
