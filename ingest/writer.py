@@ -256,7 +256,7 @@ class Writer:
         due = float("inf")
         if self._fold.latest:
             due = self._next_fold
-        if self._fold.partials or self._fold.batches:
+        if self._fold.entries:
             due = min(due, self._next_rollup)
         return due
 
@@ -454,7 +454,7 @@ class Writer:
             inserted, new, keys = await self._store(conn, stored, ingest_time)
         if new:   # committed: now it may reach the latest values and the rollups (the first rows after
             # a quiet spell are folded at once, the rest at most every fold_interval_s)
-            self._fold.add(new, keys, rollups=self.maintain_rollups)
+            self._fold.add(new, keys)
         self._account(inserted, started)
         return sum(len(rows) for _, _, rows in inserted)
 
@@ -472,8 +472,8 @@ class Writer:
             conn = await self._connection()
             async with conn.transaction():
                 await conn.execute("SELECT set_config('optria.platform', 'ingest', true)")
-                if not await writes.fold(conn, pending, notify=self.notify):
-                    log.info("writer.fold_left_to_repair", extra={"entries": len(pending.batches)})
+                if not await writes.fold(conn, pending, rollups=self.maintain_rollups, notify=self.notify):
+                    log.info("writer.fold_left_to_repair", extra={"entries": len(pending.entries)})
         except TRANSIENT as exc:
             await self._close()
             for sid, row in pending.latest.items():
@@ -481,7 +481,7 @@ class Writer:
                 if cur is None or row.time > cur.time:
                     self._fold.latest[sid] = row
             log.warning("writer.fold_failed", extra={"error": str(exc).splitlines()[0][:200] if str(exc) else
-                                                      type(exc).__name__, "entries_left_to_repair": len(pending.batches)})
+                                                      type(exc).__name__, "entries_left_to_repair": len(pending.entries)})
 
     async def _store(self, conn: psycopg.AsyncConnection, parts: list[tuple[str, int | None, list[Sample]]],
                      ingest_time: datetime) -> tuple[list[tuple[str, int | None, list[Sample]]], list[Sample], list]:

@@ -9,13 +9,14 @@ runs, and what differs by tier, is here:
   a replay never duplicates and the caller learns exactly which rows are new;
 - ``sample_batches``: one commit-log row per tenant per transaction, which derived data
   (Black Box limits, rollup repair) follows in commit order;
-- ``signal_latest`` and rollups are *folded*: the writer accumulates, per signal, the newest row
-  and the 1-minute / 1-hour partial aggregates of the rows it actually inserted, and writes the
-  latest values once a second and the rollups every ten seconds (:func:`fold`) — one upsert per
-  signal and fold instead of three per sample and batch. In the ``timescale`` tier continuous aggregates do the rollups. A fold
-  claims the commit-log entries it covers (``rolled_up``); entries a dead writer never folded
-  are folded from the stored rows by the rollup repair job (:mod:`optria.timeseries.repair`),
-  so the rollups stay exact;
+- ``signal_latest`` and rollups are *folded*: the writer keeps the newest row per signal and
+  writes it once a second, and every ten seconds it claims the commit-log entries it wrote
+  (``rolled_up``) and, where the tier has no continuous aggregates, folds their rows into the
+  1-minute / 1-hour rollups in one statement that reads them back (:func:`fold`) — one upsert per
+  signal and fold instead of three per sample and batch, with the aggregation in PostgreSQL,
+  beside the ingest process rather than in its event loop. Entries a dead writer never folded are
+  folded the same way by the rollup repair job (:mod:`optria.timeseries.repair`), so the rollups
+  stay exact;
 - stale marks: a source went away, its signals' latest values are no longer current.
 """
 
@@ -38,15 +39,10 @@ CREATE TEMP TABLE IF NOT EXISTS _optria_staging (
 CREATE TEMP TABLE IF NOT EXISTS _optria_latest (
     tenant_id uuid, signal_id bigint, time timestamptz, value double precision, quality smallint,
     ingest_time timestamptz
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS _optria_rollup (
-    width integer, tenant_id uuid, signal_id bigint, bucket timestamptz, n integer, sum double precision,
-    min double precision, max double precision, last double precision, last_time timestamptz
 ) ON COMMIT DELETE ROWS
 """
 COPY_COLUMNS = "(tenant_id, signal_id, time, value, quality, ingest_time)"
 COPY_TYPES = ["uuid", "int8", "timestamptz", "float8", "int2", "timestamptz"]
-ROLLUP_TYPES = ["int4", "uuid", "int8", "timestamptz", "int4", "float8", "float8", "float8", "float8", "timestamptz"]
 
 INSERT_FROM_STAGING = """
 INSERT INTO signal_samples (tenant_id, signal_id, time, value, quality, ingest_time)
@@ -62,17 +58,6 @@ ON CONFLICT (tenant_id, signal_id) DO UPDATE
 SET time = EXCLUDED.time, value = EXCLUDED.value, quality = EXCLUDED.quality, ingest_time = EXCLUDED.ingest_time
 WHERE EXCLUDED.time > l.time OR (EXCLUDED.time = l.time AND l.quality = 4)
 """
-
-UPSERT_ROLLUP = """
-INSERT INTO {table} AS r (tenant_id, signal_id, bucket, n, sum, min, max, last, last_time)
-SELECT tenant_id, signal_id, bucket, n, sum, min, max, last, last_time FROM _optria_rollup WHERE width = %(width)s
-ON CONFLICT (tenant_id, signal_id, bucket) DO UPDATE
-SET n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, min = least(r.min, EXCLUDED.min),
-    max = greatest(r.max, EXCLUDED.max),
-    last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
-    last_time = greatest(r.last_time, EXCLUDED.last_time)
-"""
-ROLLUP_TABLES = {60: "signal_1m_rollup", 3600: "signal_1h_rollup"}
 
 RECORD_BATCH = """
 INSERT INTO sample_batches (tenant_id, ingest_time, min_time, max_time, rows, signal_ids, first_times, last_times,
@@ -197,112 +182,168 @@ def batch_summaries(rows: Sequence[Row], ingest_time: datetime) -> list[dict[str
     return out
 
 
-async def record_batches(conn: psycopg.AsyncConnection, rows: Iterable[Row], ingest_time: datetime, *,
-                         rolled_up: bool = False) -> list[tuple[UUID, int]]:
-    """Add the commit-log entries of a transaction; returns their (tenant, id) keys."""
-    keys = []
-    for entry in batch_summaries(rows, ingest_time):
-        cur = await conn.execute(RECORD_BATCH, {**entry, "rolled_up": rolled_up}, prepare=True)
-        keys.append(tuple(await cur.fetchone()))
-    return keys
+async def record_batches(conn: psycopg.AsyncConnection, rows: Sequence[Row], ingest_time: datetime) -> list[dict]:
+    """Add the commit-log entries of a transaction; returns them, each with its ``id``."""
+    entries = []
+    for e in batch_summaries(rows, ingest_time):
+        cur = await conn.execute(RECORD_BATCH, {**e, "rolled_up": False}, prepare=True)
+        entries.append({"tenant_id": e["tenant"], "id": (await cur.fetchone())[1], "ingest_time": ingest_time,
+                        "min_time": e["min_time"], "max_time": e["max_time"], "signal_ids": e["signals"],
+                        "first_times": e["firsts"], "last_times": e["lasts"]})
+    return entries
 
 
 class Fold:
-    """What the writer has stored but not yet folded into latest values and rollups."""
+    """What the writer has stored but not yet folded: the newest row per signal, and the commit-log
+    entries whose rows are not yet in the rollups."""
 
-    __slots__ = ("latest", "partials", "batches")
+    __slots__ = ("latest", "entries")
 
     def __init__(self) -> None:
-        self.latest: dict[int, Row] = {}          # newest row per signal
-        self.partials: dict[tuple, list] = {}     # (tenant, signal, minute) -> [n, sum, min, max, last, last_time]
-        self.batches: list[tuple[UUID, int]] = []  # commit-log entries the partials cover
+        self.latest: dict[int, Row] = {}
+        self.entries: list[dict] = []
 
     def __bool__(self) -> bool:
-        return bool(self.latest or self.partials or self.batches)
+        return bool(self.latest or self.entries)
 
-    def add(self, rows: Iterable[Row], batches: list[tuple[UUID, int]], *, rollups: bool) -> None:
-        latest, minute = self.latest, self.partials
+    def add(self, rows: Iterable[Row], entries: list[dict]) -> None:
+        latest = self.latest
         for s in rows:
             cur = latest.get(s.signal_id)
             if cur is None or s.time > cur.time:
                 latest[s.signal_id] = s
-            v = s.value
-            if not rollups or v is None:
-                continue
-            key = (s.tenant_id, s.signal_id, int(s.time.timestamp() // 60))
-            a = minute.get(key)
-            if a is None:
-                minute[key] = [1, v, v, v, v, s.time]
-            else:
-                a[0] += 1
-                a[1] += v
-                if v < a[2]:
-                    a[2] = v
-                elif v > a[3]:
-                    a[3] = v
-                if s.time >= a[5]:
-                    a[4] = v
-                    a[5] = s.time
-        self.batches.extend(batches)   # claimed by the fold in every tier: the latest values need it too
+        self.entries.extend(entries)
 
     def take(self, *, rollups: bool = True) -> Fold:
-        """What is pending, to be folded now: the latest values, and the rollups too when ``rollups``."""
+        """What is pending, to be folded now: the latest values, and the entries too when ``rollups``."""
         out = Fold()
         out.latest, self.latest = self.latest, {}
         if rollups:
-            out.partials, out.batches = self.partials, self.batches
-            self.partials, self.batches = {}, []
+            out.entries, self.entries = self.entries, []
         return out
 
-    def forget_rollups(self) -> None:
-        """A fold that failed leaves its entries to the repair job (which reads the stored rows)."""
-        self.partials, self.batches = {}, []
+
+# The rows of commit-log entries, read back to aggregate them: live entries of a tenant are merged
+# into source-time ranges (one scan reads each row once), wide entries (backfill) are read per signal
+# by primary-key range; a row belongs to an entry through its tenant and ingest stamp.
+_PICKED = """
+keys AS MATERIALIZED (
+    SELECT DISTINCT * FROM unnest(%(k_tenants)s::uuid[], %(k_stamps)s::timestamptz[]) AS k(tenant_id, stamp)
+),
+picked AS (
+    SELECT s.tenant_id, s.signal_id, s.time, s.value, s.quality
+    FROM unnest(%(g_tenants)s::uuid[], %(g_lo)s::timestamptz[], %(g_hi)s::timestamptz[]) AS g(tenant_id, lo, hi)
+    JOIN signal_samples_tenant s ON s.tenant_id = g.tenant_id AND s.time >= g.lo AND s.time <= g.hi
+    WHERE EXISTS (SELECT 1 FROM keys k WHERE k.tenant_id = s.tenant_id AND k.stamp = s.ingest_time)
+    UNION ALL
+    SELECT s.tenant_id, s.signal_id, s.time, s.value, s.quality
+    FROM unnest(%(w_tenants)s::uuid[], %(w_signals)s::int8[], %(w_stamps)s::timestamptz[], %(w_lo)s::timestamptz[],
+                %(w_hi)s::timestamptz[]) AS e(tenant_id, signal_id, stamp, lo, hi)
+    JOIN signal_samples_tenant s ON s.tenant_id = e.tenant_id AND s.signal_id = e.signal_id
+                                AND s.time >= e.lo AND s.time <= e.hi AND s.ingest_time = e.stamp
+)"""
+
+_ROLLUPS = """
+m AS (
+    SELECT tenant_id, signal_id, date_bin(interval '1 minute', time, timestamptz 'epoch') AS bucket,
+           count(*)::integer AS n, sum(value) AS sum, min(value) AS min, max(value) AS max,
+           (array_agg(value ORDER BY time DESC))[1] AS last, max(time) AS last_time
+    FROM picked WHERE value IS NOT NULL GROUP BY 1, 2, 3
+),
+up_m AS (
+    INSERT INTO signal_1m_rollup AS r (tenant_id, signal_id, bucket, n, sum, min, max, last, last_time)
+    SELECT * FROM m
+    ON CONFLICT (tenant_id, signal_id, bucket) DO UPDATE
+    SET n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, min = least(r.min, EXCLUDED.min),
+        max = greatest(r.max, EXCLUDED.max),
+        last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
+        last_time = greatest(r.last_time, EXCLUDED.last_time)
+    RETURNING 1
+),
+h AS (
+    SELECT tenant_id, signal_id, date_bin(interval '1 hour', bucket, timestamptz 'epoch') AS bucket,
+           sum(n)::integer AS n, sum(sum) AS sum, min(min) AS min, max(max) AS max,
+           (array_agg(last ORDER BY last_time DESC))[1] AS last, max(last_time) AS last_time
+    FROM m GROUP BY 1, 2, 3
+),
+up_h AS (
+    INSERT INTO signal_1h_rollup AS r (tenant_id, signal_id, bucket, n, sum, min, max, last, last_time)
+    SELECT * FROM h
+    ON CONFLICT (tenant_id, signal_id, bucket) DO UPDATE
+    SET n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, min = least(r.min, EXCLUDED.min),
+        max = greatest(r.max, EXCLUDED.max),
+        last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
+        last_time = greatest(r.last_time, EXCLUDED.last_time)
+    RETURNING 1
+)"""
+
+_LATEST = """
+newest AS (
+    SELECT DISTINCT ON (tenant_id, signal_id) tenant_id, signal_id, time, value, quality
+    FROM picked ORDER BY tenant_id, signal_id, time DESC
+),
+up_l AS (
+    INSERT INTO signal_latest AS l (tenant_id, signal_id, time, value, quality, ingest_time)
+    SELECT tenant_id, signal_id, time, value, quality, now() FROM newest
+    ON CONFLICT (tenant_id, signal_id) DO UPDATE
+    SET time = EXCLUDED.time, value = EXCLUDED.value, quality = EXCLUDED.quality, ingest_time = EXCLUDED.ingest_time
+    WHERE EXCLUDED.time > l.time
+    RETURNING 1
+)"""
+
+# Rollups of the entries' rows (the writer's own entries, or ones a dead writer left).
+FOLD_ROLLUPS = f"WITH {_PICKED},{_ROLLUPS} SELECT (SELECT count(*) FROM picked) AS rows, (SELECT count(*) FROM up_m) AS minutes"
+# And their latest values too (entries a dead writer left: its newest rows may never have been folded).
+FOLD_ROLLUPS_AND_LATEST = (f"WITH {_PICKED},{_ROLLUPS},{_LATEST} SELECT (SELECT count(*) FROM picked) AS rows, "
+                           "(SELECT count(*) FROM up_m) AS minutes, (SELECT count(*) FROM up_l) AS latest")
+FOLD_LATEST = f"WITH {_PICKED},{_LATEST} SELECT (SELECT count(*) FROM picked) AS rows, (SELECT count(*) FROM up_l) AS latest"
+
+MERGE_SPAN = timedelta(minutes=10)   # live entries of a tenant closer than this are read in one range
 
 
-def partial_rows(minute: dict[tuple, list]) -> list[tuple]:
-    """1-minute partials as COPY rows, and 1-hour partials folded from them."""
-    hour: dict[tuple, list] = {}
-    out: list[tuple] = []
-    for (tenant, signal, m), (n, total, mn, mx, last, last_time) in minute.items():
-        out.append((60, tenant, signal, datetime.fromtimestamp(m * 60, timezone.utc), n, total, mn, mx, last, last_time))
-        key = (tenant, signal, m // 60)
-        h = hour.get(key)
-        if h is None:
-            hour[key] = [n, total, mn, mx, last, last_time]
+def fold_params(entries: list[dict]) -> dict:
+    """Parameters of the fold queries for ``entries`` (commit-log rows or the writer's own)."""
+    groups: list[list] = []   # [tenant, lo, hi]
+    keys_t, keys_s = [], []
+    wide = []
+    for e in sorted(entries, key=lambda e: (str(e["tenant_id"]), e["min_time"])):
+        if e.get("signal_ids"):
+            wide += [(e["tenant_id"], sid, e["ingest_time"], lo, hi)
+                     for sid, lo, hi in zip(e["signal_ids"], e["first_times"], e["last_times"])]
+            continue
+        keys_t.append(e["tenant_id"])
+        keys_s.append(e["ingest_time"])
+        g = groups[-1] if groups else None
+        if g is not None and g[0] == e["tenant_id"] and e["min_time"] <= g[2] + MERGE_SPAN:
+            g[2] = max(g[2], e["max_time"])
         else:
-            h[0] += n
-            h[1] += total
-            h[2] = min(h[2], mn)
-            h[3] = max(h[3], mx)
-            if last_time >= h[5]:
-                h[4], h[5] = last, last_time
-    for (tenant, signal, hr), (n, total, mn, mx, last, last_time) in hour.items():
-        out.append((3600, tenant, signal, datetime.fromtimestamp(hr * 3600, timezone.utc), n, total, mn, mx, last, last_time))
-    return out
+            groups.append([e["tenant_id"], e["min_time"], e["max_time"]])
+    return {"k_tenants": keys_t, "k_stamps": keys_s,
+            "g_tenants": [g[0] for g in groups], "g_lo": [g[1] for g in groups], "g_hi": [g[2] for g in groups],
+            "w_tenants": [w[0] for w in wide], "w_signals": [w[1] for w in wide], "w_stamps": [w[2] for w in wide],
+            "w_lo": [w[3] for w in wide], "w_hi": [w[4] for w in wide]}
 
 
-async def fold(conn: psycopg.AsyncConnection, pending: Fold, *, notify: bool = True) -> bool:
-    """Write folded latest values and rollups in the open transaction; NOTIFY each tenant whose latest
-    values moved. Returns False when the repair job had claimed some entries first (the rollups
-    of this fold are then left out: the repair job folds those entries from the stored rows)."""
+async def fold(conn: psycopg.AsyncConnection, pending: Fold, *, rollups: bool, notify: bool = True) -> bool:
+    """Write folded latest values, and claim the pending entries (folding their rows into the rollups
+    when ``rollups``: the tier has no continuous aggregates), in the open transaction; NOTIFY each
+    tenant whose latest values moved. Returns False when the repair job had claimed some entries
+    first: they are then all left to it (it folds them from the stored rows)."""
     now = datetime.now(timezone.utc)
     if pending.latest:
         await copy_rows(conn, "_optria_latest", COPY_COLUMNS, COPY_TYPES,
                         ((s.tenant_id, s.signal_id, s.time, s.value, s.quality, now) for s in pending.latest.values()))
         await conn.execute(UPSERT_LATEST, prepare=True)
     claimed = True
-    if pending.batches:
+    if pending.entries:
         try:
             async with conn.transaction():   # savepoint: the rollups go in only if every entry is still ours
-                cur = await conn.execute(CLAIM_BATCHES, {"tenants": [b[0] for b in pending.batches],
-                                                         "ids": [b[1] for b in pending.batches]}, prepare=True)
-                if cur.rowcount != len(pending.batches):
+                cur = await conn.execute(CLAIM_BATCHES, {"tenants": [e["tenant_id"] for e in pending.entries],
+                                                         "ids": [e["id"] for e in pending.entries]}, prepare=True)
+                if cur.rowcount != len(pending.entries):
                     raise _Unclaimed()
-                if pending.partials:
-                    await copy_rows(conn, "_optria_rollup", "", ROLLUP_TYPES, partial_rows(pending.partials))
-                    for width, table in ROLLUP_TABLES.items():
-                        await conn.execute(sql.SQL(UPSERT_ROLLUP).format(table=sql.Identifier(table)),
-                                           {"width": width}, prepare=True)
+                if rollups:
+                    await conn.execute(FOLD_ROLLUPS, fold_params(pending.entries))
         except _Unclaimed:
             claimed = False
     if notify and pending.latest:
