@@ -121,13 +121,14 @@ def asset_out(row: dict[str, Any]) -> AssetOut:
         criticality=row["criticality"], description=row["description"], expected_interval_s=row["expected_interval_s"],
         site=_ref(row, "site_"), unit=_ref(row, "unit_"), health=health,  # type: ignore[arg-type]
         active_alerts=int(row["active_alerts"]), active_work_orders=int(row["active_work_orders"]),
-        created_at=row["created_at"], updated_at=row["updated_at"])
+        created_at=row["created_at"], updated_at=row["updated_at"], description_ar=row.get("description_ar"))
 
 
 def site_out(row: dict[str, Any]) -> SiteOut:
     return SiteOut(id=row["id"], code=row["code"], name=row["name"], name_ar=row["name_ar"],
                    description=row["description"], timezone=row["timezone"], unit_count=int(row["unit_count"]),
-                   asset_count=int(row["asset_count"]), created_at=row["created_at"])
+                   asset_count=int(row["asset_count"]), created_at=row["created_at"],
+                   description_ar=row.get("description_ar"))
 
 
 def unit_out(row: dict[str, Any]) -> UnitOut:

@@ -60,6 +60,7 @@ class SiteIn(Struct, forbid_unknown_fields=True):
     name: str
     name_ar: str | None = None
     description: str = ""
+    description_ar: str | None = None
     timezone: str = "UTC"
 
 
@@ -79,6 +80,7 @@ class AssetIn(Struct, forbid_unknown_fields=True):
     asset_type: str = "other"
     criticality: str = "medium"
     description: str = ""
+    description_ar: str | None = None
     expected_interval_s: int = 60
 
 
@@ -93,6 +95,7 @@ class AssetPatch(Struct, forbid_unknown_fields=True):
     asset_type: str | UnsetType = UNSET
     criticality: str | UnsetType = UNSET
     description: str | UnsetType = UNSET
+    description_ar: str | None | UnsetType = UNSET
     expected_interval_s: int | UnsetType = UNSET
 
     def provided(self) -> dict[str, Any]:
@@ -143,6 +146,7 @@ class SiteOut(Struct):
     unit_count: int
     asset_count: int
     created_at: datetime
+    description_ar: str | None = None
 
 
 class UnitOut(Struct):
@@ -183,6 +187,7 @@ class AssetOut(Struct):
     active_work_orders: int
     created_at: datetime
     updated_at: datetime
+    description_ar: str | None = None
 
 
 class AssetPage(Struct):
@@ -258,6 +263,7 @@ class SiteForm(Struct):
     name: str = ""
     name_ar: str = ""
     description: str = ""
+    description_ar: str = ""
     timezone: str = "UTC"
 
 
@@ -277,6 +283,7 @@ class AssetForm(Struct):
     asset_type: str = "other"
     criticality: str = "medium"
     description: str = ""
+    description_ar: str = ""
     expected_interval_s: str = "60"
 
 

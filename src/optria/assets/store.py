@@ -29,7 +29,8 @@ STALE = ("(h.asset_id IS NOT NULL"
 EFFECTIVE_STATUS = f"(CASE WHEN h.asset_id IS NULL OR {STALE} THEN 'nodata' ELSE h.status END)"
 
 ASSET_COLUMNS = f"""
-a.id, a.code::text AS code, a.name, a.name_ar, a.asset_type, a.criticality, a.description, a.expected_interval_s,
+a.id, a.code::text AS code, a.name, a.name_ar, a.asset_type, a.criticality, a.description, a.description_ar,
+a.expected_interval_s,
 a.created_at, a.updated_at,
 a.site_id, s.code::text AS site_code, s.name AS site_name, s.name_ar AS site_name_ar, s.timezone AS site_timezone,
 a.unit_id, u.code::text AS unit_code, u.name AS unit_name, u.name_ar AS unit_name_ar,
@@ -79,7 +80,8 @@ FROM (SELECT {ASSET_COLUMNS} FROM {ASSET_FROM} WHERE a.tenant_id = %(tenant_id)s
 ASSET_EXISTS = "SELECT id, code::text AS code, name, name_ar FROM assets WHERE tenant_id = %(tenant_id)s AND id = %(id)s"
 
 LOCK_ASSET = """
-SELECT id, site_id, unit_id, code::text AS code, name, name_ar, asset_type, criticality, description, expected_interval_s
+SELECT id, site_id, unit_id, code::text AS code, name, name_ar, asset_type, criticality, description, description_ar,
+       expected_interval_s
 FROM assets WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 FOR UPDATE
 """
@@ -89,25 +91,26 @@ SELECT 1 FROM assets WHERE tenant_id = %(tenant_id)s AND code = %(code)s::citext
 """
 
 INSERT_ASSET = """
-INSERT INTO assets (tenant_id, site_id, unit_id, code, name, name_ar, asset_type, criticality, description,
+INSERT INTO assets (tenant_id, site_id, unit_id, code, name, name_ar, asset_type, criticality, description, description_ar,
                     expected_interval_s, created_by)
 VALUES (%(tenant_id)s, %(site_id)s, %(unit_id)s, %(code)s, %(name)s, %(name_ar)s, %(asset_type)s, %(criticality)s,
-        %(description)s, %(expected_interval_s)s, %(created_by)s)
+        %(description)s, %(description_ar)s, %(expected_interval_s)s, %(created_by)s)
 RETURNING id
 """
 
 UPDATE_ASSET = """
 UPDATE assets SET site_id = %(site_id)s, unit_id = %(unit_id)s, code = %(code)s, name = %(name)s, name_ar = %(name_ar)s,
        asset_type = %(asset_type)s, criticality = %(criticality)s, description = %(description)s,
+       description_ar = %(description_ar)s,
        expected_interval_s = %(expected_interval_s)s, updated_at = now()
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 """
 
 # Seeding: insert by code unless present; the seed then reads ids back by code.
 INSERT_ASSET_IF_ABSENT = """
-INSERT INTO assets (tenant_id, site_id, unit_id, code, name, name_ar, asset_type, criticality, description)
+INSERT INTO assets (tenant_id, site_id, unit_id, code, name, name_ar, asset_type, criticality, description, description_ar)
 VALUES (%(tenant_id)s, %(site_id)s, %(unit_id)s, %(code)s, %(name)s, %(name_ar)s, %(asset_type)s, %(criticality)s,
-        %(description)s)
+        %(description)s, %(description_ar)s)
 ON CONFLICT (tenant_id, code) DO NOTHING
 RETURNING id
 """
@@ -129,7 +132,8 @@ async def tenant_timezone(conn: Conn, tenant_id: UUID) -> str | None:
 
 
 LIST_SITES = """
-SELECT s.id, s.code::text AS code, s.name, s.name_ar, s.description, s.timezone, s.created_at, s.updated_at,
+SELECT s.id, s.code::text AS code, s.name, s.name_ar, s.description, s.description_ar, s.timezone, s.created_at,
+       s.updated_at,
        (SELECT count(*) FROM units u WHERE u.tenant_id = s.tenant_id AND u.site_id = s.id) AS unit_count,
        (SELECT count(*) FROM assets a WHERE a.tenant_id = s.tenant_id AND a.site_id = s.id) AS asset_count
 FROM sites s
@@ -138,7 +142,7 @@ ORDER BY s.name, s.id
 """
 
 GET_SITE = """
-SELECT id, code::text AS code, name, name_ar, description, timezone FROM sites
+SELECT id, code::text AS code, name, name_ar, description, description_ar, timezone FROM sites
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 """
 
@@ -147,19 +151,20 @@ SELECT 1 FROM sites WHERE tenant_id = %(tenant_id)s AND code = %(code)s::citext 
 """
 
 INSERT_SITE = """
-INSERT INTO sites (tenant_id, code, name, name_ar, description, timezone)
-VALUES (%(tenant_id)s, %(code)s, %(name)s, %(name_ar)s, %(description)s, %(timezone)s)
+INSERT INTO sites (tenant_id, code, name, name_ar, description, description_ar, timezone)
+VALUES (%(tenant_id)s, %(code)s, %(name)s, %(name_ar)s, %(description)s, %(description_ar)s, %(timezone)s)
 RETURNING id
 """
 
 INSERT_SITE_IF_ABSENT = """
-INSERT INTO sites (tenant_id, code, name, name_ar, description, timezone)
-VALUES (%(tenant_id)s, %(code)s, %(name)s, %(name_ar)s, %(description)s, %(timezone)s)
+INSERT INTO sites (tenant_id, code, name, name_ar, description, description_ar, timezone)
+VALUES (%(tenant_id)s, %(code)s, %(name)s, %(name_ar)s, %(description)s, %(description_ar)s, %(timezone)s)
 ON CONFLICT (tenant_id, code) DO NOTHING
 """
 
 UPDATE_SITE = """
 UPDATE sites SET code = %(code)s, name = %(name)s, name_ar = %(name_ar)s, description = %(description)s,
+       description_ar = %(description_ar)s,
        timezone = %(timezone)s, updated_at = now()
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 """
@@ -498,12 +503,13 @@ async def asset_code_taken(conn: Conn, tenant_id: UUID, code: str, asset_id: int
 
 
 async def insert_asset(conn: Conn, tenant_id: UUID, values: dict[str, Any], created_by: UUID | None) -> int:
-    row = await _one(conn, INSERT_ASSET, {**values, "tenant_id": tenant_id, "created_by": created_by})
+    row = await _one(conn, INSERT_ASSET, {"description_ar": None, **values, "tenant_id": tenant_id,
+                                          "created_by": created_by})
     return int(row["id"])  # type: ignore[index]
 
 
 async def update_asset(conn: Conn, tenant_id: UUID, asset_id: int, values: dict[str, Any]) -> None:
-    await conn.execute(UPDATE_ASSET, {**values, "tenant_id": tenant_id, "id": asset_id})
+    await conn.execute(UPDATE_ASSET, {"description_ar": None, **values, "tenant_id": tenant_id, "id": asset_id})
 
 
 # ----------------------------------------------------------------------------- sites and units
@@ -522,12 +528,12 @@ async def site_code_taken(conn: Conn, tenant_id: UUID, code: str, site_id: int |
 
 
 async def insert_site(conn: Conn, tenant_id: UUID, values: dict[str, Any]) -> int:
-    row = await _one(conn, INSERT_SITE, {**values, "tenant_id": tenant_id})
+    row = await _one(conn, INSERT_SITE, {"description_ar": None, **values, "tenant_id": tenant_id})
     return int(row["id"])  # type: ignore[index]
 
 
 async def update_site(conn: Conn, tenant_id: UUID, site_id: int, values: dict[str, Any]) -> None:
-    await conn.execute(UPDATE_SITE, {**values, "tenant_id": tenant_id, "id": site_id})
+    await conn.execute(UPDATE_SITE, {"description_ar": None, **values, "tenant_id": tenant_id, "id": site_id})
 
 
 async def list_units(conn: Conn, tenant_id: UUID, site_id: int | None = None) -> list[dict[str, Any]]:
@@ -699,7 +705,7 @@ async def record_health(conn: Conn, tenant_id: UUID, asset_id: int, *, time: dat
 
 
 async def ensure_site(conn: Conn, tenant_id: UUID, values: dict[str, Any]) -> None:
-    await conn.execute(INSERT_SITE_IF_ABSENT, {**values, "tenant_id": tenant_id})
+    await conn.execute(INSERT_SITE_IF_ABSENT, {"description_ar": None, **values, "tenant_id": tenant_id})
 
 
 async def ensure_unit(conn: Conn, tenant_id: UUID, values: dict[str, Any]) -> None:
@@ -708,7 +714,7 @@ async def ensure_unit(conn: Conn, tenant_id: UUID, values: dict[str, Any]) -> No
 
 async def ensure_asset(conn: Conn, tenant_id: UUID, values: dict[str, Any]) -> bool:
     """True when the asset was created now (False: a row with that code exists)."""
-    return await _one(conn, INSERT_ASSET_IF_ABSENT, {**values, "tenant_id": tenant_id}) is not None
+    return await _one(conn, INSERT_ASSET_IF_ABSENT, {"description_ar": None, **values, "tenant_id": tenant_id}) is not None
 
 
 async def site_ids_by_code(conn: Conn, tenant_id: UUID) -> dict[str, int]:

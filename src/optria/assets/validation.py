@@ -156,6 +156,7 @@ def site_values(raw: dict[str, Any]) -> dict[str, Any]:
         "name": _name(raw.get("name"), errors),
         "name_ar": _name(raw.get("name_ar"), errors, "name_ar", required=False),
         "description": _long_text(raw.get("description"), errors, "description", SITE_DESCRIPTION_MAX),
+        "description_ar": _long_text(raw.get("description_ar"), errors, "description_ar", SITE_DESCRIPTION_MAX) or None,
         "timezone": _timezone(raw.get("timezone"), errors),
     }
     _raise(errors)
@@ -200,6 +201,7 @@ def asset_values(raw: dict[str, Any]) -> dict[str, Any]:
         "criticality": _choice(raw.get("criticality") or "medium", CRITICALITIES, errors, "criticality",
                                N_("Choose a criticality: low, medium or high.")),
         "description": _long_text(raw.get("description"), errors, "description"),
+        "description_ar": _long_text(raw.get("description_ar"), errors, "description_ar") or None,
         "expected_interval_s": _interval(raw.get("expected_interval_s", 60), errors),
     }
     _raise(errors)

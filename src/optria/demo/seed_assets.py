@@ -12,12 +12,13 @@ from uuid import UUID
 
 from optria.assets import store
 from optria.db import Database
-from optria.demo.plant import ASSETS, SITES
+from optria.demo.plant import ASSETS, ROLE_AR, SITES
 
 log = logging.getLogger("optria.demo")
 
 DEMO_TIMEZONE = "Asia/Riyadh"
 SITE_DESCRIPTION = "Simulated site of the demo plant; its data comes from the OPC-UA and PI Web API simulators."
+SITE_DESCRIPTION_AR = "موقع محاكى من محطة العرض؛ تأتي بياناته من محاكيَي OPC-UA وPI Web API."
 
 
 async def seed_demo_assets(db: Database, tenant_id: UUID | str) -> int:
@@ -26,7 +27,8 @@ async def seed_demo_assets(db: Database, tenant_id: UUID | str) -> int:
     async with db.tenant(tenant_id) as conn:
         for site in SITES:
             await store.ensure_site(conn, tenant_id, {"code": site.code, "name": site.name, "name_ar": site.name_ar,
-                                                      "description": SITE_DESCRIPTION, "timezone": DEMO_TIMEZONE})
+                                                      "description": SITE_DESCRIPTION, "description_ar": SITE_DESCRIPTION_AR,
+                                                      "timezone": DEMO_TIMEZONE})
         site_ids = await store.site_ids_by_code(conn, tenant_id)
         for site in SITES:
             for code, name, name_ar in site.units:
@@ -40,6 +42,8 @@ async def seed_demo_assets(db: Database, tenant_id: UUID | str) -> int:
                 "code": asset.code, "name": asset.name, "name_ar": asset.name_ar, "asset_type": asset.asset_type,
                 "criticality": asset.criticality,
                 "description": f"{asset.name} ({asset.code}) of the demo plant. Signals: {', '.join(asset.roles)}.",
+                "description_ar": f"{asset.name_ar} ({asset.code}) في محطة العرض. الإشارات: "
+                                  f"{'، '.join(ROLE_AR[r] for r in asset.roles)}.",
             }
             created += await store.ensure_asset(conn, tenant_id, values)
     if created:

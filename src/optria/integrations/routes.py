@@ -146,6 +146,7 @@ def common_context(request: Request) -> dict[str, Any]:
             "source_labels": SOURCE_LABELS, "roles": ROLES, "role_labels": ROLE_LABELS,
             "quality_labels": QUALITY_LABELS, "sql_enabled": service.sql_enabled(settings_of(request)),
             "ai_run": ai_run_available(request), "can_run_ai": can(request, Permission.RUN_OPTIMIZATION),
+            "engine_on": bool(getattr(settings_of(request), "optimization_engine_enabled", True)),
             **page_flags(request)}
 
 

@@ -15,19 +15,35 @@ from optria.web.i18n import gettext as translate  # dynamic msgids: not a litera
 TEXT_FIELDS = ("title", "rationale", "action", "expected_impact")
 
 
-def localized(item: dict[str, Any], field: str) -> str:
+def localized(item: dict[str, Any], field: str):
+    """A finding's text in the reader's language: its msgid translated, role names translated, units in
+    the reader's language, and every figure and name isolated from the sentence around it. AI texts
+    (no msgid) are shown as written, isolated."""
+    from markupsafe import escape
+
+    from optria.web import formatting, messages
+
     evidence = item.get("evidence") or {}
     msgid = (evidence.get("msg") or {}).get(field)
     if not msgid:
-        return item.get(field) or ""
-    params = dict(evidence.get("params") or {})
-    for name in TRANSLATED_PARAMS:
-        if isinstance(params.get(name), str):
-            params[name] = translate(params[name])
+        return messages.isolate(item.get(field) or "")
+    params: dict[str, Any] = {}
+    for name, value in dict(evidence.get("params") or {}).items():
+        if name in TRANSLATED_PARAMS and isinstance(value, str):
+            params[name] = escape(translate(value))
+        elif name == "unit":
+            params[name] = messages.isolate(formatting.unit_text(value) if value else "")
+        else:
+            params[name] = messages.isolate(value, "ltr" if _numeric(value) else "auto")
     try:
-        return translate(msgid, **params)
+        return escape(translate(msgid)) % params
     except (KeyError, TypeError, ValueError):
-        return item.get(field) or ""
+        return messages.isolate(item.get(field) or "")
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) or (isinstance(value, str) and value.replace(",", "").replace(".", "", 1)
+                                                 .lstrip("+-").isdigit())
 
 
 def present(item: dict[str, Any]) -> dict[str, Any]:
@@ -72,3 +88,11 @@ def group_by_unit(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if SEVERITY_RANK[card["worst"]] > SEVERITY_RANK[group["worst"]]:
             group["worst"] = card["worst"]
     return sorted(groups.values(), key=lambda g: (-SEVERITY_RANK[g["worst"]], g["name"] or "~"))
+
+
+def scope_text(run: dict[str, Any]):
+    """What a run covered, in the reader's language: "P-101 — مضخة شحن الخام أ", a unit's name, all assets."""
+    from optria.blackbox.messages import scope_params
+    from optria.web import messages
+
+    return messages.param("scope", scope_params(run), {})

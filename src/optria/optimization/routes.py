@@ -30,6 +30,7 @@ from optria.optimization.presenting import asset_cards, group_by_unit, present
 from optria.web import flash
 from optria.web.errors import ApiError
 from optria.web.i18n import gettext as translate  # dynamic msgids: not a literal for the extractor
+from optria.twin.cards import ROLE_LABELS
 from optria.web.templating import render
 
 VIEW = [requires(Permission.VIEW_OPTIMIZATION)]
@@ -37,6 +38,11 @@ RUN = [requires(Permission.RUN_OPTIMIZATION)]
 M_RUN_STARTED = "Optimization run #%(id)s started."
 M_VIEW_ONLY = "Your role can view optimization results but not start runs."
 MESSAGES = (M_RUN_STARTED, M_VIEW_ONLY)
+
+
+# Where a signal's baseline came from (SignalSummary.baseline_source; English msgids).
+BASELINE_LABELS = {"1h": "Hourly means of the previous day", "1m": "Minute means of the last hours",
+                   "1m-short": "The minutes just before (short history)"}
 
 
 def engine_state(request: Request) -> dict[str, Any]:
@@ -169,6 +175,7 @@ async def optimization_run_page(request: Request, run_id: FromPath[int]) -> Resp
                   labels=LABELS, flash=note, status_labels=models.STATUS_LABELS, engine_labels=models.ENGINE_LABELS,
                   scope_labels=models.SCOPE_LABELS, kind_labels=models.KIND_LABELS,
                   origin_labels=models.ORIGIN_LABELS, live=row["status"] in ("queued", "running"),
+                  role_label_of=lambda role: ROLE_LABELS.get(role, "Other signal"), baseline_labels=BASELINE_LABELS,
                   breadcrumbs=[("Optimization", "/optimization"), (f"#{run_id}", None)])
 
 

@@ -31,7 +31,20 @@ EFFECTIVE_STATUS = f"CASE WHEN {_OVERDUE} THEN 'failed' ELSE r.status END"
 RUN_COLUMNS = f"""r.tenant_id, r.id, r.scope, r.scope_id, r.scope_label, r.engine, r.model, {EFFECTIVE_STATUS} AS status,
        {_OVERDUE} AS overdue, r.requested_by, r.requested_by_name, r.origin, r.timeout_s, r.created_at, r.started_at,
        r.finished_at, r.asset_count, r.error, r.fallback_reason,
-       extract(epoch FROM coalesce(r.finished_at, now()) - coalesce(r.started_at, r.created_at))::float8 AS duration_s"""
+       extract(epoch FROM coalesce(r.finished_at, now()) - coalesce(r.started_at, r.created_at))::float8 AS duration_s,
+       -- what the run covered, by its current names (pages show them in the reader's language; scope_label is
+       -- the English label stored when the run started, shown when the asset or unit is gone)
+       CASE r.scope WHEN 'asset' THEN (SELECT a.code::text FROM assets a WHERE a.tenant_id = r.tenant_id AND a.id = r.scope_id)
+                    WHEN 'unit' THEN (SELECT u.code::text FROM units u WHERE u.tenant_id = r.tenant_id AND u.id = r.scope_id)
+       END AS scope_code,
+       CASE r.scope WHEN 'asset' THEN (SELECT a.name FROM assets a WHERE a.tenant_id = r.tenant_id AND a.id = r.scope_id)
+                    WHEN 'unit' THEN (SELECT u.name FROM units u WHERE u.tenant_id = r.tenant_id AND u.id = r.scope_id)
+                    WHEN 'integration' THEN (SELECT i.name FROM integrations i
+                                             WHERE i.tenant_id = r.tenant_id AND i.id = r.scope_id)
+       END AS scope_name,
+       CASE r.scope WHEN 'asset' THEN (SELECT a.name_ar FROM assets a WHERE a.tenant_id = r.tenant_id AND a.id = r.scope_id)
+                    WHEN 'unit' THEN (SELECT u.name_ar FROM units u WHERE u.tenant_id = r.tenant_id AND u.id = r.scope_id)
+       END AS scope_name_ar"""
 
 # ----------------------------------------------------------------------------------------- scope
 

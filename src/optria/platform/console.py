@@ -38,7 +38,7 @@ LEVEL_ORDER = {"critical": 0, "warning": 1, "nodata": 2, "normal": 3}
 class Check:
     label: str          # English msgid
     variable: str
-    state: str          # ok | missing | optional | info
+    state: str          # ok | missing | optional | info | reserved (read, but nothing depends on it yet)
     hint: str = ""      # English msgid: what it means / what to do
 
 
@@ -53,10 +53,14 @@ CHECK_TEXTS = {
     "opcua_login": ("Default OPC-UA login", "Used only for the default endpoint.", "Anonymous access to the default endpoint."),
     "pi": ("Default PI Web API URL", "Demo and default PI integrations connect here.",
            "Set PI_BASE_URL (the demo uses the local simulator)."),
-    "sap": ("SAP URL", "Set.", "Not used yet."),
+    "sap": ("SAP URL", "Reserved: this version has no SAP connection yet, so setting it changes nothing.",
+            "Reserved: this version has no SAP connection yet, so setting it changes nothing."),
     "optimization": ("Optimization engine", "Runs may start.", "Switched off: optimization buttons are disabled."),
     "sql": ("SQL-historian integrations", "Tenants may add SQL sources.", "SQL sources are switched off."),
-    "demo": ("Demo mode", "On.", "Off."),
+    "demo": ("Demo mode", "Reserved: this version behaves the same with or without it. Demo data comes from "
+                          "optria demo and from Demo tenants on this console.",
+             "Reserved: this version behaves the same with or without it. Demo data comes from optria demo and "
+             "from Demo tenants on this console."),
     "required": ("Required production settings", "Present.", "Missing: the server refuses to start in production."),
 }
 
@@ -78,8 +82,9 @@ def checklist(status: ConfigStatus, production: bool) -> list[dict[str, Any]]:
         item("opcua_login", "OPCUA_USERNAME, OPCUA_PASSWORD", status.has_opcua_credentials, False),
         item("optimization", "OPTIMIZATION_ENGINE_ENABLED", status.optimization_engine_enabled, False),
         item("sql", "EXTERNAL_DB_ENABLE", status.external_db_enable, False),
-        item("sap", "SAP_BASE_URL", status.has_sap_base_url, False),
-        {**item("demo", "DEMO_MODE", status.demo_mode, False), "state": "info"},
+        # reserved names: read and validated, but nothing in this version depends on them (said so, not hidden)
+        {**item("sap", "SAP_BASE_URL", status.has_sap_base_url, False), "state": "reserved"},
+        {**item("demo", "DEMO_MODE", status.demo_mode, False), "state": "reserved"},
     ]
 
 

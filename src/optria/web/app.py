@@ -38,7 +38,7 @@ from optria.platform import poc_routes as platform_poc
 from optria.platform import routes as platform_routes
 from optria.twin import live as twin_live
 from optria.twin import routes as twin_routes
-from optria.web import health, pages
+from optria.web import favicon, health
 from optria.web.errors import (data_error_handler, http_exception_handler, integrity_error_handler,
                                internal_error_handler)
 from optria.web.middleware import RequestContextMiddleware
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
                       cookie_secure=settings.is_production, cookie_samesite="lax")
 
     route_handlers = [
-        *health.ROUTES, *identity_routes.ROUTES, *platform_routes.ROUTES, *platform_ingestion.ROUTES, *pages.ROUTES,
+        *health.ROUTES, *identity_routes.ROUTES, *platform_routes.ROUTES, *platform_ingestion.ROUTES, *favicon.ROUTES,
         *assets_dashboard.ROUTES, *assets_routes.ROUTES, *assets_api.ROUTES,
         *management_routes.ROUTES, *sso_routes.ROUTES, *identity_api.ROUTES, *tenants_routes.ROUTES,
         *twin_routes.ROUTES, *blackbox_routes.ROUTES,

@@ -209,6 +209,17 @@ def dt(value: datetime | None, seconds: bool = False, zone_name: str | None = No
                   f'{escape(datetime_text(value, seconds, z))}</time>')
 
 
+def iso_dt(value: str | None, seconds: bool = False) -> Markup:
+    """``dt`` of an ISO 8601 text (times stored inside JSON documents)."""
+    if not value:
+        return Markup("—")
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return escape(str(value))
+    return dt(parsed, seconds)
+
+
 def clock_text(value: datetime | float, *, with_date: bool = False) -> str:
     """A chart axis label: local clock time ("18:04"), or the day ("6 Dec") for long spans."""
     if not isinstance(value, datetime):
@@ -250,5 +261,5 @@ def rate(per_s: float | None, digits: int = 1) -> Markup:
 
 def filters() -> dict:
     """The template filters this module provides."""
-    return {"dt": dt, "num": num, "pct": pct, "qty": qty, "unit": unit, "duration": duration, "millis": millis,
+    return {"dt": dt, "iso_dt": iso_dt, "num": num, "pct": pct, "qty": qty, "unit": unit, "duration": duration, "millis": millis,
             "rate": rate}

@@ -94,6 +94,7 @@ def _optimization_msgids() -> set[str]:
     from optria.optimization import ai, analytics, models, routes, runs
 
     ids = set(analytics.M.values()) | set(ai.REASON_MESSAGES.values()) | set(runs.MESSAGES) | set(routes.MESSAGES)
+    ids |= set(routes.BASELINE_LABELS.values()) | {"Baseline"}
     for labels in (models.STATUS_LABELS, models.ENGINE_LABELS, models.SCOPE_LABELS, models.KIND_LABELS,
                    models.SOURCE_LABELS, models.ORIGIN_LABELS):
         ids |= set(labels.values())

@@ -22,6 +22,7 @@ from optria.config import PROJECT_ROOT
 from optria.identity.rbac import ROLE_LABELS, Permission, has_permission
 from optria.integrations import models as integration_kinds
 from optria.integrations import views as integration_views
+from optria.optimization import presenting as optimization_presenting
 from optria.web import formatting, i18n
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
@@ -119,6 +120,7 @@ def build_environment() -> Environment:
     env.globals["kind_label"] = lambda kind: integration_kinds.KIND_LABELS.get(kind, kind)
     env.globals["test_text"] = integration_views.test_text
     env.globals["action_text"] = integration_views.action_text
+    env.globals["scope_text"] = optimization_presenting.scope_text
     return env
 
 
