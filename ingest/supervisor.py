@@ -76,6 +76,7 @@ class Supervisor:
         self._last_history = 0.0
         self._tasks: list[asyncio.Task] = []
         self.writer_task: asyncio.Task | None = None
+        self.folder_task: asyncio.Task | None = None
         self.dependents: list[asyncio.Task] = []   # tasks using our pool (background jobs): stopped first
         self.full_scan_s = 30.0
         self._specs: dict[int, IntegrationSpec] | None = None
@@ -139,6 +140,8 @@ class Supervisor:
             await self.db.open()
         self.writer_task = asyncio.create_task(
             supervise("writer", self.writer.run, on_crash=self._writer_crashed), name="optria-writer")
+        self.folder_task = asyncio.create_task(
+            supervise("folder", self.writer.folder.run, on_crash=self._writer_crashed), name="optria-folder")
         self._tasks = [
             asyncio.create_task(supervise("listener", self._listen, restart_on_return=True), name="ingest-listen"),
             asyncio.create_task(supervise("health", self._health_loop, restart_on_return=True), name="ingest-health"),
@@ -191,6 +194,13 @@ class Supervisor:
                 self.writer_task.cancel()
                 await asyncio.gather(self.writer_task, return_exceptions=True)
                 await self.writer.drain_to_spool()
+        if self.folder_task is not None:   # what the writer committed, folded before the end
+            await self.writer.folder.stop()
+            try:
+                await asyncio.wait_for(self.folder_task, 5)
+            except (asyncio.TimeoutError, Exception):
+                self.folder_task.cancel()
+                await asyncio.gather(self.folder_task, return_exceptions=True)
         try:
             await asyncio.wait_for(self.store.release(self.worker_id), 2)
         except Exception as exc:

@@ -5,11 +5,10 @@ queue, each list tagged live or backfill; ``put`` waits when it is full, which i
 backpressure. The writer drains whatever is queued (so each publish batch is flushed at
 once, and batches grow by themselves under load) and commits in one transaction the SQL of
 :mod:`optria.timeseries.writes`: the new samples and their ``sample_batches`` commit-log
-rows. Latest values and rollups of what it committed are *folded*: accumulated in memory
-and written every ``fold_interval_s`` (latest values, with ``NOTIFY optria_live``) and
-``rollup_interval_s`` (rollups): one upsert per signal and fold instead of three per sample
-and batch; a fold that never happens (the process died) is made up by the rollup repair
-job from the stored rows.
+rows. Latest values and rollups of what it committed are *folded* by the writer's
+:class:`~ingest.folder.Folder`, beside it on a connection of its own: one upsert per signal
+and fold instead of three per sample and batch, never in the samples' path; a fold that
+never happens (the process died) is made up by the rollup repair job from the stored rows.
 
 One task owns the writer's connection: everything that touches it — batches and stale
 marks alike — goes through the queue and runs in that task, so two tasks can never share
@@ -38,6 +37,7 @@ from uuid import UUID
 
 import psycopg
 
+from ingest.folder import Folder
 from ingest.samples import Sample
 from ingest.spool import Spool
 from optria.db import INGEST_ROLE
@@ -94,9 +94,10 @@ class Writer:
                  on_reject: Callable[[list[Sample], str], None] | None = None,
                  notify: bool = True, fold_interval_s: float = 1.0, rollup_interval_s: float = 10.0) -> None:
         self.dsn = dsn
-        # None: decided by the storage tier (continuous aggregates do it in the `timescale` tier)
-        self._rollups_setting = maintain_rollups
-        self.maintain_rollups = True if maintain_rollups is None else maintain_rollups
+        # latest values and rollups: rollups decided by the storage tier when None (continuous aggregates
+        # do them in the `timescale` tier)
+        self.folder = Folder(dsn, maintain_rollups=maintain_rollups, notify=notify, latest_interval_s=fold_interval_s,
+                             rollup_interval_s=rollup_interval_s)
         self.max_batch_rows = max_batch_rows
         self.queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_batches)
         self.spool = spool
@@ -115,12 +116,12 @@ class Writer:
         self._deadline: float | None = None
         self._direct_copy = True
         self._managed = False     # a run loop owns the connection (set by run(), for good)
-        self._fold = writes.Fold()
-        self.fold_interval_s = fold_interval_s        # latest values (what live pages show)
-        self.rollup_interval_s = rollup_interval_s    # 1-minute and 1-hour rollups
-        self._next_fold = 0.0
-        self._next_rollup = time.monotonic() + rollup_interval_s
         self._task: asyncio.Task | None = None
+        self._folder_task: asyncio.Task | None = None
+
+    @property
+    def maintain_rollups(self) -> bool:
+        return self.folder.maintain_rollups
 
     # ----- producer side -----------------------------------------------------------------
 
@@ -173,8 +174,10 @@ class Writer:
     # ----- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> asyncio.Task:
-        """Run the loop in a task of its own (tests and tools; the ingest service supervises ``run``)."""
+        """Run the loop, and the folder's, in tasks of their own (tests and tools; the ingest service
+        supervises ``run`` and ``folder.run``)."""
         self._task = asyncio.create_task(self.run(), name="optria-writer")
+        self._folder_task = asyncio.create_task(self.folder.run(), name="optria-folder")
         return self._task
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -197,6 +200,15 @@ class Writer:
         elif not self._managed:              # nobody runs the loop: drain here
             await self.drain_to_spool()
             await self._close()
+        if self._folder_task is not None:    # the folder folds what is left, then closes
+            await self.folder.stop()
+            try:
+                await asyncio.wait_for(self._folder_task, 15)
+            except (asyncio.TimeoutError, Exception):
+                self._folder_task.cancel()
+            self._folder_task = None
+        elif not self._managed and self.folder.pending:
+            await self.folder.fold_now()
 
     async def drain_to_spool(self) -> int:
         """Put everything not yet written into the spool (the database is gone and we must exit)."""
@@ -234,13 +246,9 @@ class Writer:
                 if self._inflight:
                     await self._write_pending(self._inflight)
                     self._inflight = []
-                if self._fold_due() <= time.monotonic():
-                    await self._fold_now()
                 if self.spool is not None and self.spool.pending_bytes() and not self._stopping:
                     await self._replay_spool()
                 if self._stopping and self.queue.empty() and not self._stale_overflow:
-                    if self._fold:
-                        await self._fold_now(rollups=True)
                     return
         except _StopWriting:
             log.warning("writer.stop_deadline", extra={"pending": self.depth})
@@ -251,26 +259,10 @@ class Writer:
                 await self._close()
             self._conn_task = None
 
-    def _fold_due(self) -> float:
-        """When the next fold is due (monotonic seconds; infinity when nothing waits for one)."""
-        due = float("inf")
-        if self._fold.latest:
-            due = self._next_fold
-        if self._fold.entries:
-            due = min(due, self._next_rollup)
-        return due
-
     async def _next_batch(self) -> list[_Pending]:
-        """What is queued, or [] when a fold falls due while nothing arrives."""
+        """What is queued (waiting for something to come)."""
         if not self.queue.empty() or not self._stale_overflow:
-            due = self._fold_due()
-            if due != float("inf"):
-                try:
-                    first = await asyncio.wait_for(self.queue.get(), max(0.0, due - time.monotonic()))
-                except asyncio.TimeoutError:
-                    return []
-            else:
-                first = await self.queue.get()
+            first = await self.queue.get()
         else:
             first = self._stale_overflow.pop(0)
         batch = [first]
@@ -312,9 +304,7 @@ class Writer:
             self._direct_copy = bool(has_ingest_role)
             if has_ingest_role:
                 await conn.execute(f"SET ROLE {INGEST_ROLE}")
-            tier = await writes.prepare_session(conn)
-            if self._rollups_setting is None:
-                self.maintain_rollups = writes.writer_maintains_rollups(tier)
+            await writes.prepare_session(conn)
             await conn.commit()
             self._conn = conn
         return self._conn
@@ -415,9 +405,8 @@ class Writer:
         return n
 
     async def fold_now(self) -> None:
-        """Fold everything pending now, rollups included (tests, tools, and stopping)."""
-        if self._fold:
-            await self._fold_now(rollups=True)
+        """Fold everything committed so far into latest values and rollups, now."""
+        await self.folder.fold_now(rollups=True)
 
     async def write_parts(self, parts: list[_Pending]) -> int:
         """Commit ``parts``: samples in one transaction; a stale mark after what was queued before it
@@ -431,7 +420,7 @@ class Writer:
             if run:
                 total += await self._commit(run)
                 run = []
-            await self._fold_now(rollups=False)   # the latest values of what came before the mark
+            await self.folder.fold_now(rollups=False)   # the latest values of what came before the mark
             conn = await self._connection()
             async with conn.transaction():
                 await conn.execute("SELECT set_config('optria.platform', 'ingest', true)")
@@ -452,36 +441,10 @@ class Writer:
                 if good:
                     stored.append((p.kind, p.source, good))
             inserted, new, keys = await self._store(conn, stored, ingest_time)
-        if new:   # committed: now it may reach the latest values and the rollups (the first rows after
-            # a quiet spell are folded at once, the rest at most every fold_interval_s)
-            self._fold.add(new, keys)
+        if new:   # committed: now it may reach the latest values and the rollups
+            self.folder.add(new, keys)
         self._account(inserted, started)
         return sum(len(rows) for _, _, rows in inserted)
-
-    async def _fold_now(self, *, rollups: bool | None = None) -> None:
-        """Write the folded latest values, and the rollups when due. A failure keeps the latest values
-        for the next fold and leaves the rollups to the repair job, which reads the stored rows."""
-        now = time.monotonic()
-        if rollups is None:
-            rollups = now >= self._next_rollup
-        pending = self._fold.take(rollups=rollups)
-        self._next_fold = now + self.fold_interval_s
-        if rollups:
-            self._next_rollup = now + self.rollup_interval_s
-        try:
-            conn = await self._connection()
-            async with conn.transaction():
-                await conn.execute("SELECT set_config('optria.platform', 'ingest', true)")
-                if not await writes.fold(conn, pending, rollups=self.maintain_rollups, notify=self.notify):
-                    log.info("writer.fold_left_to_repair", extra={"entries": len(pending.entries)})
-        except TRANSIENT as exc:
-            await self._close()
-            for sid, row in pending.latest.items():
-                cur = self._fold.latest.get(sid)
-                if cur is None or row.time > cur.time:
-                    self._fold.latest[sid] = row
-            log.warning("writer.fold_failed", extra={"error": str(exc).splitlines()[0][:200] if str(exc) else
-                                                      type(exc).__name__, "entries_left_to_repair": len(pending.entries)})
 
     async def _store(self, conn: psycopg.AsyncConnection, parts: list[tuple[str, int | None, list[Sample]]],
                      ingest_time: datetime) -> tuple[list[tuple[str, int | None, list[Sample]]], list[Sample], list]:

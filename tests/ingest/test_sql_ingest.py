@@ -129,6 +129,8 @@ async def test_sql_tags_are_stored_exactly_with_a_watermark_per_tag(query, sourc
         try:
             await wait_for(lambda: run.health.state == "streaming" and run.health.samples_total > 0, timeout=20,
                            what="the first pass")
+            # the first pass reads the history back as backfill (committed in a few transactions, pages)
+            await wait_for(lambda: run.health.backfill_total >= 10 * 60 * 2, timeout=20, what="the history read back")
             backfilled = run.health.backfill_total
             await asyncio.sleep(4)
             # the source drops the worker's session: it reconnects and reads on from each tag's watermark
