@@ -414,7 +414,7 @@ class EventCatcher(logging.Handler):
               "writer.spooled_on_stop": "spooled on stop", "writer.lost_on_stop": "LOST on stop",
               "writer.spool_replayed": "spool replayed", "ingest.opcua.session_failed": "OPC-UA session failed",
               "ingest.opcua.backfilled": "OPC-UA backfill done", "ingest.opcua.no_history": "OPC-UA NO HISTORY",
-              "soak.history_read": "HistoryRead"}
+              "soak.history_read": "HistoryRead", "ingest.config_changed": "configuration change seen"}
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
@@ -740,6 +740,7 @@ async def run_soak_async(opts: Options) -> bool:
     # why a session ends: asyncua's connection supervisor (its server_state probe), and backfills
     logging.getLogger("asyncua.client.client").setLevel(logging.INFO)
     logging.getLogger("optria.ingest.opcua").setLevel(logging.INFO)
+    logging.getLogger("optria.ingest.supervisor").setLevel(logging.INFO)
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -846,8 +847,28 @@ async def run_soak_async(opts: Options) -> bool:
                     and not getattr(run.worker, "_gap_from", None)
                     and observer.last_live_ok.get(arranged.opcua_id, 0) > fault.ended)
 
+        watched: dict[int, Any] = {}       # integration id → the Running seen last (a replaced worker is noted)
+        ended_seen: set[int] = set()
+
+        def watch_workers() -> None:
+            for iid, name in ((arranged.opcua_id, "OPC-UA"), (arranged.pi_id, "PI")):
+                run = sup.running.get(iid)
+                old = watched.get(iid)
+                if old is not None and run is not old:
+                    catcher.seen.append((time.time(), f"{name} worker replaced by the supervisor (its gap memory "
+                                                      f"starts anew from the newest stored row)", ""))
+                if run is None:
+                    continue
+                watched[iid] = run
+                if run.task.done() and id(run.task) not in ended_seen:
+                    ended_seen.add(id(run.task))
+                    how = ("cancelled (a CancelledError escaped the worker)" if run.task.cancelled() else
+                           f"raised {run.task.exception()!r}"[:160] if run.task.exception() else "returned")
+                    catcher.seen.append((time.time(), f"{name} worker task ended by itself", how))
+
         async def monitor() -> None:
             while True:
+                watch_workers()
                 pg_cpu.sample()
                 now = time.time()
                 for f in faults:
