@@ -625,9 +625,15 @@ def missing_runs(gone: list[tuple[int, int]], t0: float, tick_s: float) -> list[
             runs[-1][1], runs[-1][2], runs[-1][3] = us, runs[-1][2] + 1, runs[-1][3] + n
         else:
             runs.append([us, us, 1, n])
-    return [f"missing rows from {a / 1e6 - t0:.1f} s to {b / 1e6 - t0:.1f} s ({from_us(a).time()} … "
-            f"{from_us(b).time()} UTC): {ticks} ticks, {rows:,} rows ({rows / ticks:.0f} signals per tick)"
-            for a, b, ticks, rows in runs]
+    shown = sorted(sorted(runs, key=lambda r: -r[3])[:12])       # the 12 largest, in time order
+    lines = [f"missing rows from {a / 1e6 - t0:.1f} s to {b / 1e6 - t0:.1f} s ({from_us(a).time()} … "
+             f"{from_us(b).time()} UTC): {ticks} ticks, {rows:,} rows ({rows / ticks:.0f} signals per tick)"
+             for a, b, ticks, rows in shown]
+    if len(runs) > len(shown):
+        rest = [r for r in runs if r not in shown]
+        lines.append(f"… and {len(rest)} more runs of missing rows ({sum(r[3] for r in rest):,} rows) between "
+                     f"{rest[0][0] / 1e6 - t0:.1f} s and {rest[-1][1] / 1e6 - t0:.1f} s")
+    return lines
 
 
 def split_changes(rows: list[tuple], start_us: int) -> tuple[list[tuple], list[tuple]]:
