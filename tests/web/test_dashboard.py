@@ -101,3 +101,32 @@ async def test_platform_owner_goes_to_the_platform_console(web, accounts) -> Non
     assert r.status_code in (302, 303) and r.headers["location"] == "/platform"
     assert (await web.get("/assets")).status_code == 403
     assert (await web.api("GET", "/api/assets")).status_code == 403
+
+
+async def test_the_dashboard_leads_with_open_incidents_in_the_readers_language(web, accounts, db, owner_conn) -> None:
+    """A limit breach opens an incident without anyone raising an alert: the dashboard must not say only
+    "0 active alerts" while it is open (issue 13)."""
+    from datetime import datetime, timezone
+
+    from psycopg.types.json import Jsonb
+
+    from optria.blackbox.messages import limit_message
+
+    tenant = await accounts.tenant()
+    plant = await make_plant(db, tenant[0], tag="INC", assets=1)
+    asset = next(iter(plant.assets.values()))
+    title = limit_message("breach", "crit_high", "Site.Unit.INC-P-1.Vibration", 11.0097, 11.0, "mm/s")
+    owner_conn.execute(
+        "INSERT INTO incidents (tenant_id, asset_id, title, incident_type, severity, started_at, last_event_at, "
+        "title_key, title_params) VALUES (%s, %s, %s, 'limit_breach', 'critical', %s, %s, %s, %s)",
+        [tenant[0], asset, "Site.Unit.INC-P-1.Vibration: 11.0097 mm/s > 11", datetime.now(timezone.utc),
+         datetime.now(timezone.utc), title["key"], Jsonb(title["params"])])
+    await web.login(await accounts.user("viewer", tenant))
+    page = (await web.get("/")).text
+    card = page[page.index('data-testid="dashboard-incidents"'):page.index('data-testid="at-risk"')]
+    assert 'data-testid="incidents-critical"><span class="stat-value">1<' in card
+    assert '<bdi dir="ltr" class="tag">Site.Unit.INC-P-1.Vibration</bdi> عند' in card        # Arabic, tag isolated
+    assert "فوق حدّه الحرج" in card and "مم/ث" in card and "mm/s" not in card
+    assert 'data-testid="alerts-vs-incidents"' in page                   # no alerts, but an open incident
+    english = (await web.get("/?lang=en")).text
+    assert "above its critical limit of" in english and "No alerts raised by people" in english

@@ -59,3 +59,9 @@ async def test_static_stylesheet_uses_logical_properties(web) -> None:
                      "text-align: right", "border-left", "border-right"):
         assert physical not in css, physical
     assert "--shadow" in css and ":focus-visible" in css and ":hover" in css
+
+
+async def test_the_site_icon_is_served(web) -> None:
+    r = await web.get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert r.text.startswith("<svg") and "max-age" in r.headers["cache-control"]

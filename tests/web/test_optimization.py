@@ -219,6 +219,10 @@ async def test_engine_switched_off_disables_buttons_with_the_reason(db, accounts
         assert r.status_code == 409 and r.json()["error"]["code"] == "engine_disabled"
         r = await web.post_form(f"/integrations/{mon.integration_id}/ai-run")
         assert r.status_code == 303
+        # the Data Sources card's AI Run button says so too, instead of offering a run that cannot start
+        cards = (await web.get("/integrations")).text
+        assert re.search(r'<button[^>]*disabled[^>]*data-testid="ai-run-button" data-reason="engine_off"', cards)
+        assert 'action="/integrations/%s/ai-run"' % mon.integration_id not in cards
     assert owner_conn.execute("SELECT count(*) FROM optimization_runs WHERE tenant_id = %s", [tenant[0]]).fetchone()[0] == 0
 
 

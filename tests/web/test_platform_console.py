@@ -38,6 +38,9 @@ async def test_overview_shows_flags_never_values(db, accounts, owner_conn, stora
     assert 'data-check="opcua" data-state="ok"' in text
     assert 'data-check="pi" data-state="missing"' in text                  # PI_BASE_URL not set
     assert 'data-check="openai" data-state="ok"' in text
+    # names read but used by nothing yet are said to be reserved, not shown as working switches
+    assert 'data-check="sap" data-state="reserved"' in text and 'data-check="demo" data-state="reserved"' in text
+    assert "محجوز: لا يتصل هذا الإصدار بـ SAP" in text
     assert f'data-testid="storage-tier">{storage_tier}<' in text           # the tier this run is on
     assert "North OPC" in text and 'data-test-result="failed"' in text and "Connection refused" in text
     assert f'href="/platform/ingestion/{integration}"' in text and 'href="/platform/ingestion"' in text

@@ -414,3 +414,79 @@ async def test_production_refuses_plain_http_and_private_addresses() -> None:
     with pytest.raises(OidcError) as exc:
         await OidcClient(production=False).check_url("http://idp.example.com/x")
     assert exc.value.message == sso_mod.MSG_HTTPS
+
+
+# -- issue 13: later sign-ins, reloads, RFC 9207 ---------------------------------------------------------
+
+async def test_later_sign_ins_refresh_name_and_email_but_not_the_role(app, accounts, owner_conn, local_idp) -> None:
+    tenant, admin = await setup_tenant(app, accounts, discovery_url=local_idp.base, default_role="engineer")
+    pid = provider_id(owner_conn, tenant[0])
+    local_idp.claims = {"sub": "rita", "email": "rita@example.test", "name": "Rita Old"}
+    async with new_web(app) as browser:
+        assert (await sso_login(browser, tenant[1], pid, local_idp.authorize_browser)).status_code in (302, 303)
+    owner_conn.execute("UPDATE users SET role = 'viewer' WHERE external_subject = 'rita'")   # the admin's decision
+    local_idp.claims = {"sub": "rita", "email": "rita.new@example.test", "name": "Rita New"}
+    async with new_web(app) as browser:
+        assert (await sso_login(browser, tenant[1], pid, local_idp.authorize_browser)).status_code in (302, 303)
+    row = sso_user(owner_conn, tenant[0], "rita")
+    assert (row[2], row[10], row[3]) == ("rita.new@example.test", "Rita New", "viewer")
+    audit = owner_conn.execute("SELECT details FROM audit_log WHERE tenant_id = %s AND action = "
+                               "'user.sso_profile_refreshed'", [tenant[0]]).fetchall()
+    assert [a[0]["changed"] for a in audit] == [["name", "email"]]
+    # an email another account holds is not taken over; the name still follows
+    await accounts.user("viewer", tenant, username="taken")          # taken@example.test
+    local_idp.claims = {"sub": "rita", "email": "taken@example.test", "name": "Rita Third"}
+    async with new_web(app) as browser:
+        assert (await sso_login(browser, tenant[1], pid, local_idp.authorize_browser)).status_code in (302, 303)
+    row = sso_user(owner_conn, tenant[0], "rita")
+    assert (row[2], row[10]) == ("rita.new@example.test", "Rita Third")
+
+
+async def test_reloading_a_refused_answer_repeats_the_refusal(app, accounts, owner_conn, local_idp) -> None:
+    tenant, _ = await setup_tenant(app, accounts, discovery_url=local_idp.base, allowed_email_domains="acme.test")
+    pid = provider_id(owner_conn, tenant[0])
+    local_idp.claims = {"sub": "outsider", "email": "eve@elsewhere.test"}
+    async with new_web(app) as browser:
+        callback = await local_idp.authorize_browser(await sso_start(browser, tenant[1], pid))
+        first = await browser.get(app_path(callback))
+        assert first.status_code == 403 and "نطاق بريدك" in first.text
+        again = await browser.get(app_path(callback))                 # the user presses reload
+        assert again.status_code == 403 and "نطاق بريدك" in again.text
+        assert "غير صالحة لهذا المتصفح" not in again.text          # not "state invalid"
+
+
+async def test_an_answer_naming_another_issuer_is_a_mix_up(app, accounts, owner_conn, local_idp) -> None:
+    """RFC 9207: the authorization answer's iss is checked before the code goes anywhere, and the refusal
+    says what happened instead of blaming the client id and secret."""
+    tenant, _ = await setup_tenant(app, accounts, discovery_url=local_idp.base)
+    pid = provider_id(owner_conn, tenant[0])
+    local_idp.claims = {"sub": "mixed", "email": "mixed@example.test"}
+    async with new_web(app) as browser:
+        callback = await local_idp.authorize_browser(await sso_start(browser, tenant[1], pid))
+        r = await browser.get(app_path(callback) + "&iss=https%3A%2F%2Fevil.example")
+        assert r.status_code == 401 and "مزوّد هوية غير الذي اخترته" in r.text
+        assert "معرّف العميل" not in r.text                               # the client id is not blamed
+    assert sso_user(owner_conn, tenant[0], "mixed") is None
+    async with new_web(app) as browser:                                   # its own issuer is accepted
+        callback = await local_idp.authorize_browser(await sso_start(browser, tenant[1], pid))
+        r = await browser.get(app_path(callback) + "&iss=" + local_idp.base.replace(":", "%3A").replace("/", "%2F"))
+        assert r.status_code in (302, 303), r.text[:500]
+        # a code used already (or issued elsewhere) under a fresh state: the answer is refused, not the client
+        await browser.logout()
+        state = query_of(await sso_start(browser, tenant[1], pid))["state"]
+        r = await browser.get(f"/sso/callback?code={query_of(callback)['code']}&state={state}")
+        assert r.status_code == 401 and "لم يقبل مزوّد الهوية جواب الدخول" in r.text
+
+
+def test_a_provider_that_promises_iss_must_send_it_and_a_refused_code_blames_the_answer() -> None:
+    meta = sso_mod.ProviderMetadata("https://idp.example", "https://idp.example/a", "https://idp.example/t",
+                                    "https://idp.example/k", ("RS256",), (), iss_parameter_supported=True)
+    with pytest.raises(OidcError) as missing:
+        OidcClient.check_response_issuer(meta, None)
+    assert missing.value.message == sso_mod.MSG_MIXUP
+    OidcClient.check_response_issuer(meta, "https://idp.example")
+    entra = sso_mod.ProviderMetadata("https://login.microsoftonline.com/{tenantid}/v2.0", "a", "t", "k", ("RS256",), ())
+    OidcClient.check_response_issuer(entra, f"https://login.microsoftonline.com/{ENTRA_TID}/v2.0")
+    with pytest.raises(OidcError):
+        OidcClient.check_response_issuer(entra, "https://login.microsoftonline.com/evil/v2.0/x")
+    assert sso_mod.MSG_TOKEN_REFUSED != sso_mod.MSG_CODE_REFUSED and "client" not in sso_mod.MSG_CODE_REFUSED

@@ -51,6 +51,7 @@ from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.integrations import store as integrations_store
 from optria.web.i18n import current_lang, gettext, verbatim
+from optria.web.formatting import current_zone
 from optria.web.templating import render
 
 PAGE_SIZE = 25
@@ -144,6 +145,7 @@ async def _detail(request: Request, asset_id: int, *, status_code: int = 200, **
         alerts, alert_total = await store.list_alerts(conn, tenant_id, asset_id=asset_id, page_size=DETAIL_ROWS)
         work_orders, wo_total = await store.list_work_orders(conn, tenant_id, asset_id=asset_id, page_size=DETAIL_ROWS)
         signals = await integrations_store.mapped_signals_for_asset(conn, tenant_id, asset_id)
+    current_zone.set(asset["site_timezone"] or current_zone.get())   # this page speaks its site's time
     name = _display(asset)
     context = {
         "asset": asset, "asset_name": name, "alerts": alerts, "alert_total": alert_total,

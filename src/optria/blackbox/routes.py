@@ -33,6 +33,7 @@ from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.web.errors import ApiError
 from optria.web.i18n import current_lang, gettext
+from optria.web.formatting import current_zone
 from optria.web.templating import render
 
 PAGE_SIZE = 25
@@ -161,6 +162,7 @@ async def _incident_page(request: Request, incident_id: int, *, status_code: int
     tenant_id = tenant_of(request)
     async with db_of(request).tenant(tenant_id) as conn:
         incident = await _incident_or_404(conn, tenant_id, incident_id)
+        current_zone.set(incident["site_timezone"] or current_zone.get())   # the incident's site's time
         timeline = _with_payload_text(await _timeline(conn, tenant_id, incident_id), sees_details(request))
         trends = await incident_trends(conn, tenant_id, incident)
     context: dict[str, Any] = {"error": None, "ack_error": None, "resolve_error": None, "resolve_note": "",

@@ -391,7 +391,7 @@ async def list_incidents(conn: Conn, tenant_id: UUID, params: dict[str, Any], ac
 
 INCIDENT = """
 SELECT i.*, a.code AS asset_code, a.name AS asset_name, a.name_ar AS asset_name_ar, a.site_id, a.unit_id,
-       s.name AS site_name, s.name_ar AS site_name_ar
+       s.name AS site_name, s.name_ar AS site_name_ar, s.timezone AS site_timezone
 FROM incidents i
 JOIN assets a ON a.tenant_id = i.tenant_id AND a.id = i.asset_id
 JOIN sites s ON s.tenant_id = a.tenant_id AND s.id = a.site_id
@@ -519,7 +519,7 @@ INTEGRATION_OPTIONS = "SELECT id, name, kind FROM integrations WHERE tenant_id =
 
 TREND_SIGNALS = """
 SELECT m.signal_id, s.name AS signal_name, m.metric_role, coalesce(m.unit, s.eng_unit, '') AS unit, m.scale, m."offset",
-       m.warn_low, m.warn_high, m.crit_low, m.crit_high
+       m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.expected_interval_s
 FROM external_signal_mappings m
 JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
 WHERE m.tenant_id = %(tenant_id)s AND m.asset_id = %(asset_id)s AND m.enabled

@@ -2,7 +2,8 @@
 
 Values come from ``signal_1m`` (``signal_1h`` for windows longer than ``HOURLY_AFTER``), with
 the mapping's scale and offset applied so they sit on the same axis as its limits, drawn by
-the shared server-side SVG chart (:mod:`optria.web.svg`).
+the shared server-side SVG chart (:mod:`optria.web.svg`). A signal that reports only changes (a
+running state) is drawn as steps from the value that held when the window began, not as a dot.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from markupsafe import Markup
 
 from optria.blackbox import store
 from optria.blackbox.store import Conn
+from optria.timeseries import sparklines
 from optria.timeseries import store as timeseries
+from optria.twin.cards import ROLE_LABELS, spark_series
 from optria.web import svg
+from optria.web.formatting import unit_text
 from optria.web.i18n import gettext
 
 BEFORE = timedelta(minutes=30)     # the lead-up the grouping window looks at
@@ -38,8 +42,10 @@ async def incident_trends(conn: Conn, tenant_id: UUID, incident: dict[str, Any])
     if not signals:
         return []
     hourly = end - start > HOURLY_AFTER
-    by_signal = await timeseries.window(conn, tenant_id, [s["signal_id"] for s in signals], start,
-                                        end + timedelta(microseconds=1), resolution="1h" if hourly else "1m")
+    ids = [s["signal_id"] for s in signals]
+    by_signal = await timeseries.window(conn, tenant_id, ids, start, end + timedelta(microseconds=1),
+                                        resolution="1h" if hourly else "1m")
+    held = await sparklines.held_before(conn, tenant_id, ids, start)
     step = 3600.0 if hourly else 60.0
     out = []
     for s in signals:
@@ -48,16 +54,26 @@ async def incident_trends(conn: Conn, tenant_id: UUID, incident: dict[str, Any])
         def eng(v: float | None) -> float | None:
             return None if v is None else v * scale + offset
 
-        points = [(r["bucket"].timestamp(), eng(r["avg"])) for r in by_signal[s["signal_id"]] if r["avg"] is not None]
-        band = [(r["bucket"].timestamp(), eng(r["min"]), eng(r["max"])) for r in by_signal[s["signal_id"]]
-                if r["min"] is not None and r["max"] is not None]
+        rows = by_signal[s["signal_id"]]
+        # a signal that reports only changes is drawn as steps: its value holds until the next one
+        points, stepped, hold_to = spark_series(
+            rows, before=held.get(s["signal_id"], (None, None))[1], role=s["metric_role"], current=True,
+            since=start.timestamp(), now=end.timestamp(), interval_s=s["expected_interval_s"], scale=scale,
+            offset=offset, width_s=int(step))
+        band = [] if stepped else [(r["bucket"].timestamp(), eng(r["min"]), eng(r["max"])) for r in rows
+                                   if r["min"] is not None and r["max"] is not None]
         lines = [svg.Line(s[k], kind, label) for k, kind, label in (
             ("crit_high", "crit", gettext("Critical")), ("warn_high", "warn", gettext("Warning")),
             ("warn_low", "warn", gettext("Warning")), ("crit_low", "crit", gettext("Critical"))) if s[k] is not None]
-        title = f"{s['signal_name']}" + (f" ({s['unit']})" if s["unit"] else "")
-        chart: Markup = svg.line_chart([svg.Series(points, band=band)], x_range=(start.timestamp(), end.timestamp()),
+        role = gettext(ROLE_LABELS.get(s["metric_role"], "Other signal"))
+        unit = unit_text(s["unit"])
+        title = f"{role} — {s['signal_name']}" + (f" ({unit})" if unit else "")
+        caption = Markup("{} <bdi dir=\"ltr\" class=\"tag\">{}</bdi>{}").format(
+            role, s["signal_name"], Markup(" (<bdi class=\"unit\">{}</bdi>)").format(unit) if unit else "")
+        chart: Markup = svg.line_chart([svg.Series(points, band=band, step=stepped, hold_to=hold_to)],
+                                       x_range=(start.timestamp(), end.timestamp()),
                                        title=title, lines=lines, gap=step * 3,
                                        empty_text=gettext("No data for this signal in the incident window."),
                                        testid=f"trend-{s['signal_id']}")
-        out.append({"signal_id": s["signal_id"], "title": title, "chart": chart, "points": len(points)})
+        out.append({"signal_id": s["signal_id"], "title": caption, "chart": chart, "points": len(points)})
     return sorted(out, key=lambda t: t["points"] == 0)   # signals with data first

@@ -82,3 +82,4 @@ def action_text(action: dict[str, Any]):
     if isinstance(msg, dict) and isinstance((msg.get("params") or {}).get("fields"), list):
         msg = {**msg, "params": {**msg["params"], "fields": field_labels(msg["params"]["fields"])}}
     return messages.stored(msg, ACTION_MESSAGES, action.get("message"))
+test_text.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported

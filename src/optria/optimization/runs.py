@@ -246,6 +246,7 @@ def _inputs_summary(inputs: RunInputs, analyses: list[AssetAnalysis], now: datet
                        "specific_energy": a.specific_energy,
                        "signals": [s.as_dict() for s in a.signals]})
     return {"window": window_text(now), "assets": assets,
-            "incidents": [{"id": i["id"], "asset_id": i["asset_id"], "title": i["title"], "severity": i["severity"],
+            "incidents": [{"id": i["id"], "asset_id": i["asset_id"], "title": i["title"], "title_key": i.get("title_key"),
+                           "title_params": i.get("title_params"), "severity": i["severity"],
                            "status": i["status"], "started_at": i["started_at"].isoformat()} for i in inputs.incidents],
             "ai_context_bytes": context_bytes}

@@ -102,7 +102,8 @@ FROM asset_health_latest WHERE tenant_id = %(tenant_id)s AND asset_id = ANY(%(as
 
 INCIDENTS_PRESENT = "SELECT to_regclass('incidents') IS NOT NULL AS present"
 OPEN_INCIDENTS = """
-SELECT id, asset_id, title, incident_type, severity, status, started_at, last_event_at, event_count
+SELECT id, asset_id, title, title_key, title_params, incident_type, severity, status, started_at, last_event_at,
+       event_count
 FROM incidents
 WHERE tenant_id = %(tenant_id)s AND asset_id = ANY(%(asset_ids)s::int8[]) AND status <> 'resolved'
 ORDER BY last_event_at DESC LIMIT 20
