@@ -20,10 +20,11 @@ HZ = 10.0
 
 
 def _number(html: str, testid: str, label: str | None = None) -> list[float]:
-    """Numbers inside the element with ``data-testid=testid`` (digits with , grouping and a dot)."""
+    """Numbers inside the element with ``data-testid=testid`` (digits with , grouping and a dot), each
+    isolated in its own ``<bdi>`` (a figure with its unit, e.g. "2,605 ملي ث", counts by its number)."""
     m = re.search(rf'data-testid="{testid}"[^>]*>(.*?)</span>', html, re.S)
     assert m, f"{testid} not on the page"
-    return [float(x.replace(",", "")) for x in re.findall(r"<bdi dir=\"ltr\">([\d.,]+)", m.group(1))]
+    return [float(x.replace(",", "")) for x in re.findall(r"<bdi[^>]*>([\d.,]+)", m.group(1))]
 
 
 def _measured(owner_conn, ids: list[int], since: datetime) -> tuple[float, float, float]:

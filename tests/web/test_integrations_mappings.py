@@ -206,7 +206,8 @@ async def test_latest_values_on_asset_page_and_dashboard(web, ctx, owner_conn) -
     owner_conn.execute("INSERT INTO signal_latest (tenant_id, signal_id, time, value, quality) VALUES "
                        "(%s, %s, now(), 101.5, 0)", [tenant.tenant_id, signal_id])
     page = (await web.get(f"/assets/{tenant.asset(1)}")).text
-    assert 'data-testid="signal-row"' in page and "P-101 temperature" in page and "101.50 degC" in page
+    assert 'data-testid="signal-row"' in page and "P-101 temperature" in page
+    assert '<bdi dir="ltr">101.50</bdi> <bdi class="unit">°م</bdi>' in page      # the unit in the reader's language
     assert 'data-level="warning"' in page
     other = (await web.get(f"/assets/{tenant.asset(2)}")).text
     assert 'data-testid="signal-row"' not in other

@@ -259,7 +259,12 @@ def rate(per_s: float | None, digits: int = 1) -> Markup:
     return _bdi(f"{number_text(per_s, digits)}/{unit_text('s')}", "num")
 
 
+def ltr(text: object) -> Markup:
+    """A figure already formatted, isolated left to right inside a sentence of either direction."""
+    return Markup('<bdi dir="ltr">{}</bdi>').format(text)
+
+
 def filters() -> dict:
     """The template filters this module provides."""
-    return {"dt": dt, "iso_dt": iso_dt, "num": num, "pct": pct, "qty": qty, "unit": unit, "duration": duration, "millis": millis,
+    return {"dt": dt, "iso_dt": iso_dt, "ltr": ltr, "num": num, "pct": pct, "qty": qty, "unit": unit, "duration": duration, "millis": millis,
             "rate": rate}

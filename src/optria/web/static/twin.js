@@ -38,7 +38,7 @@
   var timeFormat = null;
   try {
     timeFormat = new Intl.DateTimeFormat((html.getAttribute("lang") || "ar") + "-u-nu-latn", {
-      timeZone: html.getAttribute("data-zone") || "UTC", year: "numeric", month: "short", day: "numeric",
+      timeZone: document.body.getAttribute("data-zone") || "UTC", year: "numeric", month: "short", day: "numeric",
       hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"
     });
   } catch (e) { timeFormat = null; }
