@@ -87,6 +87,13 @@ UPDATE ingest_errors SET resolved_at = now()
 WHERE tenant_id = %(tenant_id)s AND integration_id = %(integration_id)s AND resolved_at IS NULL
 """
 
+NOTE_GAP = """
+INSERT INTO ingest_gaps AS g (tenant_id, integration_id, since) VALUES (%(tenant)s, %(integration)s, %(since)s)
+ON CONFLICT (tenant_id, integration_id) DO UPDATE SET since = EXCLUDED.since, noted_at = now()
+"""
+CLEAR_GAP = "DELETE FROM ingest_gaps WHERE tenant_id = %(tenant)s AND integration_id = %(integration)s"
+OPEN_GAP = "SELECT since FROM ingest_gaps WHERE tenant_id = %(tenant)s AND integration_id = %(integration)s"
+
 UPSERT_SIGNAL_STATUS = """
 INSERT INTO ingest_signal_status AS st (tenant_id, signal_id, integration_id, rejected_total, last_reason, last_detail,
     last_rejected_at, updated_at)
@@ -189,6 +196,21 @@ class IngestStore:
                     await cur.executemany(INSERT_HEALTH_HISTORY, rows)
                 if signal_status:
                     await cur.executemany(UPSERT_SIGNAL_STATUS, signal_status)
+
+    async def note_gap(self, spec: IntegrationSpec, since: datetime) -> None:
+        """The source's history still unread starts at ``since`` (kept until :meth:`clear_gap`; one
+        worker at a time holds an integration's lease, so the newest note is the right one)."""
+        async with self.db.platform("ingest") as conn:
+            await conn.execute(NOTE_GAP, {"tenant": spec.tenant_id, "integration": spec.id, "since": since})
+
+    async def clear_gap(self, spec: IntegrationSpec) -> None:
+        async with self.db.platform("ingest") as conn:
+            await conn.execute(CLEAR_GAP, {"tenant": spec.tenant_id, "integration": spec.id})
+
+    async def open_gap(self, spec: IntegrationSpec) -> datetime | None:
+        async with self.db.platform("ingest") as conn:
+            row = await (await conn.execute(OPEN_GAP, {"tenant": spec.tenant_id, "integration": spec.id})).fetchone()
+            return row["since"] if row else None
 
     async def last_stored(self, signal_ids: list[int]) -> dict[int, datetime]:
         """Each signal's newest stored source time (where a backfill starts)."""

@@ -38,8 +38,13 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], *,
             if not restart_on_return:
                 return
             reason = "returned"
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            if asyncio.current_task().cancelling():
+                raise
+            # a cancellation that was not meant for this task (a library's own request cancelled under
+            # it) must not end it silently: it is a crash like any other
+            reason = "CancelledError escaped the task"
+            log.error("ingest.task_crashed", exc_info=exc, extra={"task": name, "error": reason})
         except Exception as exc:
             reason = describe(exc)
             log.error("ingest.task_crashed", exc_info=exc, extra={"task": name, "error": reason})

@@ -80,6 +80,7 @@ class Supervisor:
         self.dependents: list[asyncio.Task] = []   # tasks using our pool (background jobs): stopped first
         self.full_scan_s = 30.0
         self._specs: dict[int, IntegrationSpec] | None = None
+        self._retired: dict[int, object] = {}   # the last worker of each integration: its successor inherits its gaps
         self._specs_at = 0.0
         self._config_changed = False
         # Called once per integration per commit with (integration id, live rows, lags in ms, backfilled
@@ -285,6 +286,9 @@ class Supervisor:
             self._signal_owner[s.signal_id] = spec.id
         worker = build_worker(spec, secrets or {}, settings=self.settings, writer=self.writer, health=health,
                               store=self.store) if secrets is not None else None
+        previous = self._retired.pop(spec.id, None)
+        if worker is not None and previous is not None and type(previous) is type(worker) and hasattr(worker, "inherit"):
+            worker.inherit(previous)   # what the worker it replaces had not read back yet
         if worker is None:
             task = asyncio.create_task(asyncio.sleep(self.scan_interval_s * 6))
         else:
@@ -319,6 +323,7 @@ class Supervisor:
             pass
         if run.worker is not None:
             await _close_worker(run.worker)
+            self._retired[integration_id] = run.worker
         for s in run.spec.signals:
             if self._signal_owner.get(s.signal_id) == integration_id:
                 self._signal_owner.pop(s.signal_id, None)

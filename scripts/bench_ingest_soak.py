@@ -70,7 +70,8 @@ Figures:
   the worker concluding a server keeps no history, asyncua's connection supervisor declaring
   a session lost (its server_state probe), stalls of ingest's or the generator's event loop
   longer than 0.5 s, and the worker's HistoryRead calls (observed by wrapping
-  ``optria.connectors.opcua.history_read``: nodes, values, seconds, error; behaviour unchanged).
+  ``optria.connectors.opcua.iter_history``, per page: nodes, values, seconds, error; behaviour
+  unchanged).
   Missing bench rows are printed as runs of consecutive ticks (seconds into the window).
 Exit status non-zero unless missing, extra, duplicates and wrong values are 0 for every source
 and every breach has exactly one critical limit_breach event at its source time.
@@ -414,6 +415,8 @@ class EventCatcher(logging.Handler):
               "writer.spooled_on_stop": "spooled on stop", "writer.lost_on_stop": "LOST on stop",
               "writer.spool_replayed": "spool replayed", "ingest.opcua.session_failed": "OPC-UA session failed",
               "ingest.opcua.backfilled": "OPC-UA backfill done", "ingest.opcua.no_history": "OPC-UA NO HISTORY",
+              "ingest.opcua.backfill_incomplete": "OPC-UA backfill incomplete (retrying)",
+              "ingest.opcua.history_stuck": "OPC-UA history read STUCK",
               "soak.history_read": "HistoryRead", "ingest.config_changed": "configuration change seen"}
 
     def __init__(self) -> None:
@@ -780,28 +783,30 @@ async def run_soak_async(opts: Options) -> bool:
                       *(arranged.plant_ids[t.path] for t in TAGS if t.role != "running")]
 
         from ingest.workers import opcua as opcua_worker
-        real_history_read = opcua_worker.opcua.history_read
+        real_iter_history = opcua_worker.opcua.iter_history
         history_log = logging.getLogger("soak.history_read")
 
-        async def observed_history_read(client, node_ids, start, end, **kwargs):
+        async def observed_iter_history(client, node_ids, start, end, **kwargs):
+            """One log record per HistoryRead call (a page): nodes, values, seconds, error."""
             t0 = time.monotonic()
+            base = {"start_s": round(start.timestamp() - t_ref[0], 1), "end_s": round(end.timestamp() - t_ref[0], 1)}
             try:
-                samples = await real_history_read(client, node_ids, start, end, **kwargs)
+                async for page in real_iter_history(client, node_ids, start, end, **kwargs):
+                    history_log.warning("soak.history_read", extra={
+                        **base, "nodes": len(page), "seconds": round(time.monotonic() - t0, 2),
+                        "rows": sum(len(p.samples) for p in page),
+                        "error": next((p.error for p in page if p.error), None)})
+                    yield page
+                    t0 = time.monotonic()
             except BaseException as exc:
                 history_log.warning("soak.history_read", extra={
-                    "nodes": len(node_ids), "start_s": round(start.timestamp() - t_ref[0], 1),
-                    "end_s": round(end.timestamp() - t_ref[0], 1), "seconds": round(time.monotonic() - t0, 2),
+                    **base, "nodes": len(node_ids), "seconds": round(time.monotonic() - t0, 2),
                     "error": f"{type(exc).__name__}: {exc}"[:160]})
                 raise
-            history_log.warning("soak.history_read", extra={
-                "nodes": len(node_ids), "start_s": round(start.timestamp() - t_ref[0], 1),
-                "end_s": round(end.timestamp() - t_ref[0], 1), "seconds": round(time.monotonic() - t0, 2),
-                "rows": len(samples)})
-            return samples
 
         t_ref = [time.time()]
-        opcua_worker.opcua.history_read = observed_history_read
-        restore.append(lambda: setattr(opcua_worker.opcua, "history_read", real_history_read))
+        opcua_worker.opcua.iter_history = observed_iter_history
+        restore.append(lambda: setattr(opcua_worker.opcua, "iter_history", real_iter_history))
         sup = Supervisor(settings, dsn)
         observer = Observer()
         sup.on_integration_commit = observer.on_commit

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from asyncua import ua
+from asyncua.client.ua_client import UaClientState
 
 from ingest.opcua_fastdecode import FastDataChange, install as install_fast_decoder
 from ingest.samples import BAD, GOOD, QUESTIONABLE, MAX_FUTURE, Sample
@@ -49,6 +50,11 @@ DEFAULT_ITEMS_PER_CALL = 1000
 RECONNECT_CAP_S = 1.0          # attempts every 0.5–1.5 s while the server is away
 RECONNECT_TIMEOUT_S = 2.0      # a reconnect attempt gives up this fast (or 2× the last connect time)
 INITIAL_WAIT_S = 3.0           # how long backfill waits for each signal's first notification
+HISTORY_NODES = 50             # nodes per HistoryRead call
+HISTORY_VALUES = 500           # values per node per call (continuation points for the rest)
+# A HistoryRead refused for its size: the next pass asks for half as much per call.
+SMALLER_PAGES = frozenset({ua.StatusCodes.BadTooManyOperations, ua.StatusCodes.BadResponseTooLarge,
+                           ua.StatusCodes.BadEncodingLimitsExceeded, ua.StatusCodes.BadTimeout})
 _EPOCH_FLOOR = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _INF = math.inf
 
@@ -80,6 +86,11 @@ class OpcUaWorker(BaseWorker):
         per_publish = self.publishing_ms / max(self.sampling_ms or 50.0, 1.0)
         return max(10, int(math.ceil(per_publish * 4)))
 
+    def inherit(self, previous: OpcUaWorker) -> None:
+        """Carry the gap memory of the worker this one replaces (same integration, same process)."""
+        self._received = dict(previous._received)
+        self._gap_from = {**previous._gap_from}
+
     async def run(self) -> None:
         backoff = Backoff(first=0.5, cap=RECONNECT_CAP_S)
         first = True
@@ -103,22 +114,29 @@ class OpcUaWorker(BaseWorker):
                     backfill = asyncio.create_task(self._backfill(client, since), name=f"opcua-backfill-{self.spec.id}")
                     await self._watch(client, backfill)
             except asyncio.CancelledError:
-                raise
-            except (ConnectorError, SessionLost, ua.UaError, OSError, asyncio.TimeoutError, TimeoutError) as exc:
-                message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-                log.warning("ingest.opcua.session_failed", extra={"integration_id": self.spec.id,
-                                                                  "error": message[:200]})
-                if self.health.connected or not first:
-                    await self.mark_stale()
-                self.health.reconnects += 0 if first else 1
+                if asyncio.current_task().cancelling():
+                    raise
+                # not ours: asyncua cancelled a request of a session that went away under it
+                await self._session_failed(SessionLost("the session's request was cancelled"), first, backoff)
                 first = False
-                self.health.set_state("reconnecting", connected=False)
-                self.health.error(message)
-                await backoff.wait()
+            except (ConnectorError, SessionLost, ua.UaError, OSError, asyncio.TimeoutError, TimeoutError) as exc:
+                await self._session_failed(exc, first, backoff)
+                first = False
             finally:
-                if backfill is not None and not backfill.done():
-                    backfill.cancel()
-                    await asyncio.gather(backfill, return_exceptions=True)
+                if backfill is not None:
+                    if not backfill.done():
+                        backfill.cancel()
+                    await asyncio.gather(backfill, return_exceptions=True)   # retrieved, never left dangling
+
+    async def _session_failed(self, exc: BaseException, first: bool, backoff: Backoff) -> None:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        log.warning("ingest.opcua.session_failed", extra={"integration_id": self.spec.id, "error": message[:200]})
+        if self.health.connected or not first:
+            await self.mark_stale()
+        self.health.reconnects += 0 if first else 1
+        self.health.set_state("reconnecting", connected=False)
+        self.health.error(message)
+        await backoff.wait()
 
     async def _items_per_call(self, client) -> int:
         try:
@@ -246,8 +264,6 @@ class OpcUaWorker(BaseWorker):
 
     async def _watch(self, client, backfill: asyncio.Task) -> None:
         """Return (by raising) when the session, subscription or keep-alive fails."""
-        from asyncua.client.ua_client import UaClientState
-
         stale_after = max(5.0, 4 * self.publishing_ms / 1000 + 5.0)
         while True:
             try:
@@ -264,10 +280,15 @@ class OpcUaWorker(BaseWorker):
 
     async def _backfill(self, client, since: dict[int, datetime]) -> None:
         """Read back, per signal, what the server kept between the newest value received before
-        this session (or stored, at start) and the first notification of this session."""
+        this session (or stored, at start, or left unread by a worker this one replaced) and the
+        first notification of this session — page by page, keeping track of how far each signal
+        got, so a session lost halfway loses no progress and gives up no part of the gap."""
         missing = [sid for sid in self.signal_by_external.values() if sid not in since]
         if missing:
             stored = await self._stored_with_retry(missing)
+            noted = await self._retry(self.store.open_gap, self.spec)   # a gap another process left unread
+            if noted is not None:
+                stored = {sid: min(t, noted) for sid, t in stored.items()}
             since = {**stored, **since}
             for sid, t in stored.items():   # live rows of this session will move the stored time on
                 self._gap_from.setdefault(sid, t)
@@ -276,51 +297,116 @@ class OpcUaWorker(BaseWorker):
         except asyncio.TimeoutError:
             pass
         now = datetime.now(timezone.utc)
-        by_start: dict[datetime, list[str]] = {}
+        pending: dict[str, datetime] = {}   # external id → where its unread history starts
         for external_id, signal_id in self.signal_by_external.items():
             last = since.get(signal_id)
-            if last is None:
-                continue  # never stored: nothing missed yet
-            start = max(last, now - MAX_BACKFILL)
-            by_start.setdefault(start, []).append(external_id)
-        if not by_start:
+            if last is not None:   # never stored: nothing missed yet
+                pending[external_id] = max(last, now - MAX_BACKFILL)
+        if not pending:
             self._gap_from = {}
+            await self._retry(self.store.clear_gap, self.spec)
             return
+        await self._retry(self.store.note_gap, self.spec, min(pending.values()))
         end = max([now, *self._first.values()])
         self.health.set_state("backfilling", connected=True)
-        total = 0
+        total, failed_before = 0, False
+        retry = Backoff(first=2.0, cap=60.0)
+        sizes = [HISTORY_NODES, HISTORY_VALUES]
         try:
-            for start, node_ids in sorted(by_start.items()):
+            while pending:
+                failed: dict[str, str] = {}
                 try:
-                    samples = await opcua.history_read(client, node_ids, start, end)
-                except ua.UaError as exc:
-                    log.info("ingest.opcua.no_history", extra={"integration_id": self.spec.id, "error": str(exc)[:200]})
-                    self._gap_from = {}
-                    return
-                rows = self.convert(samples)
-                for i in range(0, len(rows), 10_000):
-                    await self.writer.put(rows[i:i + 10_000], BACKFILL, self.spec.id)
-                total += len(rows)
+                    total += await self._read_back(client, pending, end, sizes, failed)
+                except ua.UaStatusCodeError as exc:
+                    if exc.code in opcua.NO_HISTORY_SERVICE:
+                        log.info("ingest.opcua.no_history", extra={"integration_id": self.spec.id,
+                                                                    "error": str(exc)[:200]})
+                        self._gap_from = {}
+                        await self._retry(self.store.clear_gap, self.spec)
+                        return
+                    if exc.code in SMALLER_PAGES:
+                        sizes[:] = [max(1, sizes[0] // 2), max(10, sizes[1] // 2)]
+                    failed[""] = ua.StatusCode(exc.code).name
+                except (asyncio.TimeoutError, TimeoutError):   # no answer in time: smaller pages next pass
+                    if client.uaclient.state is not UaClientState.CONNECTED:
+                        raise
+                    sizes[:] = [max(1, sizes[0] // 2), max(10, sizes[1] // 2)]
+                    failed[""] = "timeout"
+                if not pending:
+                    break
+                if failed:   # the gap stays (here and in the database) and is read again shortly
+                    reason = next(iter(failed.values()))
+                    log.warning("ingest.opcua.backfill_incomplete", extra={
+                        "integration_id": self.spec.id, "signals": len(pending), "error": reason})
+                    self.health.error(f"history of {len(pending)} signal(s) not read back yet ({reason}); retrying")
+                    failed_before = True
+                    await self._retry(self.store.note_gap, self.spec, min(pending.values()))
+                    await retry.wait()
         finally:
             if self.health.state == "backfilling":
                 self.health.set_state("streaming", connected=True)
         self._gap_from = {}
+        await self._retry(self.store.clear_gap, self.spec)
+        if failed_before:
+            self.health.resolved()
         if total:
             log.info("ingest.opcua.backfilled", extra={"integration_id": self.spec.id, "rows": total})
 
-    async def _stored_with_retry(self, signal_ids: list[int]) -> dict[int, datetime]:
-        """Where each signal left off in the database, waiting for the database if it is away."""
+    async def _read_back(self, client, pending: dict[str, datetime], end: datetime, sizes: list[int],
+                         failed: dict[str, str]) -> int:
+        """One pass over the unread history: writes what comes back, moves each node's start on
+        as its pages arrive, drops a node from ``pending`` once done, notes node failures."""
+        by_start: dict[datetime, list[str]] = {}
+        for external_id, start in pending.items():
+            by_start.setdefault(start, []).append(external_id)
+        total = 0
+        for start, node_ids in sorted(by_start.items()):
+            async for page in opcua.iter_history(client, node_ids, start, end, nodes_per_call=sizes[0],
+                                                 values_per_node=sizes[1]):
+                for part in page:
+                    signal_id = self.signal_by_external[part.node_id]
+                    rows = self.convert(part.samples)
+                    if rows:
+                        await self.writer.put(rows, BACKFILL, self.spec.id)
+                        total += len(rows)
+                    if part.done:
+                        pending.pop(part.node_id, None)
+                        self._gap_from.pop(signal_id, None)
+                        continue
+                    if part.error:
+                        failed[part.node_id] = part.error
+                    if part.samples:   # read up to here: the next pass (or session) goes on from this point
+                        last = part.samples[-1].time
+                        if last <= pending[part.node_id] and not part.error and not part.more:
+                            # a full page all at its start time: a reread would return the same page
+                            log.warning("ingest.opcua.history_stuck", extra={"integration_id": self.spec.id,
+                                                                             "node": part.node_id[:200]})
+                            pending.pop(part.node_id, None)
+                            self._gap_from.pop(signal_id, None)
+                            continue
+                        pending[part.node_id] = max(pending[part.node_id], last)
+                        self._gap_from[signal_id] = max(self._gap_from.get(signal_id, last), last)
+
+                await asyncio.sleep(0)   # a long gap must not hold the event loop
+        return total
+
+    async def _retry(self, call, *args):
+        """A store call, waiting for the database if it is away (the backfill task waits; streaming goes on)."""
         delay = 1.0
         while True:
             try:
-                return await self.store.last_stored(signal_ids)
+                return await call(*args)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("ingest.opcua.last_stored_unavailable", extra={"integration_id": self.spec.id,
-                                                                           "error": str(exc)[:200]})
+                log.warning("ingest.opcua.store_unavailable", extra={"integration_id": self.spec.id,
+                                                                     "error": str(exc)[:200]})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 15.0)
+
+    async def _stored_with_retry(self, signal_ids: list[int]) -> dict[int, datetime]:
+        """Where each signal left off in the database, waiting for the database if it is away."""
+        return await self._retry(self.store.last_stored, signal_ids)
 
 
 def _row(tenant, signal_id: int, dv: ua.DataValue, now: datetime, latest_ok: datetime) -> Sample | None:

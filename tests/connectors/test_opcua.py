@@ -312,6 +312,37 @@ async def test_read_current_matches_plant(opcua_sim: OpcUaSimulator, tmp_path: P
     assert (missing.quality, missing.value, missing.error) == ("bad", None, "BadNodeIdUnknown")
 
 
+async def _history(client, node_ids: list[str], start: datetime, end: datetime, **kwargs) -> list:
+    """Every page of ``iter_history`` joined, grouped by node in input order (each node read to its end)."""
+    out: dict[str, list] = {n: [] for n in node_ids}
+    done: set[str] = set()
+    async for page in opcua.iter_history(client, node_ids, start, end, **kwargs):
+        for part in page:
+            assert part.error is None, part.error
+            out[part.node_id].extend(part.samples)
+            if part.done:
+                done.add(part.node_id)
+    assert done == set(node_ids)
+    return [s for n in node_ids for s in out[n]]
+
+
+async def test_history_pages_follow_continuation_points(opcua_sim: OpcUaSimulator, tmp_path: Path) -> None:
+    node = f"ns=2;s={VIBRATION}"
+    while opcua_sim.values_written_for(node) < 6:
+        await asyncio.sleep(0.2)
+    end = datetime.now(timezone.utc) - timedelta(seconds=0.5)
+    start = end - timedelta(seconds=60)
+    async with opcua.open_client(opcua_config_for(opcua_sim), tmp_path) as client:
+        whole = await _history(client, [node], start, end)
+        pages = []
+        async for page in opcua.iter_history(client, [node], start, end, values_per_node=2):
+            pages.append(page[0])
+    assert len(whole) >= 5
+    assert len(pages) == (len(whole) + 1) // 2 and all(len(p.samples) <= 2 for p in pages)
+    assert [p.more for p in pages] == [True] * (len(pages) - 1) + [False] and pages[-1].done
+    assert [s for p in pages for s in p.samples] == whole
+
+
 async def test_history_read_returns_what_was_written(opcua_sim: OpcUaSimulator, tmp_path: Path) -> None:
     node = f"ns=2;s={VIBRATION}"
     while opcua_sim.values_written_for(node) < 4:
@@ -319,7 +350,7 @@ async def test_history_read_returns_what_was_written(opcua_sim: OpcUaSimulator, 
     end = datetime.now(timezone.utc) - timedelta(seconds=0.5)
     start = end - timedelta(seconds=30)
     async with opcua.open_client(opcua_config_for(opcua_sim), tmp_path) as client:
-        samples = await opcua.history_read(client, [node, "ns=2;s=Abqaiq.Stabilization.E-210.Flow"], start, end)
+        samples = await _history(client, [node, "ns=2;s=Abqaiq.Stabilization.E-210.Flow"], start, end)
     vib = [s for s in samples if s.signal_id == node]
     assert len(vib) >= 3
     assert [(s.time, s.value) for s in vib] == opcua_sim.written_samples(node, start, end)
@@ -360,7 +391,7 @@ async def test_simulator_counts_every_write_and_restarts(opcua_sim_factory: OpcU
     async with opcua.open_client(opcua_config_for(sim), tmp_path) as client:
         now = datetime.now(timezone.utc)
         written = sim.values_written_for(node)
-        history = await opcua.history_read(client, [node], now - timedelta(minutes=5), now + timedelta(minutes=1))
+        history = await _history(client, [node], now - timedelta(minutes=5), now + timedelta(minutes=1))
     assert written <= len(history) <= written + 2  # a tick may land between the two reads
     values = [s.value for s in history]
     assert values == [bench_value(1, seq) for seq in range(1, len(values) + 1)]  # every write a change
@@ -376,5 +407,5 @@ async def test_simulator_counts_every_write_and_restarts(opcua_sim_factory: OpcU
     assert result.success, result.message
     async with opcua.open_client(opcua_config_for(sim), tmp_path) as client:
         now = datetime.now(timezone.utc)
-        again = await opcua.history_read(client, [node], now - timedelta(minutes=5), now)
+        again = await _history(client, [node], now - timedelta(minutes=5), now)
     assert len(again) >= len(history)  # history survived the restart

@@ -200,6 +200,11 @@ def _ingest_error(conn, tenant, ctx):
                  "VALUES (%s, %s, 'refused', now(), now())", [tenant, ctx["integration_id"]])
 
 
+def _ingest_gap(conn, tenant, ctx):
+    conn.execute("INSERT INTO ingest_gaps (tenant_id, integration_id, since) VALUES (%s, %s, now())",
+                 [tenant, ctx["integration_id"]])
+
+
 ROW_FACTORIES.update({
     "integrations": _integration,
     "integration_action_log": _integration_log,
@@ -215,6 +220,7 @@ ROW_FACTORIES.update({
     "sample_batches": _sample_batch,
     "ingest_signal_status": _signal_status,
     "ingest_errors": _ingest_error,
+    "ingest_gaps": _ingest_gap,
 })
 
 # In the `timescale` tier the samples hypertable has no row security, so the application role

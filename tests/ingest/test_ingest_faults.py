@@ -208,3 +208,21 @@ async def test_outage_with_a_breach_becomes_one_event_and_an_incident(opcua_sim_
     assert [b[0] for b in breaches] == [first_breach.replace(tzinfo=timezone.utc) if first_breach.tzinfo is None
                                         else first_breach]
     assert len(incidents) == 1 and incidents[0][:2] == ("critical", "limit_breach")
+
+
+async def test_a_stray_cancellation_is_a_crash_not_an_end() -> None:
+    """A library's request cancelled under a task (not the task itself) must not end it silently."""
+    runs, crashes = [], []
+
+    async def work() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise asyncio.CancelledError()   # as asyncua's wait_for re-raises for a request of a dead session
+        await asyncio.sleep(3600)
+
+    task = asyncio.create_task(supervise("stray", work, on_crash=crashes.append, first_delay=0.01))
+    await wait_for(lambda: len(runs) == 2, timeout=5, what="the restart")
+    assert crashes == ["CancelledError escaped the task"] and not task.done()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()                  # a real cancellation still ends it

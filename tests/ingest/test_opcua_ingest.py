@@ -144,3 +144,106 @@ async def test_simulator_restart_reconnects_by_itself(opcua_sim_factory, db_dsn,
     with psycopg.connect(db_dsn) as conn:
         dupes = conn.execute("SELECT count(*) - count(DISTINCT (signal_id, time)) FROM signal_samples").fetchone()[0]
     assert dupes == 0
+
+
+async def _cut_and_restore(proxy, sup, integration_id: int, *, cut_s: float = 3.0) -> datetime:
+    """Cut the network until the worker notices, keep it cut ``cut_s`` more, restore; returns the cut's start."""
+    start = datetime.now(timezone.utc)
+    proxy.cut()
+    await wait_for(lambda: not sup.running[integration_id].health.connected, timeout=30,
+                   what="the worker to notice the cut")
+    await asyncio.sleep(cut_s)
+    proxy.restore()
+    return start
+
+
+def _open_gap(dsn: str, integration_id: int):
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT since FROM ingest_gaps WHERE integration_id = %s", [integration_id]).fetchone()
+    return row[0] if row else None
+
+
+async def test_a_failed_history_read_keeps_the_gap_until_it_is_read(opcua_sim_factory, db_dsn, owner_conn,
+                                                                    tmp_path) -> None:
+    """A HistoryRead refused after a reconnect (here BadSessionNotActivated, as a server busy
+    re-activating sessions answers) is not "no history": the gap stays noted and is read
+    again until it is in the database."""
+    sim = await _bench_sim(opcua_sim_factory)
+    proxy = CuttableProxy(sim.port)
+    await proxy.start()
+    try:
+        config = {"endpoint_url": f"opc.tcp://127.0.0.1:{proxy.port}", "publishing_interval_ms": 100}
+        arranged = arrange_integration(owner_conn, "opcua", config, [f"ns=2;s={bench_node_id(i)}" for i in range(N_SIGNALS)])
+        iid = arranged.integration_id
+        async with running_supervisor(ingest_settings(tmp_path), db_dsn) as sup:
+            await wait_for(lambda: count_samples(db_dsn, list(arranged.signals.values())) > N_SIGNALS * 5, what="data")
+            sim.history.fail_reads = 4   # the next four node reads fail their whole HistoryRead
+            start = await _cut_and_restore(proxy, sup, iid)
+            await wait_for(lambda: sim.history.failed_reads >= 4, timeout=40, what="the refused history reads")
+            assert _open_gap(db_dsn, iid) is not None   # noted while it is not read back
+            await wait_for(lambda: _open_gap(db_dsn, iid) is None, timeout=60, what="the gap to be read back")
+            assert sup.running[iid].health.state == "streaming"
+            assert sup.running[iid].health.last_error is None   # the "not read back yet" error is over
+            end = datetime.now(timezone.utc) - timedelta(seconds=1)
+        assert sim.history.failed_reads == 4
+        _assert_same(sim, db_dsn, arranged, start, end)
+    finally:
+        await proxy.stop()
+
+
+async def test_a_gap_left_unread_is_read_by_the_next_process(opcua_sim_factory, db_dsn, owner_conn, tmp_path) -> None:
+    """The ingest process stops while the server still refuses its HistoryRead: live values after
+    the cut are stored, so "the newest stored row" no longer shows the gap — the next process
+    finds it in ingest_gaps and reads it back."""
+    sim = await _bench_sim(opcua_sim_factory)
+    proxy = CuttableProxy(sim.port)
+    await proxy.start()
+    try:
+        config = {"endpoint_url": f"opc.tcp://127.0.0.1:{proxy.port}", "publishing_interval_ms": 100}
+        arranged = arrange_integration(owner_conn, "opcua", config, [f"ns=2;s={bench_node_id(i)}" for i in range(N_SIGNALS)])
+        iid, ids = arranged.integration_id, list(arranged.signals.values())
+        async with running_supervisor(ingest_settings(tmp_path), db_dsn) as sup:
+            await wait_for(lambda: count_samples(db_dsn, ids) > N_SIGNALS * 5, what="data")
+            sim.history.fail_reads = 10 ** 9
+            start = await _cut_and_restore(proxy, sup, iid)
+            await wait_for(lambda: sim.history.failed_reads >= 1, timeout=40, what="a refused history read")
+            await wait_for(lambda: sup.running[iid].health.state in ("streaming", "backfilling")
+                           and sup.running[iid].health.connected, timeout=40, what="the stream back")
+            await asyncio.sleep(2)   # live rows after the cut are stored
+        gap = _open_gap(db_dsn, iid)
+        assert gap is not None and gap <= start
+        sim.history.fail_reads = 0
+        async with running_supervisor(ingest_settings(tmp_path), db_dsn) as sup:
+            await wait_for(lambda: _open_gap(db_dsn, iid) is None, timeout=60, what="the next process to read the gap")
+            await asyncio.sleep(1)
+            end = datetime.now(timezone.utc) - timedelta(seconds=1)
+        _assert_same(sim, db_dsn, arranged, start, end)
+    finally:
+        await proxy.stop()
+
+
+async def test_full_history_pages_without_continuation_points_are_read_on(opcua_sim_factory, db_dsn, owner_conn,
+                                                                          tmp_path, monkeypatch) -> None:
+    """asyncua's own history storage cuts a read at NumValuesPerNode without a continuation
+    point; a full page is therefore read on from its last timestamp, not taken as the end."""
+    from ingest.workers import opcua as opcua_worker
+    monkeypatch.setattr(opcua_worker, "HISTORY_VALUES", 7)   # a 3 s cut at 5 Hz holds about 15 values per node
+    sim = await _bench_sim(opcua_sim_factory)
+    sim.history.continuation_when_limited = False
+    proxy = CuttableProxy(sim.port)
+    await proxy.start()
+    try:
+        config = {"endpoint_url": f"opc.tcp://127.0.0.1:{proxy.port}", "publishing_interval_ms": 100}
+        arranged = arrange_integration(owner_conn, "opcua", config, [f"ns=2;s={bench_node_id(i)}" for i in range(N_SIGNALS)])
+        iid = arranged.integration_id
+        async with running_supervisor(ingest_settings(tmp_path), db_dsn) as sup:
+            await wait_for(lambda: count_samples(db_dsn, list(arranged.signals.values())) > N_SIGNALS * 5, what="data")
+            reads_before = sim.history.reads
+            start = await _cut_and_restore(proxy, sup, iid)
+            await wait_for(lambda: sim.history.reads > reads_before and _open_gap(db_dsn, iid) is None, timeout=60,
+                           what="the gap to be read back")
+            end = datetime.now(timezone.utc) - timedelta(seconds=1)
+            assert sim.history.reads - reads_before >= 2 * N_SIGNALS   # more than one page per node
+        _assert_same(sim, db_dsn, arranged, start, end)
+    finally:
+        await proxy.stop()

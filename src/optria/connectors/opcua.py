@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from asyncua import Client, ua
@@ -488,8 +488,15 @@ def _offered(endpoints: Sequence[ua.EndpointDescription]) -> list[str]:
                    f"{_MODE_NAMES.get(ep.SecurityMode, str(ep.SecurityMode))}" for ep in endpoints})
 
 
+# asyncua probes a connected server every watchdog interval and drops the session when the probe
+# takes longer than that interval: at its default (1 s) a busy event loop (a large HistoryRead being
+# decoded) turns into "connection lost" and a reconnect loop. Sessions are watched by publish
+# keep-alives as well (ingest.workers.opcua), so a slower probe loses nothing.
+WATCHDOG_INTERVAL_S = 5.0
+
+
 def _new_client(cfg: OpcUaConfig) -> Client:
-    client = Client(cfg.endpoint_url, timeout=cfg.timeout_s)
+    client = Client(cfg.endpoint_url, timeout=cfg.timeout_s, watchdog_intervall=WATCHDOG_INTERVAL_S)
     client.application_uri = CLIENT_APPLICATION_URI
     client.product_uri = CLIENT_PRODUCT_URI
     client.name = client.description = CLIENT_NAME
@@ -812,42 +819,76 @@ async def read_current(config: Mapping[str, Any] | OpcUaConfig, pki_dir: Path,
     return [_sample(text, dv) for text, dv in zip(node_ids, values, strict=True)]
 
 
-async def history_read(client: Client, node_ids: Sequence[str], start: datetime, end: datetime, *,
-                       max_values_per_node: int = 0) -> list[Sample]:
-    """Raw history of each node between ``start`` and ``end`` (inclusive), following
-    continuation points; samples are grouped by node in input order, oldest first.
+# A node's own HistoryRead status that means "this node keeps no history here": its read is over.
+NO_HISTORY_CODES = frozenset({
+    ua.StatusCodes.BadHistoryOperationUnsupported, ua.StatusCodes.BadHistoryOperationInvalid,
+    ua.StatusCodes.BadNodeIdUnknown, ua.StatusCodes.BadNodeIdInvalid, ua.StatusCodes.BadNotReadable,
+    ua.StatusCodes.BadUserAccessDenied, ua.StatusCodes.BadAttributeIdInvalid, ua.StatusCodes.BadNotSupported,
+    ua.StatusCodes.BadDataUnavailable, ua.StatusCodes.BadNoData,
+})
+# The same for the whole service: the server keeps no history at all.
+NO_HISTORY_SERVICE = frozenset({ua.StatusCodes.BadHistoryOperationUnsupported, ua.StatusCodes.BadServiceUnsupported,
+                                ua.StatusCodes.BadNotSupported, ua.StatusCodes.BadNotImplemented})
 
-    A node without history (or unknown) contributes no samples; gap backfill then simply
-    finds nothing to add. ``max_values_per_node`` 0 means no limit.
+
+class HistoryPage(NamedTuple):
+    """One node's part of a HistoryRead response."""
+    node_id: str
+    samples: list[Sample]    # oldest first
+    done: bool               # nothing more in the window (or the node keeps no history)
+    error: str | None        # a bad status that does not mean "no history": read this node again later
+    more: bool = False       # a continuation point: this read's next page of the node follows
+
+
+async def iter_history(client: Client, node_ids: Sequence[str], start: datetime, end: datetime, *,
+                       nodes_per_call: int = 50, values_per_node: int = 500):
+    """Raw history between ``start`` and ``end`` (inclusive), page by page: yields, per call, a list
+    of :class:`HistoryPage` — following continuation points until each node is done or failed.
+
+    Small pages keep each response (and its decoding) short, so a long gap never stalls the
+    caller's event loop nor makes the server's answer outlast the session's keep-alive.
+    Service-level failures raise as they are (``NO_HISTORY_SERVICE`` codes mean the server keeps no
+    history at all); a node whose status is in ``NO_HISTORY_CODES`` is done; any other bad node
+    status (a lost continuation point, a busy server) comes back as the page's ``error``. A node
+    that is neither done nor failed after its last page is read again from its last timestamp.
     """
-    parsed = [_parse_node_id(n) for n in node_ids]
-    out: dict[int, list[Sample]] = {i: [] for i in range(len(parsed))}
-    pending: dict[int, bytes | None] = {i: None for i in range(len(parsed))}
     details = ua.ReadRawModifiedDetails()
     details.IsReadModified = False
     details.StartTime, details.EndTime = _utc(start), _utc(end)
-    details.NumValuesPerNode = max_values_per_node
+    details.NumValuesPerNode = values_per_node
     details.ReturnBounds = False
-    while pending:
-        batch = list(pending.items())[:_READ_CHUNK]
-        params = ua.HistoryReadParameters()
-        params.HistoryReadDetails = details
-        params.TimestampsToReturn = ua.TimestampsToReturn.Both
-        params.ReleaseContinuationPoints = False
-        for index, cont in batch:
-            rv = ua.HistoryReadValueId()
-            rv.NodeId, rv.ContinuationPoint = parsed[index], cont
-            params.NodesToRead.append(rv)
-        results = await client.uaclient.history_read(params)
-        for (index, _), result in zip(batch, results, strict=True):
-            data = getattr(result.HistoryData, "DataValues", None) or []
-            out[index].extend(_sample(node_ids[index], dv) for dv in data)
-            limit_hit = max_values_per_node and len(out[index]) >= max_values_per_node
-            if result.ContinuationPoint and data and not limit_hit and result.StatusCode.is_good():
-                pending[index] = result.ContinuationPoint
-            else:
-                pending.pop(index)
-    return [s for i in range(len(parsed)) for s in out[i]]
+    for first in range(0, len(node_ids), nodes_per_call):
+        pending: dict[int, bytes | None] = {i: None for i in range(first, min(len(node_ids), first + nodes_per_call))}
+        parsed = {i: _parse_node_id(node_ids[i]) for i in pending}
+        while pending:
+            batch = list(pending.items())
+            params = ua.HistoryReadParameters()
+            params.HistoryReadDetails = details
+            params.TimestampsToReturn = ua.TimestampsToReturn.Both
+            params.ReleaseContinuationPoints = False
+            for index, cont in batch:
+                rv = ua.HistoryReadValueId()
+                rv.NodeId, rv.ContinuationPoint = parsed[index], cont
+                params.NodesToRead.append(rv)
+            results = await client.uaclient.history_read(params)
+            page = []
+            for (index, _), result in zip(batch, results, strict=True):
+                data = getattr(result.HistoryData, "DataValues", None) or []
+                status = result.StatusCode
+                error = None
+                if status.is_bad() and status.value not in NO_HISTORY_CODES:
+                    error = status.name
+                more = bool(result.ContinuationPoint) and not status.is_bad()
+                if more:
+                    pending[index] = result.ContinuationPoint
+                else:
+                    pending.pop(index)
+                # a full page without a continuation point (asyncua's own servers answer so) may not be
+                # the end: not done, the caller reads on from its last timestamp
+                full = not more and values_per_node and len(data) >= values_per_node
+                page.append(HistoryPage(node_ids[index], [_sample(node_ids[index], dv) for dv in data],
+                                        not more and not full and error is None, error, more))
+            yield page
 
 
 _HIERARCHICAL = ua.NodeId(ua.ObjectIds.HierarchicalReferences)

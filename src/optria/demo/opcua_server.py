@@ -164,6 +164,14 @@ class TickHistory(HistoryStorageInterface):
         self.plant = _Series()
         self.bench = _Series()
         self._nodes: dict[ua.NodeId, tuple[_Series, int]] = {}
+        # Faults and server behaviours a client must survive (tests set them):
+        self.fail_reads = 0              # the next N node reads fail the whole HistoryRead with ``fail_status``
+        self.fail_status = ua.StatusCodes.BadSessionNotActivated
+        self.failed_reads = 0            # how many reads failed so far
+        self.reads = 0                   # node reads answered (or failed)
+        # Part 11 asks for a continuation point when NumValuesPerNode cuts a read short; asyncua's
+        # own history storage returns none there, so a client cannot tell a full page from the end.
+        self.continuation_when_limited = True
 
     def register(self, node_id: ua.NodeId, series: _Series, column: int) -> None:
         self._nodes[node_id] = (series, column)
@@ -195,6 +203,11 @@ class TickHistory(HistoryStorageInterface):
                                 nb_values: int) -> tuple[list[ua.DataValue], datetime | None]:
         """Start and end inclusive. No start: newest first back to end; no end: oldest first
         from start; start > end: newest first (OPC UA Part 11 semantics)."""
+        self.reads += 1
+        if self.fail_reads > 0:
+            self.fail_reads -= 1
+            self.failed_reads += 1
+            raise ua.UaStatusCodeError(self.fail_status)
         entry = self._nodes.get(node_id)
         if entry is None:
             return [], None
@@ -209,9 +222,11 @@ class TickHistory(HistoryStorageInterface):
             lo, hi = _epoch(start), _epoch(end)  # type: ignore[arg-type]
             backwards = lo > hi
             idx = list(reversed(series.window(hi, lo))) if backwards else list(series.window(lo, hi))
-        if nb_values and len(idx) > nb_values:
-            idx = idx[:nb_values]
         cont = None
+        if nb_values and len(idx) > nb_values:
+            if self.continuation_when_limited and not backwards:
+                cont = _dt(series.times[idx[nb_values]])
+            idx = idx[:nb_values]
         if len(idx) > self.max_history_data_response_size:
             cont = _dt(series.times[idx[self.max_history_data_response_size]])
             idx = idx[: self.max_history_data_response_size]
