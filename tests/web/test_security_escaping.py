@@ -58,12 +58,12 @@ async def _ok(r, what: str) -> dict[str, Any]:
 async def plant_through_api(admin, owner_web) -> dict[str, Any]:
     ids: dict[str, Any] = {}
     site = await _ok(await admin.api("POST", "/api/sites", {"code": "XS-1", "name": ALL, "name_ar": ALL,
-                                                              "description": ALL}), "site")
+                                                              "description": ALL, "description_ar": ALL}), "site")
     unit = await _ok(await admin.api("POST", "/api/units", {"site_id": site["id"], "code": "XU-1", "name": ALL,
                                                               "name_ar": ALL}), "unit")
     asset = await _ok(await admin.api("POST", "/api/assets", {
         "site_id": site["id"], "unit_id": unit["id"], "code": "XA-1", "name": "plain name", "name_ar": "اسم",
-        "description": ALL, "asset_type": "pump"}), "asset")
+        "description": ALL, "description_ar": ALL, "asset_type": "pump"}), "asset")
     # the reported path: an asset renamed through PATCH
     await _ok(await admin.api("PATCH", f"/api/assets/{asset['id']}", {"name": ALL, "name_ar": ALL}), "asset patch")
     alert = await _ok(await admin.api("POST", f"/api/assets/{asset['id']}/alerts", {
@@ -100,18 +100,27 @@ def plant_source_texts(conn, tenant_id, ids: dict[str, Any], owner_id) -> dict[s
                     VALUES (%s, %s, 'error', 'x', now())""", [t, integ])
     conn.execute("""INSERT INTO integration_action_log (tenant_id, integration_id, action, success, message, details)
                     VALUES (%s, %s, 'test', false, 'x', %s)""", [t, integ, Jsonb({"error": ALL})])
+    # texts the system writes as message keys: their parameters carry names a user or a source set
+    said = {"key": "limit_crit_high", "params": {"signal": ALL, "value": 12.0, "limit": 11.0, "unit": SHORT}}
+    for action, success, msg in (("test", True, {"key": "connected_pi", "params": {"product": ALL, "server": ALL}}),
+                                 ("mapping_create", True, {"key": "mapping_created",
+                                                           "params": {"signal": ALL, "asset": ALL, "role": ALL}})):
+        conn.execute("""INSERT INTO integration_action_log (tenant_id, integration_id, action, success, message, details)
+                        VALUES (%s, %s, %s, %s, 'x', %s)""", [t, integ, action, success, Jsonb({"msg": msg})])
     conn.execute("""UPDATE integrations SET last_test_at = now(), last_test_success = false, last_test_message = 'x',
                     last_test_details = %s WHERE tenant_id = %s""", [Jsonb({"error": ALL}), t])
     event_id = conn.execute("""
         INSERT INTO industrial_events (tenant_id, event_time, source_system, source_type, source_id, severity,
                                        event_category, summary, payload, asset_id, integration_id, signal_id, actor)
         VALUES (%s, now() - interval '5 minutes', 'opcua', 'alarm', 'x', 'critical', 'alarm', 'x', %s, %s, %s, %s, 'x')
-        RETURNING id""", [t, Jsonb({"message": ALL, "node": ALL}), asset, integ, signal_id]).fetchone()[0]
+        RETURNING id""", [t, Jsonb({"message": ALL, "node": ALL, "msg": said}), asset, integ, signal_id]).fetchone()[0]
     incident_id = conn.execute("""
         INSERT INTO incidents (tenant_id, asset_id, title, incident_type, severity, status, started_at, last_event_at,
-                               event_count, trigger_event_id, acknowledged_at, acknowledged_by_name, summary)
+                               event_count, trigger_event_id, acknowledged_at, acknowledged_by_name, summary,
+                               title_key, title_params)
         VALUES (%s, %s, 'x', 'critical_alarm', 'critical', 'acknowledged', now() - interval '5 minutes', now(), 1, %s,
-                now(), 'x', 'x') RETURNING id""", [t, asset, event_id]).fetchone()[0]
+                now(), 'x', 'x', %s, %s) RETURNING id""",
+                               [t, asset, event_id, said["key"], Jsonb(said["params"])]).fetchone()[0]
     conn.execute("""INSERT INTO incident_events (tenant_id, incident_id, event_id, event_time, relation, flood_key,
                                                  last_event_id, last_event_time)
                     SELECT %s, %s, id, event_time, 'trigger', 'k', id, event_time FROM industrial_events
