@@ -2,7 +2,8 @@
 """Ingest benchmark: figures and ratios measured in one run on this machine.
 
 1. writer   generated samples → Writer (COPY, dedupe, latest, rollups) vs raw binary COPY
-            of the same rows into a bare table.                      goal: ≥ 0.6 × raw
+            of the same rows into a table with the same primary key (the bare-table ratio
+            printed too; see scripts/bench_ingest_writer.py).         goal: ≥ 0.6 × keyed COPY
 2. e2e      OPC-UA simulator → ingest worker → database: sustained samples/s, missing
             samples (database count vs simulator count), source→commit latency p50/p99,
             CPU per sample vs a bare asyncua client that only counts notifications.
@@ -13,25 +14,28 @@
             network cut and an injected writer exception, with limit breaches inside each;
             stored rows against the sources' own record, and the breach events (see
             scripts/bench_ingest_soak.py).      goal: 0 missing, 0 duplicates, every breach's event
+5. scale    (only with --only scale) 50,000 PI values/s for 10 minutes through several
+            integrations and ingest processes, while /digital-twin is timed against a trivial
+            page (see scripts/bench_ingest_scale.py).
+            goal: ≥ 50,000/s stored, 0 missing, twin ≤ 5× trivial, flat RSS
 
-  python scripts/bench_ingest.py                 parts 1-3 (embedded PostgreSQL)
-  python scripts/bench_ingest.py --only writer   one part
+  python scripts/bench_ingest.py --tier timescale      parts 1-3 on a tier (embedded server)
+  python scripts/bench_ingest.py --only writer         one part
   python scripts/bench_ingest.py --only soak --tier timescale [--soak-seconds 600]
-Parts 1-3 use DATABASE_URL's server when set (creates and drops a scratch database); the soak
-always runs a private embedded PostgreSQL of its tier, because it stops and starts it.
+  python scripts/bench_ingest.py --only scale --tier timescale [--scale-processes 2]
+Parts 1-3 use DATABASE_URL's server when set (creates and drops a scratch database), otherwise a
+private embedded PostgreSQL of --tier; the soak and the scale run always start their own.
+Every printed goal counts: the exit status is non-zero when any one of them is missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import resource
 import sys
 import tempfile
-import time
 import uuid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,13 +44,13 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from ingest.samples import Sample  # noqa: E402
-from ingest.writer import Writer  # noqa: E402
-from optria.timeseries.writes import COPY_TYPES  # noqa: E402
 from optria.migrations import migrate  # noqa: E402
 
 
-def admin_dsn() -> tuple[str, object | None]:
+EDITIONS = {"postgres": "off", "timescale": "full", "timescale-apache": "apache"}
+
+
+def admin_dsn(tier: str = "postgres") -> tuple[str, object | None]:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url, None
@@ -54,7 +58,7 @@ def admin_dsn() -> tuple[str, object | None]:
 
     base = Path(tempfile.mkdtemp(prefix="optria-bench-pg-"))
     base.chmod(0o755)
-    server = ensure_server(base, fast_unsafe=False)
+    server = ensure_server(base, fast_unsafe=False, timescale=EDITIONS[tier])
     return server.dsn("postgres"), server
 
 
@@ -94,52 +98,14 @@ def make_signals(dsn: str, count: int, kind: str = "opcua", external=lambda i: f
     return tenant, integration, ids
 
 
-# ---------------------------------------------------------------------------------- part 1
-
-async def bench_writer(admin: str, rows_total: int, signals: int, batch: int) -> dict:
-    dsn = scratch_db(admin)
-    try:
-        tenant, _, ids = make_signals(dsn, signals)
-        start = datetime.now(timezone.utc) - timedelta(hours=2)
-        rows = [Sample(tenant, ids[k % signals], start + timedelta(milliseconds=100 * (k // signals)), float(k % 977), 0)
-                for k in range(rows_total)]
-        batches = [rows[i:i + batch] for i in range(0, rows_total, batch)]
-        # raw: the same rows, binary COPY into a bare table, one transaction per batch
-        async with await psycopg.AsyncConnection.connect(dsn) as conn:
-            await conn.execute("CREATE TABLE bench_bare (tenant_id uuid, signal_id bigint, time timestamptz, "
-                               "value double precision, quality smallint, ingest_time timestamptz)")
-            await conn.commit()
-            now = datetime.now(timezone.utc)
-            t0 = time.perf_counter()
-            for b in batches:
-                async with conn.cursor().copy("COPY bench_bare FROM STDIN (FORMAT BINARY)") as cp:
-                    cp.set_types(COPY_TYPES)
-                    for s in b:
-                        await cp.write_row((s.tenant_id, s.signal_id, s.time, s.value, s.quality, now))
-                await conn.commit()
-            raw_s = time.perf_counter() - t0
-        writer = Writer(dsn, notify=True)
-        t0 = time.perf_counter()
-        for b in batches:
-            await writer.write_batch(b)
-        writer_s = time.perf_counter() - t0
-        await writer.stop()
-        with psycopg.connect(dsn) as conn:
-            stored = conn.execute("SELECT count(*) FROM signal_samples").fetchone()[0]
-            rolled = conn.execute("SELECT sum(n) FROM signal_1m").fetchone()[0]
-        return {"rows": rows_total, "raw_rows_per_s": rows_total / raw_s, "writer_rows_per_s": rows_total / writer_s,
-                "ratio": raw_s / writer_s, "stored": stored, "rolled_up": rolled}
-    finally:
-        drop_db(admin, dsn)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=["writer", "e2e", "soak"])
+    p.add_argument("--only", choices=["writer", "e2e", "soak", "scale"])
     p.add_argument("--rows", type=int, default=300_000)
     p.add_argument("--batch", type=int, default=10_000)
     p.add_argument("--e2e-seconds", type=float, default=20.0)
-    p.add_argument("--tier", choices=["postgres", "timescale"], default="postgres", help="soak: storage tier")
+    p.add_argument("--tier", choices=list(EDITIONS), default="postgres",
+                   help="storage tier (the soak runs postgres and timescale)")
     p.add_argument("--soak-seconds", type=float, default=600.0)
     p.add_argument("--soak-signals", type=int, default=1000, help="soak: OPC-UA bench signals")
     p.add_argument("--soak-hz", type=float, default=10.0, help="soak: rate of each OPC-UA bench signal")
@@ -148,22 +114,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--soak-warmup-s", type=float, default=20.0)
     p.add_argument("--soak-db-down-s", type=float, default=15.0)
     p.add_argument("--soak-log", type=Path, default=None, help="soak: log file (default: a new one in the temp dir)")
+    p.add_argument("--scale-seconds", type=float, default=600.0)
+    p.add_argument("--scale-points", type=int, default=5000, help="scale: PI points (values/s = points × hz)")
+    p.add_argument("--scale-hz", type=float, default=10.0)
+    p.add_argument("--scale-integrations", type=int, default=5)
+    p.add_argument("--scale-processes", type=int, default=1, help="scale: ingest processes sharing the leases")
     args = p.parse_args(argv)
+    if args.only == "scale":
+        from scripts.bench_ingest_scale import ScaleOptions, run_scale
+
+        return 0 if run_scale(ScaleOptions(tier=args.tier, seconds=args.scale_seconds, points=args.scale_points,
+                                           hz=args.scale_hz, integrations=args.scale_integrations,
+                                           processes=args.scale_processes)) else 1
     if args.only == "soak":
+        if args.tier == "timescale-apache":
+            p.error("the soak runs on the postgres and timescale tiers")
         from scripts.bench_ingest_soak import Options, run_soak
 
         return 0 if run_soak(Options(tier=args.tier, seconds=args.soak_seconds, signals=args.soak_signals,
                                      hz=args.soak_hz, pi_points=args.soak_pi_points, pi_poll_s=args.soak_pi_poll_s,
                                      warmup_s=args.soak_warmup_s, db_down_s=args.soak_db_down_s,
                                      log_path=args.soak_log)) else 1
-    admin, server = admin_dsn()
+    admin, server = admin_dsn(args.tier)
+    print(f"tier {args.tier}", flush=True)
     ok = True
     try:
         if args.only in (None, "writer"):
-            r = asyncio.run(bench_writer(admin, args.rows, 1000, args.batch))
-            print(f"[writer] raw COPY {r['raw_rows_per_s']:,.0f} rows/s; writer {r['writer_rows_per_s']:,.0f} rows/s; "
-                  f"ratio {r['ratio']:.2f} (goal ≥ 0.60); stored {r['stored']:,}, in 1-minute rollups {r['rolled_up']:,}")
-            ok &= r["stored"] == args.rows and r["rolled_up"] == args.rows
+            from scripts.bench_ingest_writer import run_writer
+
+            ok &= run_writer(admin, args.rows, args.batch)
         if args.only in (None, "e2e"):
             from scripts.bench_ingest_e2e import run_e2e
 
