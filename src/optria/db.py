@@ -1,4 +1,4 @@
-"""Connection pool and the two kinds of transaction every store uses.
+"""Connection pool, the two kinds of transaction every store uses, and the helpers stores read rows with.
 
 Tenant isolation has two locks: each store filters by ``tenant_id``, and PostgreSQL
 row-level security checks the ``optria.tenant_id`` setting that :meth:`Database.tenant`
@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -26,6 +27,9 @@ log = logging.getLogger("optria.db")
 APP_ROLE = "optria_app"
 INGEST_ROLE = "optria_ingest"  # BYPASSRLS, used only by the ingest writer (see migrations.ensure_ingest_role)
 EMBEDDED_DBNAME = "optria"
+
+Conn = psycopg.AsyncConnection[dict[str, Any]]
+Query = str | sql.Composable
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -126,3 +130,53 @@ class Database:
             return True
         except Exception:
             return False
+
+
+# ----------------------------------------------------------------------------- reading rows
+# Stores keep their SQL as named constants and run it through these, so every area reads rows,
+# pages and search patterns the same way.
+
+
+async def fetch_one(conn: Conn, query: Query, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    return await (await conn.execute(query, params)).fetchone()  # type: ignore[arg-type]
+
+
+async def fetch_all(conn: Conn, query: Query, params: dict[str, Any] | None = None, *,
+                    prepare: bool | None = None) -> list[dict[str, Any]]:
+    """Rows as dicts. ``prepare=False`` for a query with optional parameters ("%(x)s IS NULL
+    OR ..."): once prepared, PostgreSQL may switch to a generic plan blind to which are set."""
+    return await (await conn.execute(query, params, prepare=prepare)).fetchall()  # type: ignore[arg-type]
+
+
+async def fetch_page(conn: Conn, query: Query, params: dict[str, Any], *, limit: int, offset: int,
+                     count_query: Query | None = None) -> tuple[list[dict[str, Any]], int]:
+    """One page of rows and the total over all pages.
+
+    ``query`` takes ``%(limit)s`` and ``%(offset)s`` and carries the total on every row
+    (``count(*) OVER () AS total``), so one round trip serves a page; the column is taken off the
+    rows. A page past the end has no row to carry it: the total then comes from ``count_query``
+    (a ``total`` column), or without one from the first row of the same query.
+    """
+    rows = await fetch_all(conn, query, {**params, "limit": limit, "offset": offset})
+    if rows:
+        total = int(rows[0]["total"])
+        for row in rows:
+            row.pop("total", None)
+        return rows, total
+    if offset <= 0:
+        return [], 0
+    if count_query is not None:
+        row = await fetch_one(conn, count_query, params)
+    else:
+        first = await fetch_all(conn, query, {**params, "limit": 1, "offset": 0})
+        row = first[0] if first else None
+    return [], int(row["total"]) if row else 0
+
+
+def like_pattern(q: str | None) -> str | None:
+    """``%q%`` for ``LIKE``/``ILIKE`` with the wildcards in the user's text escaped (a search for
+    "a_b" finds "a_b" only), or None for an empty search (the query's "no filter")."""
+    q = (q or "").strip()
+    if not q:
+        return None
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

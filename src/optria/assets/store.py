@@ -15,12 +15,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from optria.assets.models import STALE_AFTER_INTERVALS
-
-Conn = AsyncConnection[dict[str, Any]]
+from optria.db import Conn, fetch_all, fetch_one, fetch_page, like_pattern
 
 # ----------------------------------------------------------------------------- health reading
 # Both fragments need ``a`` (assets) and ``h`` (asset_health_latest, LEFT JOINed).
@@ -127,7 +125,7 @@ GROUP BY timezone ORDER BY count(*) DESC, timezone LIMIT 1
 
 
 async def tenant_timezone(conn: Conn, tenant_id: UUID) -> str | None:
-    row = await _one(conn, TENANT_TIMEZONE, {"tenant_id": tenant_id})
+    row = await fetch_one(conn, TENANT_TIMEZONE, {"tenant_id": tenant_id})
     return row["timezone"] if row else None
 
 
@@ -443,39 +441,6 @@ WHERE asset_health_latest.time <= EXCLUDED.time
 """
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
-def like_pattern(q: str | None) -> str | None:
-    """``%q%`` with LIKE wildcards escaped, or None for an empty search."""
-    q = (q or "").strip()
-    if not q:
-        return None
-    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-async def _one(conn: Conn, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    cur = await conn.execute(sql, params)
-    return await cur.fetchone()
-
-
-async def _all(conn: Conn, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cur = await conn.execute(sql, params)
-    return await cur.fetchall()
-
-
-async def _page(conn: Conn, sql: str, params: dict[str, Any], *, page: int,
-                page_size: int) -> tuple[list[dict[str, Any]], int]:
-    """Rows of one page and the total; a page past the end still reports the total."""
-    rows = await _all(conn, sql, {**params, "limit": page_size, "offset": (page - 1) * page_size})
-    if rows:
-        return rows, int(rows[0]["total"])
-    if page > 1:
-        first = await _all(conn, sql, {**params, "limit": 1, "offset": 0})
-        return [], int(first[0]["total"]) if first else 0
-    return [], 0
-
-
 # ----------------------------------------------------------------------------- assets
 
 
@@ -483,28 +448,28 @@ async def list_assets(conn: Conn, tenant_id: UUID, *, site_id: int | None = None
                       status: str | None = None, q: str | None = None, page: int = 1,
                       page_size: int = 25) -> tuple[list[dict[str, Any]], int]:
     params = {"tenant_id": tenant_id, "site_id": site_id, "unit_id": unit_id, "status": status, "q": like_pattern(q)}
-    return await _page(conn, LIST_ASSETS, params, page=page, page_size=page_size)
+    return await fetch_page(conn, LIST_ASSETS, params, limit=page_size, offset=(page - 1) * page_size)
 
 
 async def get_asset(conn: Conn, tenant_id: UUID, asset_id: int) -> dict[str, Any] | None:
-    return await _one(conn, GET_ASSET, {"tenant_id": tenant_id, "id": asset_id})
+    return await fetch_one(conn, GET_ASSET, {"tenant_id": tenant_id, "id": asset_id})
 
 
 async def asset_exists(conn: Conn, tenant_id: UUID, asset_id: int) -> dict[str, Any] | None:
-    return await _one(conn, ASSET_EXISTS, {"tenant_id": tenant_id, "id": asset_id})
+    return await fetch_one(conn, ASSET_EXISTS, {"tenant_id": tenant_id, "id": asset_id})
 
 
 async def lock_asset(conn: Conn, tenant_id: UUID, asset_id: int) -> dict[str, Any] | None:
-    return await _one(conn, LOCK_ASSET, {"tenant_id": tenant_id, "id": asset_id})
+    return await fetch_one(conn, LOCK_ASSET, {"tenant_id": tenant_id, "id": asset_id})
 
 
 async def asset_code_taken(conn: Conn, tenant_id: UUID, code: str, asset_id: int | None = None) -> bool:
-    return await _one(conn, ASSET_CODE_TAKEN, {"tenant_id": tenant_id, "code": code, "id": asset_id}) is not None
+    return await fetch_one(conn, ASSET_CODE_TAKEN, {"tenant_id": tenant_id, "code": code, "id": asset_id}) is not None
 
 
 async def insert_asset(conn: Conn, tenant_id: UUID, values: dict[str, Any], created_by: UUID | None) -> int:
-    row = await _one(conn, INSERT_ASSET, {"description_ar": None, **values, "tenant_id": tenant_id,
-                                          "created_by": created_by})
+    row = await fetch_one(conn, INSERT_ASSET, {"description_ar": None, **values, "tenant_id": tenant_id,
+                                               "created_by": created_by})
     return int(row["id"])  # type: ignore[index]
 
 
@@ -516,19 +481,19 @@ async def update_asset(conn: Conn, tenant_id: UUID, asset_id: int, values: dict[
 
 
 async def list_sites(conn: Conn, tenant_id: UUID) -> list[dict[str, Any]]:
-    return await _all(conn, LIST_SITES, {"tenant_id": tenant_id})
+    return await fetch_all(conn, LIST_SITES, {"tenant_id": tenant_id})
 
 
 async def get_site(conn: Conn, tenant_id: UUID, site_id: int) -> dict[str, Any] | None:
-    return await _one(conn, GET_SITE, {"tenant_id": tenant_id, "id": site_id})
+    return await fetch_one(conn, GET_SITE, {"tenant_id": tenant_id, "id": site_id})
 
 
 async def site_code_taken(conn: Conn, tenant_id: UUID, code: str, site_id: int | None = None) -> bool:
-    return await _one(conn, SITE_CODE_TAKEN, {"tenant_id": tenant_id, "code": code, "id": site_id}) is not None
+    return await fetch_one(conn, SITE_CODE_TAKEN, {"tenant_id": tenant_id, "code": code, "id": site_id}) is not None
 
 
 async def insert_site(conn: Conn, tenant_id: UUID, values: dict[str, Any]) -> int:
-    row = await _one(conn, INSERT_SITE, {"description_ar": None, **values, "tenant_id": tenant_id})
+    row = await fetch_one(conn, INSERT_SITE, {"description_ar": None, **values, "tenant_id": tenant_id})
     return int(row["id"])  # type: ignore[index]
 
 
@@ -537,24 +502,24 @@ async def update_site(conn: Conn, tenant_id: UUID, site_id: int, values: dict[st
 
 
 async def list_units(conn: Conn, tenant_id: UUID, site_id: int | None = None) -> list[dict[str, Any]]:
-    return await _all(conn, LIST_UNITS, {"tenant_id": tenant_id, "site_id": site_id})
+    return await fetch_all(conn, LIST_UNITS, {"tenant_id": tenant_id, "site_id": site_id})
 
 
 async def get_unit(conn: Conn, tenant_id: UUID, unit_id: int) -> dict[str, Any] | None:
-    return await _one(conn, GET_UNIT, {"tenant_id": tenant_id, "id": unit_id})
+    return await fetch_one(conn, GET_UNIT, {"tenant_id": tenant_id, "id": unit_id})
 
 
 async def unit_code_taken(conn: Conn, tenant_id: UUID, site_id: int, code: str, unit_id: int | None = None) -> bool:
     params = {"tenant_id": tenant_id, "site_id": site_id, "code": code, "id": unit_id}
-    return await _one(conn, UNIT_CODE_TAKEN, params) is not None
+    return await fetch_one(conn, UNIT_CODE_TAKEN, params) is not None
 
 
 async def unit_has_assets(conn: Conn, tenant_id: UUID, unit_id: int) -> bool:
-    return await _one(conn, UNIT_HAS_ASSETS, {"tenant_id": tenant_id, "id": unit_id}) is not None
+    return await fetch_one(conn, UNIT_HAS_ASSETS, {"tenant_id": tenant_id, "id": unit_id}) is not None
 
 
 async def insert_unit(conn: Conn, tenant_id: UUID, values: dict[str, Any]) -> int:
-    row = await _one(conn, INSERT_UNIT, {**values, "tenant_id": tenant_id})
+    row = await fetch_one(conn, INSERT_UNIT, {**values, "tenant_id": tenant_id})
     return int(row["id"])  # type: ignore[index]
 
 
@@ -569,25 +534,26 @@ async def list_alerts(conn: Conn, tenant_id: UUID, *, status: str | None = None,
                       asset_id: int | None = None, site_id: int | None = None, page: int = 1,
                       page_size: int = 25) -> tuple[list[dict[str, Any]], int]:
     params = {"tenant_id": tenant_id, "status": status, "severity": severity, "asset_id": asset_id, "site_id": site_id}
-    return await _page(conn, LIST_ALERTS, params, page=page, page_size=page_size)
+    return await fetch_page(conn, LIST_ALERTS, params, limit=page_size, offset=(page - 1) * page_size)
 
 
 async def get_alert(conn: Conn, tenant_id: UUID, alert_id: int) -> dict[str, Any] | None:
-    return await _one(conn, GET_ALERT, {"tenant_id": tenant_id, "id": alert_id})
+    return await fetch_one(conn, GET_ALERT, {"tenant_id": tenant_id, "id": alert_id})
 
 
 async def lock_alert(conn: Conn, tenant_id: UUID, alert_id: int) -> dict[str, Any] | None:
-    return await _one(conn, LOCK_ALERT, {"tenant_id": tenant_id, "id": alert_id})
+    return await fetch_one(conn, LOCK_ALERT, {"tenant_id": tenant_id, "id": alert_id})
 
 
 async def alert_of_asset(conn: Conn, tenant_id: UUID, alert_id: int, asset_id: int) -> dict[str, Any] | None:
-    return await _one(conn, ALERT_OF_ASSET, {"tenant_id": tenant_id, "id": alert_id, "asset_id": asset_id})
+    return await fetch_one(conn, ALERT_OF_ASSET, {"tenant_id": tenant_id, "id": alert_id, "asset_id": asset_id})
 
 
 async def insert_alert(conn: Conn, tenant_id: UUID, asset_id: int, values: dict[str, Any],
                        actor_id: UUID | None) -> int | None:
     """The new alert's id, or None when a live alert with the same (source, source_ref) exists."""
-    row = await _one(conn, INSERT_ALERT, {**values, "tenant_id": tenant_id, "asset_id": asset_id, "actor_id": actor_id})
+    row = await fetch_one(conn, INSERT_ALERT, {**values, "tenant_id": tenant_id, "asset_id": asset_id,
+                                               "actor_id": actor_id})
     return int(row["id"]) if row else None
 
 
@@ -606,18 +572,18 @@ async def insert_alert_history(conn: Conn, tenant_id: UUID, *, alert_id: int, as
 
 
 async def alert_history(conn: Conn, tenant_id: UUID, alert_id: int) -> list[dict[str, Any]]:
-    return await _all(conn, ALERT_HISTORY, {"tenant_id": tenant_id, "alert_id": alert_id})
+    return await fetch_all(conn, ALERT_HISTORY, {"tenant_id": tenant_id, "alert_id": alert_id})
 
 
 async def alert_history_after(conn: Conn, tenant_id: UUID, after: tuple[str, int] = ("0", 0),
                               limit: int = 500) -> list[dict[str, Any]]:
     """History rows after the cursor ``(xact_id, id)``; the last row's pair is the next cursor."""
-    return await _all(conn, ALERT_HISTORY_AFTER, {"tenant_id": tenant_id, "after_xact": after[0],
-                                                  "after_id": after[1], "limit": limit})
+    return await fetch_all(conn, ALERT_HISTORY_AFTER, {"tenant_id": tenant_id, "after_xact": after[0],
+                                                       "after_id": after[1], "limit": limit})
 
 
 async def alert_counts(conn: Conn, tenant_id: UUID) -> dict[str, int]:
-    return dict(await _one(conn, ALERT_COUNTS, {"tenant_id": tenant_id}) or {})
+    return dict(await fetch_one(conn, ALERT_COUNTS, {"tenant_id": tenant_id}) or {})
 
 
 # ----------------------------------------------------------------------------- work orders
@@ -627,21 +593,21 @@ async def list_work_orders(conn: Conn, tenant_id: UUID, *, status: str | None = 
                            asset_id: int | None = None, site_id: int | None = None, page: int = 1,
                            page_size: int = 25) -> tuple[list[dict[str, Any]], int]:
     params = {"tenant_id": tenant_id, "status": status, "priority": priority, "asset_id": asset_id, "site_id": site_id}
-    return await _page(conn, LIST_WORK_ORDERS, params, page=page, page_size=page_size)
+    return await fetch_page(conn, LIST_WORK_ORDERS, params, limit=page_size, offset=(page - 1) * page_size)
 
 
 async def get_work_order(conn: Conn, tenant_id: UUID, work_order_id: int) -> dict[str, Any] | None:
-    return await _one(conn, GET_WORK_ORDER, {"tenant_id": tenant_id, "id": work_order_id})
+    return await fetch_one(conn, GET_WORK_ORDER, {"tenant_id": tenant_id, "id": work_order_id})
 
 
 async def lock_work_order(conn: Conn, tenant_id: UUID, work_order_id: int) -> dict[str, Any] | None:
-    return await _one(conn, LOCK_WORK_ORDER, {"tenant_id": tenant_id, "id": work_order_id})
+    return await fetch_one(conn, LOCK_WORK_ORDER, {"tenant_id": tenant_id, "id": work_order_id})
 
 
 async def insert_work_order(conn: Conn, tenant_id: UUID, asset_id: int, values: dict[str, Any],
                             actor_id: UUID | None) -> int:
-    row = await _one(conn, INSERT_WORK_ORDER, {**values, "tenant_id": tenant_id, "asset_id": asset_id,
-                                               "actor_id": actor_id})
+    row = await fetch_one(conn, INSERT_WORK_ORDER, {**values, "tenant_id": tenant_id, "asset_id": asset_id,
+                                                    "actor_id": actor_id})
     return int(row["id"])  # type: ignore[index]
 
 
@@ -661,30 +627,30 @@ async def insert_work_order_history(conn: Conn, tenant_id: UUID, *, work_order_i
 
 
 async def work_order_history(conn: Conn, tenant_id: UUID, work_order_id: int) -> list[dict[str, Any]]:
-    return await _all(conn, WORK_ORDER_HISTORY, {"tenant_id": tenant_id, "work_order_id": work_order_id})
+    return await fetch_all(conn, WORK_ORDER_HISTORY, {"tenant_id": tenant_id, "work_order_id": work_order_id})
 
 
 async def work_order_history_after(conn: Conn, tenant_id: UUID, after: tuple[str, int] = ("0", 0),
                                    limit: int = 500) -> list[dict[str, Any]]:
     """History rows after the cursor ``(xact_id, id)``; the last row's pair is the next cursor."""
-    return await _all(conn, WORK_ORDER_HISTORY_AFTER, {"tenant_id": tenant_id, "after_xact": after[0],
-                                                       "after_id": after[1], "limit": limit})
+    return await fetch_all(conn, WORK_ORDER_HISTORY_AFTER, {"tenant_id": tenant_id, "after_xact": after[0],
+                                                            "after_id": after[1], "limit": limit})
 
 
 async def work_order_counts(conn: Conn, tenant_id: UUID) -> dict[str, int]:
-    return dict(await _one(conn, WORK_ORDER_COUNTS, {"tenant_id": tenant_id}) or {})
+    return dict(await fetch_one(conn, WORK_ORDER_COUNTS, {"tenant_id": tenant_id}) or {})
 
 
 # ----------------------------------------------------------------------------- dashboard and health
 
 
 async def status_counts(conn: Conn, tenant_id: UUID) -> dict[str, int]:
-    rows = await _all(conn, STATUS_COUNTS, {"tenant_id": tenant_id})
+    rows = await fetch_all(conn, STATUS_COUNTS, {"tenant_id": tenant_id})
     return {r["status"]: int(r["n"]) for r in rows}
 
 
 async def at_risk_assets(conn: Conn, tenant_id: UUID, limit: int = 5) -> list[dict[str, Any]]:
-    return await _all(conn, AT_RISK, {"tenant_id": tenant_id, "limit": limit})
+    return await fetch_all(conn, AT_RISK, {"tenant_id": tenant_id, "limit": limit})
 
 
 async def record_health(conn: Conn, tenant_id: UUID, asset_id: int, *, time: datetime, status: str,
@@ -714,13 +680,14 @@ async def ensure_unit(conn: Conn, tenant_id: UUID, values: dict[str, Any]) -> No
 
 async def ensure_asset(conn: Conn, tenant_id: UUID, values: dict[str, Any]) -> bool:
     """True when the asset was created now (False: a row with that code exists)."""
-    return await _one(conn, INSERT_ASSET_IF_ABSENT, {"description_ar": None, **values, "tenant_id": tenant_id}) is not None
+    params = {"description_ar": None, **values, "tenant_id": tenant_id}
+    return await fetch_one(conn, INSERT_ASSET_IF_ABSENT, params) is not None
 
 
 async def site_ids_by_code(conn: Conn, tenant_id: UUID) -> dict[str, int]:
-    return {r["code"].lower(): r["id"] for r in await _all(conn, SITE_IDS_BY_CODE, {"tenant_id": tenant_id})}
+    return {r["code"].lower(): r["id"] for r in await fetch_all(conn, SITE_IDS_BY_CODE, {"tenant_id": tenant_id})}
 
 
 async def unit_ids_by_code(conn: Conn, tenant_id: UUID) -> dict[tuple[str, str], int]:
-    rows = await _all(conn, UNIT_IDS_BY_CODE, {"tenant_id": tenant_id})
+    rows = await fetch_all(conn, UNIT_IDS_BY_CODE, {"tenant_id": tenant_id})
     return {(r["site_code"].lower(), r["code"].lower()): r["id"] for r in rows}

@@ -12,13 +12,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from psycopg import sql
 
 from optria.blackbox.events import EventRecord
+from optria.db import Conn, fetch_all, fetch_one
 from optria.timeseries.relations import LATEST
-
-Conn = psycopg.AsyncConnection[dict[str, Any]]
 
 # ----------------------------------------------------------------------------- events: write
 
@@ -49,8 +47,7 @@ async def insert_events(conn: Conn, records: list[EventRecord]) -> list[int]:
         return []
     columns = list(zip(*(r.row() for r in records)))
     params = {name: list(values) for name, values in zip(EVENT_COLUMNS, columns)}
-    cur = await conn.execute(INSERT_EVENTS, params)
-    return [r["id"] for r in await cur.fetchall()]
+    return [r["id"] for r in await fetch_all(conn, INSERT_EVENTS, params)]
 
 
 UPSERT_REJECTION = """
@@ -96,10 +93,10 @@ WHERE id = %(id)s
 async def lock_cursor(conn: Conn, collector: str, tenant_id: UUID | None = None) -> dict[str, Any] | None:
     """The collector's cursor row, locked for this transaction; None when another process holds it."""
     params = {"collector": collector, "tenant_id": tenant_id}
-    row = await (await conn.execute(LOCK_CURSOR, params)).fetchone()
+    row = await fetch_one(conn, LOCK_CURSOR, params)
     if row is None:
         await conn.execute(ENSURE_CURSOR, params)
-        row = await (await conn.execute(LOCK_CURSOR, params)).fetchone()
+        row = await fetch_one(conn, LOCK_CURSOR, params)
     return row
 
 
@@ -383,9 +380,9 @@ async def list_incidents(conn: Conn, tenant_id: UUID, params: dict[str, Any], ac
                          limit: int, offset: int, cap: int) -> tuple[list[dict[str, Any]], int]:
     where = _where(INCIDENT_FILTERS, active)
     values = {"tenant_id": tenant_id, "limit": limit, "offset": offset, "cap": cap, **params}
-    rows = await (await conn.execute(sql.SQL(INCIDENT_LIST).format(where=where), values)).fetchall()
+    rows = await fetch_all(conn, sql.SQL(INCIDENT_LIST).format(where=where), values)
     join = sql.SQL("JOIN assets a ON a.tenant_id = i.tenant_id AND a.id = i.asset_id") if "site_id" in active else sql.SQL("")
-    total = await (await conn.execute(sql.SQL(INCIDENT_COUNT).format(join=join, where=where), values)).fetchone()
+    total = await fetch_one(conn, sql.SQL(INCIDENT_COUNT).format(join=join, where=where), values)
     return rows, int(total["n"]) if total else 0
 
 
@@ -476,8 +473,8 @@ async def list_events(conn: Conn, tenant_id: UUID, params: dict[str, Any], activ
                       limit: int, offset: int, cap: int) -> tuple[list[dict[str, Any]], int]:
     where = _where(EVENT_FILTERS, active)
     values = {"tenant_id": tenant_id, "limit": limit, "offset": offset, "cap": cap, **params}
-    rows = await (await conn.execute(sql.SQL(EVENT_LIST).format(where=where), values)).fetchall()
-    total = await (await conn.execute(sql.SQL(EVENT_COUNT).format(where=where), values)).fetchone()
+    rows = await fetch_all(conn, sql.SQL(EVENT_LIST).format(where=where), values)
+    total = await fetch_one(conn, sql.SQL(EVENT_COUNT).format(where=where), values)
     return rows, int(total["n"]) if total else 0
 
 
@@ -600,12 +597,4 @@ def with_asset(query: str, column: str, asset_id: int | None) -> sql.Composable:
     """``query`` with its ``{asset}`` slot filled: an asset filter on ``column``, or nothing."""
     fragment = sql.SQL(f"AND {column} = %(asset_id)s") if asset_id else sql.SQL("")
     return sql.SQL(query).format(asset=fragment)
-
-
-async def fetch_all(conn: Conn, query: str | sql.Composable, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return await (await conn.execute(query, params)).fetchall()  # type: ignore[arg-type]
-
-
-async def fetch_one(conn: Conn, query: str | sql.Composable, params: dict[str, Any]) -> dict[str, Any] | None:
-    return await (await conn.execute(query, params)).fetchone()  # type: ignore[arg-type]
 

@@ -14,6 +14,8 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from optria.db import fetch_all, fetch_one, fetch_page, like_pattern
+
 USER_COLUMNS = """
 u.id, u.tenant_id, u.username, u.email, u.display_name, u.role, u.is_active, u.auth_source,
 u.must_change_password, u.identity_provider_id, p.name AS provider_name, u.last_login_at, u.created_at,
@@ -221,89 +223,59 @@ class UserFilter:
         return {"q": like_pattern(self.q), "role": self.role, "active": self.active, "source": self.source}
 
 
-def like_pattern(q: str | None) -> str | None:
-    """``%q%`` with LIKE wildcards in the user's text escaped (a search for "a_b" finds "a_b" only)."""
-    if not q or not q.strip():
-        return None
-    escaped = q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-async def fetch_page(conn: AsyncConnection, sql: str, count_sql: str, params: dict[str, Any], *, limit: int,
-                     offset: int) -> tuple[list[dict[str, Any]], int]:
-    """One page of rows and the total; the total comes from the window count, or a count query past the end."""
-    rows = await (await conn.execute(sql, {**params, "limit": limit, "offset": offset})).fetchall()
-    if rows:
-        total = int(rows[0]["total"])
-        for row in rows:
-            row.pop("total", None)
-        return rows, total
-    total = (await (await conn.execute(count_sql, params)).fetchone())["total"]
-    return [], int(total)
-
-
-
 # -- statements as functions of a connection: the service composes them inside one transaction ----------
-
-async def _one(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    return await (await conn.execute(sql, params)).fetchone()
-
-
-async def _all(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return await (await conn.execute(sql, params)).fetchall()
-
 
 async def list_tenant_users(conn: AsyncConnection, tenant_id: UUID, f: UserFilter, *, limit: int,
                             offset: int) -> tuple[list[dict[str, Any]], int]:
-    return await fetch_page(conn, LIST_TENANT_USERS, COUNT_TENANT_USERS, {"tenant_id": tenant_id, **f.params()},
-                            limit=limit, offset=offset)
+    return await fetch_page(conn, LIST_TENANT_USERS, {"tenant_id": tenant_id, **f.params()}, limit=limit,
+                            offset=offset, count_query=COUNT_TENANT_USERS)
 
 
 async def list_all_users(conn: AsyncConnection, f: UserFilter, *, limit: int,
                          offset: int) -> tuple[list[dict[str, Any]], int]:
-    return await fetch_page(conn, LIST_ALL_USERS, COUNT_ALL_USERS, {"tenant_id": f.tenant_id, **f.params()},
-                            limit=limit, offset=offset)
+    return await fetch_page(conn, LIST_ALL_USERS, {"tenant_id": f.tenant_id, **f.params()}, limit=limit,
+                            offset=offset, count_query=COUNT_ALL_USERS)
 
 
 async def get_tenant_user(conn: AsyncConnection, tenant_id: UUID, user_id: UUID) -> dict[str, Any] | None:
-    return await _one(conn, GET_TENANT_USER, {"tenant_id": tenant_id, "id": user_id})
+    return await fetch_one(conn, GET_TENANT_USER, {"tenant_id": tenant_id, "id": user_id})
 
 
 async def lock_tenant_user(conn: AsyncConnection, tenant_id: UUID, user_id: UUID) -> dict[str, Any] | None:
-    return await _one(conn, LOCK_TENANT_USER, {"tenant_id": tenant_id, "id": user_id})
+    return await fetch_one(conn, LOCK_TENANT_USER, {"tenant_id": tenant_id, "id": user_id})
 
 
 async def lock_active_admins(conn: AsyncConnection, tenant_id: UUID) -> list[UUID]:
-    return [r["id"] for r in await _all(conn, LOCK_ACTIVE_ADMINS, {"tenant_id": tenant_id})]
+    return [r["id"] for r in await fetch_all(conn, LOCK_ACTIVE_ADMINS, {"tenant_id": tenant_id})]
 
 
 async def taken(conn: AsyncConnection, tenant_id: UUID, username: str, email: str) -> tuple[bool, bool]:
-    row = await _one(conn, FIND_TAKEN, {"tenant_id": tenant_id, "username": username, "email": email})
+    row = await fetch_one(conn, FIND_TAKEN, {"tenant_id": tenant_id, "username": username, "email": email})
     return bool(row and row["username_taken"]), bool(row and row["email_taken"])
 
 
 async def username_exists(conn: AsyncConnection, tenant_id: UUID, username: str) -> bool:
-    return await _one(conn, USERNAME_EXISTS, {"tenant_id": tenant_id, "username": username}) is not None
+    return await fetch_one(conn, USERNAME_EXISTS, {"tenant_id": tenant_id, "username": username}) is not None
 
 
 async def insert_local_user(conn: AsyncConnection, *, tenant_id: UUID, username: str, email: str,
                             display_name: str | None, role: str, password_hash: str) -> UUID:
-    row = await _one(conn, INSERT_LOCAL_USER, {"tenant_id": tenant_id, "username": username, "email": email,
-                                               "display_name": display_name, "role": role,
-                                               "password_hash": password_hash})
+    row = await fetch_one(conn, INSERT_LOCAL_USER, {"tenant_id": tenant_id, "username": username, "email": email,
+                                                    "display_name": display_name, "role": role,
+                                                    "password_hash": password_hash})
     return row["id"]
 
 
 async def insert_sso_user(conn: AsyncConnection, *, tenant_id: UUID, username: str, email: str,
                           display_name: str | None, role: str, provider_id: int, issuer: str, subject: str) -> UUID:
-    row = await _one(conn, INSERT_SSO_USER, {"tenant_id": tenant_id, "username": username, "email": email,
-                                             "display_name": display_name, "role": role, "provider_id": provider_id,
-                                             "issuer": issuer, "subject": subject})
+    row = await fetch_one(conn, INSERT_SSO_USER, {"tenant_id": tenant_id, "username": username, "email": email,
+                                                  "display_name": display_name, "role": role,
+                                                  "provider_id": provider_id, "issuer": issuer, "subject": subject})
     return row["id"]
 
 
 async def find_external_user(conn: AsyncConnection, tenant_id: UUID, issuer: str, subject: str) -> dict[str, Any] | None:
-    return await _one(conn, FIND_EXTERNAL_USER, {"tenant_id": tenant_id, "issuer": issuer, "subject": subject})
+    return await fetch_one(conn, FIND_EXTERNAL_USER, {"tenant_id": tenant_id, "issuer": issuer, "subject": subject})
 
 
 async def update_profile(conn: AsyncConnection, tenant_id: UUID, user_id: UUID, *, display_name: str | None,
@@ -339,32 +311,33 @@ async def set_temporary_password(conn: AsyncConnection, tenant_id: UUID, user_id
 async def list_audit(conn: AsyncConnection, tenant_id: UUID, *, action: str | None, target_id: str | None,
                      q: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     params = {"tenant_id": tenant_id, "action": action, "target_id": target_id, "q": like_pattern(q)}
-    return await fetch_page(conn, LIST_AUDIT, COUNT_AUDIT, params, limit=limit, offset=offset)
+    return await fetch_page(conn, LIST_AUDIT, params, limit=limit, offset=offset, count_query=COUNT_AUDIT)
 
 
 async def list_providers(conn: AsyncConnection, tenant_id: UUID) -> list[dict[str, Any]]:
-    return await _all(conn, LIST_PROVIDERS, {"tenant_id": tenant_id})
+    return await fetch_all(conn, LIST_PROVIDERS, {"tenant_id": tenant_id})
 
 
 async def sealed_provider_secrets(conn: AsyncConnection, tenant_id: UUID) -> dict[int, str]:
-    return {r["id"]: r["client_secret_sealed"] for r in await _all(conn, SEALED_PROVIDER_SECRETS,
-                                                                   {"tenant_id": tenant_id})}
+    return {r["id"]: r["client_secret_sealed"] for r in await fetch_all(conn, SEALED_PROVIDER_SECRETS,
+                                                                        {"tenant_id": tenant_id})}
 
 
 async def list_enabled_providers(conn: AsyncConnection, tenant_id: UUID) -> list[dict[str, Any]]:
-    return await _all(conn, LIST_ENABLED_PROVIDERS, {"tenant_id": tenant_id})
+    return await fetch_all(conn, LIST_ENABLED_PROVIDERS, {"tenant_id": tenant_id})
 
 
 async def get_provider(conn: AsyncConnection, tenant_id: UUID, provider_id: int) -> dict[str, Any] | None:
-    return await _one(conn, GET_PROVIDER, {"tenant_id": tenant_id, "id": provider_id})
+    return await fetch_one(conn, GET_PROVIDER, {"tenant_id": tenant_id, "id": provider_id})
 
 
 async def provider_name_taken(conn: AsyncConnection, tenant_id: UUID, name: str, provider_id: int | None) -> bool:
-    return await _one(conn, PROVIDER_NAME_TAKEN, {"tenant_id": tenant_id, "name": name, "id": provider_id}) is not None
+    params = {"tenant_id": tenant_id, "name": name, "id": provider_id}
+    return await fetch_one(conn, PROVIDER_NAME_TAKEN, params) is not None
 
 
 async def insert_provider(conn: AsyncConnection, values: dict[str, Any]) -> int:
-    row = await _one(conn, INSERT_PROVIDER, {**values, "role_mapping": Jsonb(values["role_mapping"])})
+    row = await fetch_one(conn, INSERT_PROVIDER, {**values, "role_mapping": Jsonb(values["role_mapping"])})
     return row["id"]
 
 

@@ -14,15 +14,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from optria.assets.store import like_pattern
+from optria.db import Conn, fetch_all, fetch_one, fetch_page, like_pattern
 from optria.integrations import live
 from optria.integrations.models import KIND_LABELS
 from optria.timeseries.relations import LATEST
-
-Conn = AsyncConnection[dict[str, Any]]
 
 # ----------------------------------------------------------------------------- integrations
 
@@ -251,31 +248,6 @@ SELECT code::text AS code, id FROM assets WHERE tenant_id = %(tenant_id)s AND co
 """
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
-async def _one(conn: Conn, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    cur = await conn.execute(sql, params)
-    return await cur.fetchone()
-
-
-async def _all(conn: Conn, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cur = await conn.execute(sql, params)
-    return await cur.fetchall()
-
-
-async def _page(conn: Conn, sql: str, params: dict[str, Any], page: int,
-                page_size: int) -> tuple[list[dict[str, Any]], int]:
-    """Rows of one page and the total; a page past the end still reports the total."""
-    rows = await _all(conn, sql, {**params, "limit": page_size, "offset": (page - 1) * page_size})
-    if rows:
-        return rows, int(rows[0]["total"])
-    if page > 1:
-        first = await _all(conn, sql, {**params, "limit": 1, "offset": 0})
-        return [], int(first[0]["total"]) if first else 0
-    return [], 0
-
-
 # ----------------------------------------------------------------------------- integrations
 
 
@@ -283,7 +255,7 @@ async def list_integrations(conn: Conn, tenant_id: UUID, *, kind: str | None = N
                             enabled: bool | None = None, page: int = 1,
                             page_size: int = 30) -> tuple[list[dict[str, Any]], int]:
     params = {"tenant_id": tenant_id, "kind": kind, "q": like_pattern(q), "enabled": enabled}
-    return await _page(conn, LIST_INTEGRATIONS, params, page, page_size)
+    return await fetch_page(conn, LIST_INTEGRATIONS, params, limit=page_size, offset=(page - 1) * page_size)
 
 
 async def dashboard_integrations(conn: Conn, tenant_id: UUID, limit: int = 6) -> dict[str, Any]:
@@ -294,32 +266,32 @@ async def dashboard_integrations(conn: Conn, tenant_id: UUID, limit: int = 6) ->
 
 
 async def get_integration(conn: Conn, tenant_id: UUID, integration_id: int) -> dict[str, Any] | None:
-    return await _one(conn, GET_INTEGRATION, {"tenant_id": tenant_id, "id": integration_id})
+    return await fetch_one(conn, GET_INTEGRATION, {"tenant_id": tenant_id, "id": integration_id})
 
 
 async def lock_integration(conn: Conn, tenant_id: UUID, integration_id: int) -> dict[str, Any] | None:
     """The row with its sealed secrets, locked for an update in this transaction."""
-    return await _one(conn, INTEGRATION_SECRETS, {"tenant_id": tenant_id, "id": integration_id})
+    return await fetch_one(conn, INTEGRATION_SECRETS, {"tenant_id": tenant_id, "id": integration_id})
 
 
 async def integration_for_use(conn: Conn, tenant_id: UUID, integration_id: int) -> dict[str, Any] | None:
     """Kind, config and sealed secrets, for a connection test or a browse (no lock)."""
-    return await _one(conn, INTEGRATION_FOR_USE, {"tenant_id": tenant_id, "id": integration_id})
+    return await fetch_one(conn, INTEGRATION_FOR_USE, {"tenant_id": tenant_id, "id": integration_id})
 
 
 async def name_taken(conn: Conn, tenant_id: UUID, name: str, integration_id: int | None = None) -> bool:
-    return await _one(conn, NAME_TAKEN, {"tenant_id": tenant_id, "name": name, "id": integration_id}) is not None
+    return await fetch_one(conn, NAME_TAKEN, {"tenant_id": tenant_id, "name": name, "id": integration_id}) is not None
 
 
 async def integration_id_by_name(conn: Conn, tenant_id: UUID, name: str) -> int | None:
-    row = await _one(conn, INTEGRATION_BY_NAME, {"tenant_id": tenant_id, "name": name})
+    row = await fetch_one(conn, INTEGRATION_BY_NAME, {"tenant_id": tenant_id, "name": name})
     return int(row["id"]) if row else None
 
 
 async def insert_integration(conn: Conn, tenant_id: UUID, *, kind: str, name: str, config: dict[str, Any],
                              secrets: dict[str, str], enabled: bool = True, is_demo: bool = False,
                              demo_stream: bool = False) -> int:
-    row = await _one(conn, INSERT_INTEGRATION, {
+    row = await fetch_one(conn, INSERT_INTEGRATION, {
         "tenant_id": tenant_id, "kind": kind, "name": name, "config": Jsonb(config), "secrets": Jsonb(secrets),
         "enabled": enabled, "is_demo": is_demo, "demo_stream": demo_stream})
     return int(row["id"])  # type: ignore[index]
@@ -352,13 +324,14 @@ async def log_action(conn: Conn, tenant_id: UUID, integration_id: int, *, action
 
 async def error_history(conn: Conn, tenant_id: UUID, integration_id: int, limit: int = 10) -> list[dict[str, Any]]:
     """The source's error episodes, newest first (the open one, if any, is the current error)."""
-    cur = await conn.execute(ERROR_HISTORY, {"tenant_id": tenant_id, "integration_id": integration_id, "limit": limit})
-    return await cur.fetchall()
+    return await fetch_all(conn, ERROR_HISTORY, {"tenant_id": tenant_id, "integration_id": integration_id,
+                                                 "limit": limit})
 
 
 async def list_actions(conn: Conn, tenant_id: UUID, integration_id: int, *, page: int = 1,
                        page_size: int = 25) -> tuple[list[dict[str, Any]], int]:
-    return await _page(conn, LIST_ACTIONS, {"tenant_id": tenant_id, "integration_id": integration_id}, page, page_size)
+    params = {"tenant_id": tenant_id, "integration_id": integration_id}
+    return await fetch_page(conn, LIST_ACTIONS, params, limit=page_size, offset=(page - 1) * page_size)
 
 
 # ----------------------------------------------------------------------------- signals
@@ -366,7 +339,7 @@ async def list_actions(conn: Conn, tenant_id: UUID, integration_id: int, *, page
 
 async def upsert_signal(conn: Conn, tenant_id: UUID, integration_id: int, *, external_id: str, name: str | None,
                         path: str = "", data_type: str | None = None, eng_unit: str | None = None) -> int:
-    row = await _one(conn, UPSERT_SIGNAL, {
+    row = await fetch_one(conn, UPSERT_SIGNAL, {
         "tenant_id": tenant_id, "integration_id": integration_id, "external_id": external_id,
         "name": name or external_id, "name_given": bool(name), "path": path or "", "data_type": data_type,
         "eng_unit": eng_unit})
@@ -375,16 +348,16 @@ async def upsert_signal(conn: Conn, tenant_id: UUID, integration_id: int, *, ext
 
 async def signal_of_integration(conn: Conn, tenant_id: UUID, integration_id: int,
                                 signal_id: int) -> dict[str, Any] | None:
-    return await _one(conn, SIGNAL_OF_INTEGRATION, {"tenant_id": tenant_id, "integration_id": integration_id,
-                                                    "id": signal_id})
+    return await fetch_one(conn, SIGNAL_OF_INTEGRATION, {"tenant_id": tenant_id, "integration_id": integration_id,
+                                                         "id": signal_id})
 
 
 async def mapped_external_ids(conn: Conn, tenant_id: UUID, integration_id: int,
                               external_ids: list[str]) -> dict[str, dict[str, Any]]:
     if not external_ids:
         return {}
-    rows = await _all(conn, MAPPED_EXTERNAL_IDS, {"tenant_id": tenant_id, "integration_id": integration_id,
-                                                  "ids": external_ids})
+    rows = await fetch_all(conn, MAPPED_EXTERNAL_IDS, {"tenant_id": tenant_id, "integration_id": integration_id,
+                                                       "ids": external_ids})
     return {r["external_id"]: r for r in rows}
 
 
@@ -394,24 +367,24 @@ async def mapped_external_ids(conn: Conn, tenant_id: UUID, integration_id: int,
 async def list_mappings(conn: Conn, tenant_id: UUID, integration_id: int, *, asset_id: int | None = None,
                         q: str | None = None, page: int = 1, page_size: int = 50) -> tuple[list[dict[str, Any]], int]:
     params = {"tenant_id": tenant_id, "integration_id": integration_id, "asset_id": asset_id, "q": like_pattern(q)}
-    return await _page(conn, LIST_MAPPINGS, params, page, page_size)
+    return await fetch_page(conn, LIST_MAPPINGS, params, limit=page_size, offset=(page - 1) * page_size)
 
 
 async def export_mappings(conn: Conn, tenant_id: UUID, integration_id: int) -> list[dict[str, Any]]:
-    return await _all(conn, EXPORT_MAPPINGS, {"tenant_id": tenant_id, "integration_id": integration_id})
+    return await fetch_all(conn, EXPORT_MAPPINGS, {"tenant_id": tenant_id, "integration_id": integration_id})
 
 
 async def get_mapping(conn: Conn, tenant_id: UUID, mapping_id: int) -> dict[str, Any] | None:
-    return await _one(conn, GET_MAPPING, {"tenant_id": tenant_id, "id": mapping_id})
+    return await fetch_one(conn, GET_MAPPING, {"tenant_id": tenant_id, "id": mapping_id})
 
 
 async def mapping_of_signal(conn: Conn, tenant_id: UUID, signal_id: int) -> dict[str, Any] | None:
-    return await _one(conn, MAPPING_OF_SIGNAL, {"tenant_id": tenant_id, "signal_id": signal_id})
+    return await fetch_one(conn, MAPPING_OF_SIGNAL, {"tenant_id": tenant_id, "signal_id": signal_id})
 
 
 async def insert_mapping(conn: Conn, tenant_id: UUID, signal_id: int, values: dict[str, Any]) -> int:
     params = {"tenant_id": tenant_id, "signal_id": signal_id, **{f: values[f] for f in MAPPING_FIELDS}}
-    row = await _one(conn, INSERT_MAPPING, params)
+    row = await fetch_one(conn, INSERT_MAPPING, params)
     return int(row["id"])  # type: ignore[index]
 
 
@@ -421,13 +394,14 @@ async def update_mapping(conn: Conn, tenant_id: UUID, mapping_id: int, values: d
 
 
 async def delete_mapping(conn: Conn, tenant_id: UUID, mapping_id: int) -> bool:
-    return await _one(conn, DELETE_MAPPING, {"tenant_id": tenant_id, "id": mapping_id}) is not None
+    return await fetch_one(conn, DELETE_MAPPING, {"tenant_id": tenant_id, "id": mapping_id}) is not None
 
 
 async def mapped_signals_for_asset(conn: Conn, tenant_id: UUID, asset_id: int, limit: int = 200) -> list[dict[str, Any]]:
     """The asset's mapped signals with their latest engineering value, quality name and limit level
     (see :func:`optria.integrations.live.with_latest`), for the asset detail page."""
-    rows = await _all(conn, MAPPED_SIGNALS_FOR_ASSET, {"tenant_id": tenant_id, "asset_id": asset_id, "limit": limit})
+    params = {"tenant_id": tenant_id, "asset_id": asset_id, "limit": limit}
+    rows = await fetch_all(conn, MAPPED_SIGNALS_FOR_ASSET, params)
     return [live.with_latest(r) for r in rows]
 
 
@@ -435,16 +409,16 @@ async def mapped_signals_for_asset(conn: Conn, tenant_id: UUID, asset_id: int, l
 
 
 async def asset_choices(conn: Conn, tenant_id: UUID, limit: int = 2000) -> list[dict[str, Any]]:
-    return await _all(conn, ASSET_CHOICES, {"tenant_id": tenant_id, "limit": limit})
+    return await fetch_all(conn, ASSET_CHOICES, {"tenant_id": tenant_id, "limit": limit})
 
 
 async def asset_ref(conn: Conn, tenant_id: UUID, asset_id: int) -> dict[str, Any] | None:
-    return await _one(conn, ASSET_REF, {"tenant_id": tenant_id, "id": asset_id})
+    return await fetch_one(conn, ASSET_REF, {"tenant_id": tenant_id, "id": asset_id})
 
 
 async def asset_ids_by_code(conn: Conn, tenant_id: UUID, codes: list[str]) -> dict[str, int]:
     """Asset ids by code, keyed by the lower-cased code (codes are case-insensitive)."""
     if not codes:
         return {}
-    rows = await _all(conn, ASSET_IDS_BY_CODE, {"tenant_id": tenant_id, "codes": codes})
+    rows = await fetch_all(conn, ASSET_IDS_BY_CODE, {"tenant_id": tenant_id, "codes": codes})
     return {r["code"].lower(): int(r["id"]) for r in rows}

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from optria.db import Database
+from optria.db import Database, fetch_page, like_pattern
 from optria.identity import users_store
 from optria.identity.store import CurrentUser, write_audit
-from optria.identity.users_store import UserFilter, fetch_page, like_pattern
+from optria.identity.users_store import UserFilter
 
 LIST_TENANTS = """
 SELECT t.id, t.slug, t.name, t.is_demo, t.is_active, t.created_at,
@@ -52,8 +52,8 @@ class TenantsStore:
 
     async def list_tenants(self, q: str | None, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         async with self.db.platform("platform_tenants") as conn:
-            return await fetch_page(conn, LIST_TENANTS, COUNT_TENANTS, {"q": like_pattern(q)}, limit=limit,
-                                    offset=offset)
+            return await fetch_page(conn, LIST_TENANTS, {"q": like_pattern(q)}, limit=limit, offset=offset,
+                                    count_query=COUNT_TENANTS)
 
     async def tenant_options(self) -> list[dict[str, Any]]:
         async with self.db.platform("platform_tenant_options") as conn:

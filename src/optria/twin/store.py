@@ -22,7 +22,8 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from optria.assets.store import EFFECTIVE_STATUS, INSERT_HEALTH_SNAPSHOT, STALE, UPSERT_HEALTH_LATEST, Conn
+from optria.assets.store import EFFECTIVE_STATUS, INSERT_HEALTH_SNAPSHOT, STALE, UPSERT_HEALTH_LATEST
+from optria.db import Conn, fetch_all
 from optria.timeseries import store as timeseries
 from optria.timeseries import staleness
 from optria.timeseries import statistics
@@ -318,16 +319,6 @@ CROSS JOIN LATERAL (
 NOTIFY_LIVE = "SELECT pg_notify('optria_live', %(payload)s)"
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
-async def _all(conn: Conn, sql: str, params: dict[str, Any], *, prepare: bool | None = None) -> list[dict[str, Any]]:
-    """Rows as dicts. ``prepare=False`` for a query with optional parameters ("%(x)s IS NULL
-    OR ..."): once prepared, PostgreSQL may switch to a generic plan blind to which are set."""
-    cur = await conn.execute(sql, params, prepare=prepare)
-    return await cur.fetchall()
-
-
 async def grid(conn: Conn, tenant_id: UUID, *, site_id: int | None, unit_id: int | None, status: str | None,
                q: str | None, page: int, page_size: int, top: int,
                known_total: int | None = None) -> tuple[list[dict[str, Any]], int]:
@@ -335,7 +326,7 @@ async def grid(conn: Conn, tenant_id: UUID, *, site_id: int | None, unit_id: int
     params = {"tenant_id": tenant_id, "site_id": site_id, "unit_id": unit_id, "status": status, "q": q,
               "limit": page_size, "offset": (page - 1) * page_size, "top": top, "detail": []}
     used = frozenset(k for k in GRID_FILTERS if params[k] is not None)
-    rows = await _all(conn, grid_sql(used, status is not None, known_total is None), params)
+    rows = await fetch_all(conn, grid_sql(used, status is not None, known_total is None), params)
     if known_total is not None:
         return rows, known_total
     return rows, int(rows[0]["total"]) if rows else 0
@@ -343,49 +334,49 @@ async def grid(conn: Conn, tenant_id: UUID, *, site_id: int | None, unit_id: int
 
 async def cards_by_id(conn: Conn, tenant_id: UUID, ids: list[int], *, top: int,
                       detail: list[int] | None = None) -> list[dict[str, Any]]:
-    return await _all(conn, CARDS_BY_ID, {"tenant_id": tenant_id, "ids": ids, "top": top, "detail": detail or []})
+    return await fetch_all(conn, CARDS_BY_ID, {"tenant_id": tenant_id, "ids": ids, "top": top, "detail": detail or []})
 
 
 async def changed_cards(conn: Conn, tenant_id: UUID, since: datetime, *, top: int, only: list[int] | None,
                         detail: list[int]) -> tuple[datetime, list[dict[str, Any]]]:
     """(database time of the read, cards changed after ``since``)."""
     now = (await (await conn.execute(NOW)).fetchone())["now"]  # type: ignore[index]
-    rows = await _all(conn, CHANGED_CARDS, {"tenant_id": tenant_id, "since": since, "top": top, "only": only,
-                                            "detail": detail}, prepare=False)
+    rows = await fetch_all(conn, CHANGED_CARDS, {"tenant_id": tenant_id, "since": since, "top": top, "only": only,
+                                                 "detail": detail}, prepare=False)
     return now, rows
 
 
 async def site_overview(conn: Conn, tenant_id: UUID) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(sites with their asset counts by effective status, units of all sites)."""
-    sites = await _all(conn, SITE_OVERVIEW, {"tenant_id": tenant_id})
+    sites = await fetch_all(conn, SITE_OVERVIEW, {"tenant_id": tenant_id})
     return sites, [u for s in sites for u in s["units"]]
 
 
 async def status_by_site(conn: Conn, tenant_id: UUID) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
-    for r in await _all(conn, STATUS_BY_SITE, {"tenant_id": tenant_id}):
+    for r in await fetch_all(conn, STATUS_BY_SITE, {"tenant_id": tenant_id}):
         out.setdefault(r["site_id"], {})[r["status"]] = r["n"]
     return out
 
 
 async def setup_state(conn: Conn, tenant_id: UUID) -> dict[str, bool]:
-    rows = await _all(conn, SETUP, {"tenant_id": tenant_id})
+    rows = await fetch_all(conn, SETUP, {"tenant_id": tenant_id})
     return dict(rows[0])
 
 
 async def health_history(conn: Conn, tenant_id: UUID, asset_id: int, span: str) -> list[dict[str, Any]]:
-    return await _all(conn, HEALTH_HISTORY, {"tenant_id": tenant_id, "asset_id": asset_id, "span": span})
+    return await fetch_all(conn, HEALTH_HISTORY, {"tenant_id": tenant_id, "asset_id": asset_id, "span": span})
 
 
 async def health_history_between(conn: Conn, tenant_id: UUID, asset_id: int, since: datetime,
                                  until: datetime) -> list[dict[str, Any]]:
-    return await _all(conn, HEALTH_BETWEEN, {"tenant_id": tenant_id, "asset_id": asset_id, "since": since,
-                                             "until": until})
+    return await fetch_all(conn, HEALTH_BETWEEN, {"tenant_id": tenant_id, "asset_id": asset_id, "since": since,
+                                                  "until": until})
 
 
 async def contributing(conn: Conn, tenant_id: UUID, asset_id: int) -> list[dict[str, Any]]:
     """Why the asset has its current score (the latest row's findings, worst first)."""
-    rows = await _all(conn, CONTRIBUTING, {"tenant_id": tenant_id, "asset_id": asset_id})
+    rows = await fetch_all(conn, CONTRIBUTING, {"tenant_id": tenant_id, "asset_id": asset_id})
     return list(rows[0]["contributing"] or []) if rows else []
 
 
@@ -401,11 +392,11 @@ def _targets(pairs: list[tuple[UUID, int]]) -> dict[str, Any]:
 
 
 async def scoring_changes(conn: Conn, since: datetime | None) -> list[dict[str, Any]]:
-    return await _all(conn, SCORING_CHANGES, {"since": since or EPOCH})
+    return await fetch_all(conn, SCORING_CHANGES, {"since": since or EPOCH})
 
 
 async def scoring_signals(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
-    return await _all(conn, SCORING_SIGNALS, _targets(pairs))
+    return await fetch_all(conn, SCORING_SIGNALS, _targets(pairs))
 
 
 async def scoring_baselines(conn: Conn, signals: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
@@ -419,11 +410,11 @@ async def scoring_trends(conn: Conn, signals: list[tuple[UUID, int]]) -> list[di
 
 
 async def scoring_previous(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
-    return await _all(conn, SCORING_PREVIOUS, _targets(pairs))
+    return await fetch_all(conn, SCORING_PREVIOUS, _targets(pairs))
 
 
 async def scoring_ai(conn: Conn, pairs: list[tuple[UUID, int]]) -> list[dict[str, Any]]:
-    return await _all(conn, SCORING_AI, _targets(pairs))
+    return await fetch_all(conn, SCORING_AI, _targets(pairs))
 
 
 async def write_health(conn: Conn, latest: list[dict[str, Any]], snapshots: list[dict[str, Any]]) -> None:
