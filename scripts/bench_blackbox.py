@@ -45,7 +45,7 @@ from optria.config import Settings  # noqa: E402
 from optria.db import Database  # noqa: E402
 from optria.identity.passwords import hash_password  # noqa: E402
 from optria.identity.store import IdentityStore  # noqa: E402
-from optria.web.app import create_app  # noqa: E402
+from optria.shell.app import create_app  # noqa: E402
 from scripts.bench_ingest import admin_dsn, drop_db, scratch_db  # noqa: E402
 
 ASSETS = 200

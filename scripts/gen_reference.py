@@ -44,7 +44,7 @@ def routes() -> list[tuple[str, str, str, str]]:
 
     from optria.config import Settings
     from optria.identity.guards import declared_permission
-    from optria.web.app import create_app
+    from optria.shell.app import create_app
 
     app = create_app(Settings(SESSION_SECRET="reference-generator-" + "r" * 24, APP_ENV="test",
                               OPTRIA_LOG_LEVEL="ERROR"))

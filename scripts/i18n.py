@@ -6,7 +6,7 @@
   python scripts/i18n.py set < file.tsv   fill Arabic translations from msgid<TAB>text lines
 
 Besides ``_()`` calls, English strings that reach templates through data (nav labels,
-role labels, error texts) are listed in optria.web.i18n_sources so they are extracted too.
+role labels, error texts) are listed in optria.shell.i18n_sources so they are extracted too.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def used_msgids() -> set[str]:
             ids.update(m for m in message if m)
         elif message:
             ids.add(message)
-    from optria.web.i18n_sources import data_msgids
+    from optria.shell.i18n_sources import data_msgids
 
     ids.update(data_msgids())
     return ids

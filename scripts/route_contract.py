@@ -17,7 +17,7 @@ CONTRACT = ROOT / "tests" / "web" / "route_contract.txt"
 
 def current() -> list[str]:
     from optria.config import Settings
-    from optria.web.app import create_app
+    from optria.shell.app import create_app
     from tests.web.routes_walk import contract_lines
 
     return contract_lines(create_app(Settings(SESSION_SECRET="contract-only-" + "x" * 20), database=object()))

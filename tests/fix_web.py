@@ -18,7 +18,7 @@ from optria.config import Settings
 from optria.db import Database
 from optria.identity.passwords import hash_password
 from optria.identity.store import IdentityStore
-from optria.web.app import create_app
+from optria.shell.app import create_app
 
 DEFAULT_PASSWORD = "Correct-Horse-42"
 

@@ -87,7 +87,7 @@ def _serve(settings, host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    Granian("optria.web.app:create_app", factory=True, address=host, port=port, interface=Interfaces.ASGI,
+    Granian("optria.shell.app:create_app", factory=True, address=host, port=port, interface=Interfaces.ASGI,
             workers=workers, log_enabled=True, log_access=False, workers_kill_timeout=10).serve()
 
 

@@ -15,7 +15,7 @@ from optria.connectors.base import TEST_MESSAGES
 from optria.integrations.views import action_text
 from optria.integrations.views import test_text as connection_text
 from optria.web import formatting, i18n, messages
-from optria.web.audit_details import describe_details
+from optria.identity.audit_details import describe_details
 
 WHEN = datetime(2026, 12, 6, 15, 4, 13, tzinfo=timezone.utc)
 

@@ -16,7 +16,7 @@ import httpx
 import pytest_asyncio
 
 from optria.db import Database
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.fix_web import Account, Accounts, Web, make_settings
 from tests.web.assets_setup import PlantIds, make_plant
 

@@ -12,7 +12,7 @@ from psycopg import sql
 
 from optria.db import Database
 from optria.logs import JsonFormatter
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.fix_web import Accounts, make_settings, new_web
 from tests.web.routes_walk import walk
 

@@ -10,7 +10,7 @@ import time
 import pytest_asyncio
 
 from optria.demo.opcua_server import NONE_ONLY
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.fix_opcua import OPCUA_PASSWORD, OPCUA_USER
 from tests.fix_pi import PI_PASSWORD, PI_USER
 from tests.web.integrations_setup import app, web  # noqa: F401  (fixtures: the app on the simulators)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.web.integrations_setup import create, integ_settings, same_loop_web, tenant_with_plant
 from tests.web.routes_walk import walk
 

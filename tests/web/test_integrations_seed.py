@@ -8,7 +8,7 @@ import pytest_asyncio
 from optria.demo.plant import TAGS
 from optria.demo.seed import DEMO_TENANT_SLUG, DEMO_USERS, seed_demo_tenant
 from optria.secretbox import SecretBox
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.fix_web import Account
 from tests.web.integrations_setup import integ_settings, rows, same_loop_web
 

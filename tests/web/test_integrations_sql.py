@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest_asyncio
 
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.web.integrations_setup import MARKER, create, integ_settings, rows, same_loop_web, tenant_with_plant, test_it
 
 

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from optria.optimization import jobs, runs
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.fix_web import Web, make_settings, new_web
 from tests.web.assets_setup import make_plant
 from tests.web.optimization_setup import add_integration, monitor

@@ -11,7 +11,7 @@ import sys
 
 from psycopg.types.json import Jsonb
 
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.fix_web import make_settings, new_web
 from tests.web.assets_setup import make_plant
 from tests.web.optimization_setup import add_integration

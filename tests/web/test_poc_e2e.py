@@ -23,7 +23,7 @@ from optria.demo.plant import Plant
 from optria.demo.seed import seed_demo
 from optria.platform import poc
 from optria.secretbox import SecretBox
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.fix_web import new_web
 
 SECRET = "poc-e2e-secret-" + "p" * 30

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.fix_web import make_settings
 from tests.web.routes_walk import contract_lines, walk
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from optria.web.security import CSP
 from tests.fix_web import Web, make_settings, new_web
 from tests.web.routes_walk import walk

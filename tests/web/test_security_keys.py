@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from optria.identity.sso_providers import secret_context as provider_context
 from optria.secretbox import (PURPOSE_CSRF, PURPOSE_SECRETS_AT_REST, PURPOSE_SESSION_COOKIE, SecretBox, SecretBoxError,
                               derive_key)
-from optria.web.app import create_app
+from optria.shell.app import create_app
 from tests.fix_web import make_settings, new_web
 
 OLD = "the-old-session-secret-" + "o" * 24

@@ -51,10 +51,10 @@ from optria.assets.validation import (
     work_order_status,
     work_order_values,
 )
-from optria.assets.web import check_id, client_addr, db_of, tenant_of
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.web.errors import ApiError
+from optria.web.request_context import check_id, client_addr, db_of, tenant_of
 
 MAX_PAGE_SIZE = 100
 NOT_FOUND = {

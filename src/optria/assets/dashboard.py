@@ -23,11 +23,12 @@ from litestar.response import Redirect
 from optria.assets import store
 from optria.assets.models import HEALTH_STATUSES, LABELS
 from optria.assets.store import Conn
-from optria.assets.web import can, db_of, page_flags
+from optria.assets.web import page_flags
 from optria.blackbox import store as blackbox_store
-from optria.identity.guards import requires
+from optria.identity.guards import can, requires
 from optria.identity.rbac import Permission
 from optria.integrations import store as integrations_store
+from optria.web.request_context import db_of
 from optria.web.templating import render
 
 AT_RISK_ROWS = 5

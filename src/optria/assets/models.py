@@ -2,7 +2,7 @@
 
 The value tuples mirror the CHECK constraints of sql/migrations/0003_assets.sql; the label
 dicts hold the English msgids the pages translate (listed for the catalog checker in
-optria.web.i18n_sources). API bodies are typed loosely where a friendly message beats a
+optria.shell.i18n_sources). API bodies are typed loosely where a friendly message beats a
 type error (enumerations and lengths are checked by optria.assets.validation, once, for
 both forms and the API).
 """

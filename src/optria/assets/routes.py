@@ -45,13 +45,14 @@ from optria.assets.validation import (
     work_order_status,
     work_order_values,
 )
-from optria.assets.web import check_id, client_addr, db_of, page_flags, tenant_of
+from optria.assets.web import page_flags
 from optria.identity.auth import safe_next
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.integrations import store as integrations_store
 from optria.web.i18n import current_lang, gettext, verbatim
 from optria.web.formatting import current_zone
+from optria.web.request_context import check_id, client_addr, db_of, tenant_of
 from optria.web.templating import render
 
 PAGE_SIZE = 25

@@ -1,45 +1,11 @@
-"""Request plumbing shared by the assets pages and API: tenant, actor, ids, permission flags."""
+"""What the assets pages may show the signed-in user: the permission flags their templates read."""
 
 from __future__ import annotations
 
-from typing import Any
-from uuid import UUID
-
 from litestar import Request
-from litestar.exceptions import NotFoundException
 
-from optria.db import Database
-from optria.identity.rbac import Permission, has_permission
-
-MAX_ID = 2**63 - 1
-
-
-def db_of(request: Request) -> Database:
-    return request.app.state.db
-
-
-def tenant_of(request: Request) -> UUID:
-    """The signed-in user's tenant; every route of the area is tenant-scoped."""
-    user = request.scope["user"]
-    if user.tenant_id is None:  # platform owners hold no tenant permission; defensive only
-        raise NotFoundException()
-    return user.tenant_id
-
-
-def client_addr(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def check_id(value: int) -> int:
-    """Path ids outside bigint are simply not found (never a database error)."""
-    if not 0 < value <= MAX_ID:
-        raise NotFoundException()
-    return value
-
-
-def can(request: Request, permission: Permission) -> bool:
-    user: Any = request.scope.get("user")
-    return user is not None and has_permission(user.role, permission)
+from optria.identity.guards import can
+from optria.identity.rbac import Permission
 
 
 def page_flags(request: Request) -> dict[str, bool]:

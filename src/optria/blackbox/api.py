@@ -15,10 +15,11 @@ from optria.blackbox import incidents, store
 from optria.blackbox.filters import NotInTenant, event_filter, incident_filter
 from optria.blackbox.health import cached_alarm_health
 from optria.blackbox.models import EventOut, IncidentDetailOut, IncidentOut, NoteIn, Page
-from optria.blackbox.web import check_id, client_addr, db_of, sees_details, tenant_of
+from optria.blackbox.web import sees_details
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.web.errors import ApiError
+from optria.web.request_context import check_id, client_addr, db_of, tenant_of
 
 PAGE_SIZE = 50
 COUNT_PAGES_AHEAD = 10   # totals are counted at most this many pages ahead (total_is_capped)

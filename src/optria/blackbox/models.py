@@ -1,7 +1,7 @@
 """Vocabularies of the Black Box pages and the msgspec Structs of its forms and JSON API.
 
 Label dicts hold English msgids the pages translate (listed for the catalog checker in
-optria.web.i18n_sources); the value tuples mirror the CHECK constraints of
+optria.shell.i18n_sources); the value tuples mirror the CHECK constraints of
 sql/migrations/0006_blackbox.sql.
 """
 

@@ -1,44 +1,15 @@
-"""Request plumbing shared by the Black Box pages and API: tenant, ids, what the user may see and do."""
+"""Request plumbing shared by the Black Box pages and API: what the user may see and do, paging, names."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
-from uuid import UUID
 
 from litestar import Request
-from litestar.exceptions import NotFoundException
 
-from optria.blackbox.filters import MAX_ID, ListFilter
-from optria.db import Database
-from optria.identity.rbac import Permission, has_permission
-
-
-def db_of(request: Request) -> Database:
-    return request.app.state.db
-
-
-def tenant_of(request: Request) -> UUID:
-    user = request.scope["user"]
-    if user.tenant_id is None:   # platform owners hold no black box permission; defensive only
-        raise NotFoundException()
-    return user.tenant_id
-
-
-def check_id(value: int) -> int:
-    """Path ids outside bigint are not found (never a database error)."""
-    if not 0 < value <= MAX_ID:
-        raise NotFoundException()
-    return value
-
-
-def client_addr(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def can(request: Request, permission: Permission) -> bool:
-    user: Any = request.scope.get("user")
-    return user is not None and has_permission(user.role, permission)
+from optria.blackbox.filters import ListFilter
+from optria.identity.guards import can
+from optria.identity.rbac import Permission
 
 
 def sees_details(request: Request) -> bool:

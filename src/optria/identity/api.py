@@ -30,9 +30,9 @@ from msgspec import UNSET, UnsetType
 from optria.identity import users
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
-from optria.identity.routes import client_addr
 from optria.identity.users import NewUser, UserChanges, UserError
 from optria.web.errors import ApiError
+from optria.web.request_context import client_addr
 
 
 class User(msgspec.Struct):

@@ -3,7 +3,8 @@ language — flags, roles, kinds and changed fields translated, lists joined, a 
 "claim value → role" — never a raw Python literal such as ``map={'Admin': 'engineer'}``.
 
 Entries come from every area (users, single sign-on, integrations, assets, incidents, demo
-tenants); the labels of their keys are gathered here, where the web layer may read all of them.
+tenants); the labels of their keys are gathered here, beside the audit log page that shows them
+(management_routes). Integrations lend their kind and field labels.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from optria.identity.store import MAX_FAILURES_PER_ACCOUNT, IdentityStore
 
 log = logging.getLogger("optria.identity.auth")
 
+SESSION_USER_KEY = "sid"   # the session cookie's entry holding the signed-in session's id
 GENERIC_FAILURE = "The organization, username or password is incorrect."
 THROTTLED = "Too many failed sign-in attempts. Wait 15 minutes and try again."
 SSO_ONLY = "This account signs in with your organization's single sign-on."

@@ -2,24 +2,29 @@
 
 ``requires(Permission.X)`` returns a guard that knows its permission (``guard.permission``)
 so the route × role test can read every route's declared permission. Routes open to
-anonymous users say so with ``opt={"public": True}``.
+anonymous users say so with ``opt={"public": True}``. ``can`` asks the same question for a page
+that shows or hides a button.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
 from optria.identity.rbac import Permission, has_permission
+from optria.web.errors import RedirectPages
 
 PUBLIC = {"public": True}
 
 
-class MustChangePassword(PermissionDeniedException):
-    """Signed in, but a new password is required before anything else."""
+class MustChangePassword(RedirectPages):
+    """Signed in, but a new password is required before anything else: pages go to the form for it."""
+
+    location = "/account/password"
 
 
 def requires(permission: Permission):
@@ -35,6 +40,12 @@ def requires(permission: Permission):
     guard.permission = permission  # type: ignore[attr-defined]
     guard.__name__ = f"requires_{permission.value}"
     return guard
+
+
+def can(request: Request, permission: Permission) -> bool:
+    """Whether the signed-in user's role holds ``permission`` (False when nobody is signed in)."""
+    user: Any = request.scope.get("user")
+    return user is not None and has_permission(user.role, permission)
 
 
 def declared_permission(handler: BaseRouteHandler) -> Permission | None:

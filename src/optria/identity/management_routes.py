@@ -18,13 +18,13 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 
 from optria.identity import passwords, users
+from optria.identity.audit_details import describe_details
 from optria.identity.guards import requires
 from optria.identity.rbac import ROLE_LABELS, TENANT_ROLES, Permission, Role
-from optria.identity.routes import client_addr
 from optria.identity.users import NewUser, UserChanges, UserError
 from optria.web import flash, i18n
-from optria.web.audit_details import describe_details
 from optria.web.errors import ApiError
+from optria.web.request_context import client_addr
 from optria.web.templating import render
 from optria.web.i18n import verbatim
 

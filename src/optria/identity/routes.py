@@ -14,13 +14,13 @@ from litestar.response import Redirect
 
 from optria.identity import passwords
 from optria.identity.auth import login as do_login
-from optria.identity.auth import safe_next
+from optria.identity.auth import SESSION_USER_KEY, safe_next
 from optria.identity.guards import PUBLIC, requires
 from optria.identity.rbac import Permission
 from optria.identity.sso_providers import login_options
 from optria.identity.store import IdentityStore
 from optria.web import i18n
-from optria.web.middleware import SESSION_USER_KEY
+from optria.web.request_context import client_addr
 from optria.web.templating import render
 
 log = logging.getLogger("optria.identity")
@@ -45,10 +45,6 @@ class LangForm(msgspec.Struct):
 
 
 Form = Annotated[Any, Body(media_type=RequestEncodingType.URL_ENCODED)]
-
-
-def client_addr(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _store(request: Request) -> IdentityStore:

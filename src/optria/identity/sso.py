@@ -47,7 +47,7 @@ CLOCK_SKEW_S = 120
 PENDING_TTL_S = 600
 MAX_DOCUMENT_BYTES = 512 * 1024
 
-# User-facing messages (English msgids; listed in web/i18n_sources.py for translation).
+# User-facing messages (English msgids; listed in shell/i18n_sources.py for translation).
 MSG_UNREACHABLE = "The identity provider could not be reached at this address. Check the issuer or discovery URL, or try again later."
 MSG_NOT_DISCOVERY = "This address did not return an OpenID Connect discovery document. Enter the issuer URL or its /.well-known/openid-configuration address."
 MSG_HTTPS = "Use an https:// address for the identity provider."

@@ -27,17 +27,16 @@ from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect
 
 from optria.identity import sso_accounts, sso_providers
-from optria.identity.auth import safe_next
+from optria.identity.auth import SESSION_USER_KEY, safe_next
 from optria.identity.guards import PUBLIC, requires
 from optria.identity.rbac import TENANT_ROLES, Permission
-from optria.identity.routes import client_addr
 from optria.identity.sso import PENDING_TTL_S, OidcClient, OidcError
 from optria.identity.sso_providers import ProviderInput
 from optria.identity.users import UserError
 from optria.secretbox import SecretBoxError
 from optria.web import flash, i18n
 from optria.web.errors import ApiError
-from optria.web.middleware import SESSION_USER_KEY
+from optria.web.request_context import client_addr
 from optria.web.templating import render
 from optria.web.i18n import verbatim
 

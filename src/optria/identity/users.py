@@ -37,7 +37,7 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _TEMP_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
 
-# User-facing messages (English msgids, translated on pages; listed in web/i18n_sources.py).
+# User-facing messages (English msgids, translated on pages; listed in shell/i18n_sources.py).
 M_NOT_FOUND = "This user does not exist in your organization."
 M_USERNAME_FORMAT = ("A username has 2 to 64 characters: Latin letters, digits, dot, dash or underscore, "
                      "starting with a letter or digit.")

@@ -67,10 +67,28 @@ ACTION_LABELS = {
 
 SOURCE_LABELS = {"tenant": "This integration", "global": "Global default", "missing": "Not configured"}
 
+# An integration's ingest worker: its state (ingest_health.state), what stands out on its row
+# (platform ingestion dashboard, integration cards) and why it refused a value
+# (ingest_signal_status.last_reason).
+INGEST_STATE_LABELS = {
+    "starting": "Starting", "connecting": "Connecting", "streaming": "Streaming", "backfilling": "Backfilling",
+    "reconnecting": "Reconnecting", "error": "Error", "stopped": "Stopped", "not_running": "Not running",
+}
+INGEST_FLAG_LABELS = {"stale": "Stale data", "no_worker": "No ingest worker", "error": "Error",
+                      "disabled": "Not streaming", "no_mappings": "No mapped tags"}
+REJECT_REASON_LABELS = {
+    "unknown_signal": "Not a mapped tag", "source_error": "Error reported by the source",
+    "not_a_number": "Not a number", "nan_or_infinite": "Not a finite number", "missing_value": "No value",
+    "bad_timestamp": "Unreadable timestamp", "timestamp_out_of_range": "Timestamp out of range",
+    "malformed_value": "Malformed value", "monitored_item_failed": "The server refused to monitor the tag",
+    "older_than_retention": "Older than the retention period", "write_refused": "Refused by the database",
+}
+
 
 def label_msgids() -> set[str]:
     ids: set[str] = set()
-    for table in (KIND_LABELS, ROLE_LABELS, QUALITY_LABELS, REASON_LABELS, ACTION_LABELS, SOURCE_LABELS):
+    for table in (KIND_LABELS, ROLE_LABELS, QUALITY_LABELS, REASON_LABELS, ACTION_LABELS, SOURCE_LABELS,
+                  INGEST_STATE_LABELS, INGEST_FLAG_LABELS, REJECT_REASON_LABELS):
         ids |= set(table.values())
     return ids
 

@@ -1,4 +1,4 @@
-"""Request plumbing of the integrations pages and API: the assets area's (tenant, ids, permission checks)
+"""Request plumbing of the integrations pages and API: the kit's (tenant, ids) and the permission check,
 plus the secret box, settings, the acting user, paging numbers and uploads."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ from typing import Any
 
 from litestar import Request
 
-from optria.assets.web import can, check_id, db_of, tenant_of
+from optria.identity.guards import can
 from optria.identity.rbac import Permission
 from optria.integrations.service import Actor
 from optria.secretbox import SecretBox
+from optria.web.request_context import check_id, db_of, tenant_of
 
 __all__ = ["actor_of", "box_of", "can", "check_id", "db_of", "int_param", "page_flags", "read_upload",
            "settings_of", "tenant_of"]

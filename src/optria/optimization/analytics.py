@@ -63,7 +63,7 @@ HOURS_PER_YEAR = 8760
 
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
-# English msgids (translated on the pages; listed in optria.web.i18n_sources).
+# English msgids (translated on the pages; listed in optria.shell.i18n_sources).
 M = {
     "limit_crit_title": "%(role)s beyond its critical limit",
     "limit_warn_title": "%(role)s beyond its warning limit",

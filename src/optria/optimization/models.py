@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-# English msgids of stored values (translated on the pages; listed in optria.web.i18n_sources).
+# English msgids of stored values (translated on the pages; listed in optria.shell.i18n_sources).
 STATUS_LABELS = {"queued": "Queued", "running": "Running", "succeeded": "Succeeded", "failed": "Failed",
                  "fallback": "Analytics fallback"}
 ENGINE_LABELS = {"analytics": "Analytics", "ai": "AI"}

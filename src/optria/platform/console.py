@@ -22,11 +22,11 @@ from litestar.response import Redirect
 
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
-from optria.identity.routes import client_addr
 from optria.platform import demo_tenants, store
 from optria.platform.config_status import ConfigStatus, config_status
 from optria.platform.ingestion import classify
 from optria.web import flash
+from optria.web.request_context import client_addr
 from optria.web.templating import render
 
 GUARD = [requires(Permission.PLATFORM_CONSOLE)]

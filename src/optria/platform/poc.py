@@ -67,7 +67,7 @@ STATUS_LABELS = {"pending": "Waiting", "running": "Running", "passed": "Passed",
                  "skipped": "Skipped"}
 REPORT_LABELS = {"running": "Running", "passed": "Passed", "failed": "Failed"}
 
-# English msgids of the step messages (listed in optria.web.i18n_sources).
+# English msgids of the step messages (listed in optria.shell.i18n_sources).
 M = {
     "config_ok": "Configuration complete: OPC-UA endpoint and PI URL set; storage tier %(tier)s.",
     "config_missing": "Missing configuration: %(names)s. Set it and run the proof of concept again.",

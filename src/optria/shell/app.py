@@ -1,9 +1,13 @@
-"""The Litestar application factory: one place that wires settings, database, routes and middleware."""
+"""The Litestar application factory: one place that wires settings, database, routes and middleware.
+
+This is the application shell: it alone imports the areas' routes (optria.shell.routes) and lends
+the UI kit (optria.web) what the areas know (optria.shell.template_globals). Its lifespan opens
+the database pool and the stores the requests share, and closes them.
+"""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import psycopg
 
@@ -15,38 +19,19 @@ from litestar.static_files import create_static_files_router
 
 from optria import db as dbmod
 from optria.config import Settings, load_settings, validate_required_secrets
-from optria.identity import routes as identity_routes
-from optria.assets import api as assets_api
-from optria.assets import dashboard as assets_dashboard
-from optria.assets import routes as assets_routes
-from optria.blackbox import routes as blackbox_routes
-from optria.identity import api as identity_api
-from optria.identity import management_routes, sso_routes
-from optria.tenants import routes as tenants_routes
 from optria.identity.store import IdentityStore
-from optria.integrations import api as integrations_api
-from optria.integrations import mapping_api as integrations_mapping_api
-from optria.integrations import mapping_routes as integrations_mapping_routes
-from optria.integrations import routes as integrations_routes
-from optria.secretbox import PURPOSE_CSRF, PURPOSE_SESSION_COOKIE, SecretBox, derive_key
 from optria.logs import register_secrets, settings_secrets, setup_logging
-from optria.optimization import api as optimization_api
-from optria.optimization import routes as optimization_routes
-from optria.platform import console as platform_console
-from optria.platform import ingestion as platform_ingestion
-from optria.platform import poc_routes as platform_poc
-from optria.platform import routes as platform_routes
+from optria.secretbox import PURPOSE_CSRF, PURPOSE_SESSION_COOKIE, SecretBox, derive_key
+from optria.shell import routes, template_globals
+from optria.shell.middleware import RequestContextMiddleware
 from optria.twin import live as twin_live
-from optria.twin import routes as twin_routes
-from optria.web import favicon, health
+from optria.web import STATIC_DIR
 from optria.web.errors import (data_error_handler, http_exception_handler, integrity_error_handler,
                                internal_error_handler)
-from optria.web.middleware import RequestContextMiddleware
 from optria.web.openapi_errors import api_openapi_config
 from optria.web.security import security_headers_hook
 
 log = logging.getLogger("optria.web")
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None, database: dbmod.Database | None = None, *,
@@ -78,14 +63,9 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
     csrf = CSRFConfig(secret=derive_key(secret, PURPOSE_CSRF).hex(), cookie_name="optria_csrf", header_name="x-csrf-token",
                       cookie_secure=settings.is_production, cookie_samesite="lax")
 
+    template_globals.install()
     route_handlers = [
-        *health.ROUTES, *identity_routes.ROUTES, *platform_routes.ROUTES, *platform_ingestion.ROUTES, *favicon.ROUTES,
-        *assets_dashboard.ROUTES, *assets_routes.ROUTES, *assets_api.ROUTES,
-        *management_routes.ROUTES, *sso_routes.ROUTES, *identity_api.ROUTES, *tenants_routes.ROUTES,
-        *twin_routes.ROUTES, *blackbox_routes.ROUTES,
-        *optimization_routes.ROUTES, *optimization_api.ROUTES, *platform_console.ROUTES, *platform_poc.ROUTES,
-        *integrations_routes.ROUTES, *integrations_mapping_routes.ROUTES, *integrations_api.ROUTES,
-        *integrations_mapping_api.ROUTES,
+        *routes.ROUTES,
         create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"public": True},
                                    name="static", include_in_schema=False),
     ]

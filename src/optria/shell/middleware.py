@@ -2,7 +2,8 @@
 time zone pages show times in.
 
 The user row is re-checked on every request (joined with its session and tenant), so a
-disabled user, a revoked session or a deactivated tenant is out at once. The time zone is the
+disabled user, a revoked session or a deactivated tenant is out at once (the session itself is
+identity's: optria.identity.auth.SESSION_USER_KEY, ``app.state.identity``). The time zone is the
 tenant's (the zone most of its sites use, cached for ``ZONE_TTL_S``); a page about one site or
 asset switches to that site's zone (optria.web.formatting.current_zone).
 """
@@ -16,13 +17,13 @@ from http.cookies import SimpleCookie
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from optria.assets import store as assets_store
+from optria.identity.auth import SESSION_USER_KEY
 from optria.web import formatting, i18n
 from optria.web.errors import BadCharacters
 from optria.web.metrics import REQUESTS
 
 log = logging.getLogger("optria.web")
 
-SESSION_USER_KEY = "sid"
 ZONE_TTL_S = 60.0
 _zones: dict[object, tuple[float, str]] = {}
 

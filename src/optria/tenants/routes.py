@@ -28,12 +28,12 @@ from litestar.response import Redirect
 from optria.identity import users
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission, Role
-from optria.identity.routes import client_addr
 from optria.identity.users import Page, UserError
 from optria.identity.users_store import UserFilter
 from optria.tenants.store import TenantsStore
 from optria.web import flash, i18n
 from optria.web.errors import ApiError
+from optria.web.request_context import client_addr
 from optria.web.templating import render
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")

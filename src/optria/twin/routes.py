@@ -33,7 +33,7 @@ from optria.assets import filters
 from optria.assets import store as assets_store
 from optria.assets.models import HEALTH_STATUSES, LABELS
 from optria.assets.store import like_pattern
-from optria.assets.web import check_id, db_of, page_flags, tenant_of
+from optria.assets.web import page_flags
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission, has_permission
 from optria.timeseries import sparklines
@@ -45,6 +45,7 @@ from optria.web.i18n import current_lang, gettext, verbatim
 from optria.web import formatting
 from optria.web.formatting import current_zone
 from optria.web.svg import Line, Series, line_chart, overlay_chart, sparkline, time_format
+from optria.web.request_context import check_id, db_of, tenant_of
 from optria.web.templating import render
 
 log = logging.getLogger("optria.twin")

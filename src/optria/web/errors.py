@@ -14,11 +14,11 @@ import psycopg
 
 from litestar import Request, Response
 from litestar.enums import MediaType
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
+from litestar.exceptions import (HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException,
+                                 ValidationException)
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from optria.identity.guards import MustChangePassword
 from optria.web import i18n
 from optria.web.templating import render
 
@@ -27,6 +27,13 @@ log = logging.getLogger("optria.web.errors")
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
          429: "too_many_requests", 500: "internal_error", 503: "unavailable"}
+
+
+class RedirectPages(PermissionDeniedException):
+    """A refusal that a page answers by sending the browser to ``location`` (a step the user must take
+    first, such as choosing a new password); the API still answers 403 with the error body."""
+
+    location = "/"
 
 
 class ApiError(HTTPException):
@@ -87,8 +94,8 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     if isinstance(exc, ValidationException):
         status = 422 if request.method != "GET" or wants_json(request) else 400
-    if isinstance(exc, MustChangePassword) and not wants_json(request):
-        return Redirect("/account/password")
+    if isinstance(exc, RedirectPages) and not wants_json(request):
+        return Redirect(exc.location)
     if isinstance(exc, NotAuthorizedException) and not wants_json(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         from urllib.parse import quote

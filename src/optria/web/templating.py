@@ -1,12 +1,14 @@
 """Jinja2 environment and the ``render`` helper every page uses.
 
 Pages render through one helper so every template gets the same context: the user, the
-navigation they may see, the CSRF token, language and direction, breadcrumbs.
+navigation they may see, the CSRF token, language and direction, breadcrumbs. The kit knows no
+area: what the areas lend the templates (labels, presenting helpers) and the sidebar are
+registered by the application shell at start-up (:func:`register_globals`, :func:`register_nav`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
@@ -17,57 +19,17 @@ from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.utils.scope.state import ScopeState
 
-from optria.blackbox import presenting
 from optria.config import PROJECT_ROOT
-from optria.identity.rbac import ROLE_LABELS, Permission, has_permission
-from optria.integrations import models as integration_kinds
-from optria.integrations import views as integration_views
-from optria.optimization import presenting as optimization_presenting
 from optria.web import formatting, i18n
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
 
-@dataclass(frozen=True)
-class NavItem:
-    label: str          # English msgid, translated at render time
-    href: str
-    permission: Permission
-    icon: str
-    section: str = "main"
-
-
-# Order is the sidebar's order. Section "platform" shows only to platform owners.
-NAV: tuple[NavItem, ...] = (
-    NavItem("Dashboard", "/", Permission.VIEW_DASHBOARD, "grid"),
-    NavItem("Digital Twin", "/digital-twin", Permission.VIEW_TWIN, "twin"),
-    NavItem("Assets", "/assets", Permission.VIEW_ASSETS, "asset"),
-    NavItem("Industrial Black Box", "/blackbox", Permission.VIEW_BLACKBOX, "box"),
-    NavItem("Integrations", "/integrations", Permission.VIEW_INTEGRATIONS, "plug"),
-    NavItem("Optimization", "/optimization", Permission.VIEW_OPTIMIZATION, "spark"),
-    NavItem("Users", "/management/users", Permission.MANAGE_USERS, "users", "management"),
-    NavItem("Audit log", "/management/audit", Permission.VIEW_AUDIT, "list", "management"),
-    NavItem("Platform overview", "/platform", Permission.PLATFORM_CONSOLE, "shield", "platform"),
-    NavItem("Tenants", "/platform/tenants", Permission.PLATFORM_CONSOLE, "building", "platform"),
-    NavItem("All users", "/platform/users", Permission.PLATFORM_CONSOLE, "users", "platform"),
-    NavItem("Ingestion", "/platform/ingestion", Permission.PLATFORM_CONSOLE, "pulse", "platform"),
-    NavItem("Proof of concept", "/platform/poc", Permission.PLATFORM_CONSOLE, "check", "platform"),
-)
-INGEST_STATE_LABELS = {
-    "starting": "Starting", "connecting": "Connecting", "streaming": "Streaming", "backfilling": "Backfilling",
-    "reconnecting": "Reconnecting", "error": "Error", "stopped": "Stopped", "not_running": "Not running",
-}
-INGEST_FLAG_LABELS = {"stale": "Stale data", "no_worker": "No ingest worker", "error": "Error",
-                      "disabled": "Not streaming", "no_mappings": "No mapped tags"}
-# Why the ingest service refused a value (ingest health, ingest_signal_status.last_reason).
-REJECT_REASON_LABELS = {
-    "unknown_signal": "Not a mapped tag", "source_error": "Error reported by the source",
-    "not_a_number": "Not a number", "nan_or_infinite": "Not a finite number", "missing_value": "No value",
-    "bad_timestamp": "Unreadable timestamp", "timestamp_out_of_range": "Timestamp out of range",
-    "malformed_value": "Malformed value", "monitored_item_failed": "The server refused to monitor the tag",
-    "older_than_retention": "Older than the retention period", "write_refused": "Refused by the database",
-}
-NAV_SECTIONS = {"main": "", "management": "Management", "platform": "Platform"}
+# What the areas lend every template (a role's label, an event's sentence) and the sidebar: the
+# application shell registers them at start-up (optria.shell.template_globals), so the kit below
+# the areas knows none of them.
+_lent_globals: dict[str, Any] = {}
+_nav_for: Callable[[Any], list[dict[str, Any]]] = lambda user: []
 
 
 def _gauge_at(percent: float | int | None) -> str:
@@ -109,19 +71,23 @@ def build_environment() -> Environment:
     env.filters.update(formatting.filters())
     env.filters["gauge_at"] = _gauge_at
     env.globals["zone_label"] = formatting.zone_label
-    env.globals["event_text"] = presenting.event_text
-    env.globals["incident_title"] = presenting.incident_title
     env.globals["unit_text"] = formatting.unit_text
     env.globals["urlencode"] = urlencode
-    env.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
-    env.globals["state_label"] = lambda state: INGEST_STATE_LABELS.get(state, state)
-    env.globals["flag_label"] = lambda flag: INGEST_FLAG_LABELS.get(flag, flag)
-    env.globals["reject_label"] = lambda reason: REJECT_REASON_LABELS.get(reason, reason)
-    env.globals["kind_label"] = lambda kind: integration_kinds.KIND_LABELS.get(kind, kind)
-    env.globals["test_text"] = integration_views.test_text
-    env.globals["action_text"] = integration_views.action_text
-    env.globals["scope_text"] = optimization_presenting.scope_text
+    env.globals.update(_lent_globals)
     return env
+
+
+def register_globals(**values: Any) -> None:
+    """Make ``values`` (labels, presenting helpers of the areas) globals of every template."""
+    _lent_globals.update(values)
+    if _env is not None:
+        _env.globals.update(values)
+
+
+def register_nav(nav_for: Callable[[Any], list[dict[str, Any]]]) -> None:
+    """The sidebar a user sees: ``nav_for(user)`` gives its sections ``{key, title, items}``."""
+    global _nav_for
+    _nav_for = nav_for
 
 
 _env: Environment | None = None
@@ -132,16 +98,6 @@ def environment() -> Environment:
     if _env is None:
         _env = build_environment()
     return _env
-
-
-def nav_for(user: Any) -> list[dict[str, Any]]:
-    if user is None:
-        return []
-    sections: dict[str, list[NavItem]] = {}
-    for item in NAV:
-        if has_permission(user.role, item.permission):
-            sections.setdefault(item.section, []).append(item)
-    return [{"key": key, "title": NAV_SECTIONS[key], "items": items} for key, items in sections.items()]
 
 
 def csrf_token(request: Request) -> str:
@@ -160,7 +116,7 @@ def page_context(request: Request, **context: Any) -> dict[str, Any]:
     return {
         "request": request,
         "user": user,
-        "nav": nav_for(user),
+        "nav": _nav_for(user),
         "current_path": request.url.path,
         "csrf_token": csrf_token(request),
         "lang": lang,
