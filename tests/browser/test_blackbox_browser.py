@@ -96,13 +96,15 @@ def test_reliability_engineer_handles_an_incident(page, live_server, db_dsn) -> 
     page.screenshot(path=str(live_server.output_dir / "blackbox-incident.png"), full_page=True)
 
     page.fill('[data-testid="acknowledge-form"] input[name="note"]', "الفريق في الموقع")
-    page.click('[data-testid="acknowledge-form"] button[type="submit"]')
-    page.wait_for_url(re.compile(r".*\?done=acknowledged$"))
+    with page.expect_navigation(url=re.compile(r".*/blackbox/incidents/\d+$")):
+        page.click('[data-testid="acknowledge-form"] button[type="submit"]')
+    assert page.locator('.alert-success[role="status"]').count() == 1    # "Incident acknowledged.", once
     assert page.locator('[data-incident-status="acknowledged"]').count() >= 1
     page.click('[data-testid="incident-actions"] details.confirm summary')
     page.fill('[data-testid="resolve-form"] textarea[name="note"]', "تم تغيير المحمل وعاد الاهتزاز طبيعيًا.")
-    page.click('[data-testid="resolve-form"] button[type="submit"]')
-    page.wait_for_url(re.compile(r".*\?done=resolved$"))
+    with page.expect_navigation(url=re.compile(r".*/blackbox/incidents/\d+$")):
+        page.click('[data-testid="resolve-form"] button[type="submit"]')
+    assert page.locator('.alert-success[role="status"]').count() == 1
     assert "تم تغيير المحمل" in page.locator('[data-testid="resolution"]').inner_text()
     assert page.locator('[data-testid="incident-actions"]').count() == 0
     incident_url = page.url.split("?")[0]

@@ -41,7 +41,7 @@ async def test_alert_lifecycle_from_the_asset_page(web, accounts, db, owner_conn
     r = await web.post_form(f"/assets/{asset_id}/alerts", {"severity": "critical", "title": "Seal leak",
                                                           "description": "Visible drip at the mechanical seal"})
     assert r.status_code in (302, 303)
-    assert r.headers["location"] == f"/assets/{asset_id}?done=alert_raised#alerts"
+    assert r.headers["location"] == f"/assets/{asset_id}#alerts"
     alert_id = rows(owner_conn, "SELECT id FROM alerts WHERE asset_id = %s", asset_id)[0][0]
     page = await web.get(r.headers["location"])
     assert "Alert raised." in page.text and "Seal leak" in page.text
@@ -50,13 +50,17 @@ async def test_alert_lifecycle_from_the_asset_page(web, accounts, db, owner_conn
     assert _alert_history(owner_conn, alert_id) == [("raised", None, "open", account.username, "")]
 
     r = await web.post_form(f"/alerts/{alert_id}/acknowledge", {"next": f"/assets/{asset_id}"})
-    assert r.status_code in (302, 303) and "done=alert_acknowledged" in r.headers["location"]
+    assert r.status_code in (302, 303) and r.headers["location"] == f"/assets/{asset_id}#alerts"
+    assert "Alert acknowledged." in (await web.get(r.headers["location"])).text
     r = await web.post_form(f"/alerts/{alert_id}/acknowledge", {})
     assert r.status_code == 409
     assert "This alert is already acknowledged." in r.text and 'data-testid="action-error"' in r.text
 
     r = await web.post_form(f"/alerts/{alert_id}/clear", {"note": "Seal replaced"})
-    assert r.status_code in (302, 303) and "done=alert_cleared" in r.headers["location"]
+    assert r.status_code in (302, 303) and r.headers["location"] == f"/assets/{asset_id}#alerts"
+    page = await web.get(r.headers["location"])
+    assert "Alert cleared." in page.text
+    assert "Alert cleared." not in (await web.get(r.headers["location"])).text   # shown once
     r = await web.post_form(f"/alerts/{alert_id}/clear", {})
     assert r.status_code == 409 and "This alert is already cleared." in r.text
     r = await web.post_form(f"/alerts/{alert_id}/acknowledge", {})
@@ -101,7 +105,8 @@ async def test_work_order_lifecycle(web, accounts, db, owner_conn) -> None:
 
     r = await web.post_form(f"/assets/{asset_id}/work-orders", {"title": "Replace bearing", "priority": "urgent",
                                                                "alert_id": str(ids.alert_id)})
-    assert r.status_code in (302, 303) and r.headers["location"].endswith("done=wo_opened#work-orders")
+    assert r.status_code in (302, 303) and r.headers["location"] == f"/assets/{asset_id}#work-orders"
+    assert "Work order opened." in (await web.get(r.headers["location"])).text
     wo = rows(owner_conn, "SELECT id, status, priority, alert_id, created_by FROM work_orders "
                           "WHERE title = 'Replace bearing'")[0]
     wo_id = wo[0]
@@ -109,7 +114,8 @@ async def test_work_order_lifecycle(web, accounts, db, owner_conn) -> None:
 
     r = await web.post_form(f"/work-orders/{wo_id}/status", {"status": "in_progress", "next": "/work-orders?status=active"})
     assert r.status_code in (302, 303)
-    assert r.headers["location"] == "/work-orders?status=active&done=wo_in_progress"
+    assert r.headers["location"] == "/work-orders?status=active"
+    assert "Work order moved to in progress." in (await web.get(r.headers["location"])).text
     r = await web.post_form(f"/work-orders/{wo_id}/status", {"status": "in_progress"})
     assert r.status_code == 409 and "This work order is already in progress." in r.text
     r = await web.post_form(f"/work-orders/{wo_id}/status", {"status": "open"})
@@ -286,8 +292,10 @@ async def test_history_is_written_in_the_same_transaction(db, accounts, owner_co
 
 
 async def test_collector_cursor_never_skips_a_late_commit(db, accounts, owner_conn) -> None:
-    """A transaction that took a lower history id but commits later is still read, in (xact_id, id) order."""
-    from optria.assets import store
+    """A transaction that took a lower history id but commits later is still read by the Black Box's
+    alert-history query, in (xact_id, id) order."""
+    from optria.blackbox import store
+    from optria.db import fetch_all
 
     tenant_id, _ = await accounts.tenant()
     ids = await make_plant(db, tenant_id, assets=2, with_activity=True)
@@ -295,10 +303,14 @@ async def test_collector_cursor_never_skips_a_late_commit(db, accounts, owner_co
         other = await lifecycle.raise_alert(conn, tenant_id, ids.assets["A-P-2"], {
             "severity": "low", "title": "Other", "description": "", "source": "manual", "source_ref": None},
             Actor.system("t"))
+
+    async def history_after(conn, cursor: tuple[str, int]) -> list[dict]:
+        return await fetch_all(conn, store.ALERT_HISTORY_AFTER, {"xid": cursor[0], "id": cursor[1], "limit": 500})
+
     async with db.tenant(tenant_id) as conn:
-        start = await store.alert_history_after(conn, tenant_id)
+        start = await history_after(conn, ("0", 0))
     assert [r["action"] for r in start] == ["raised", "raised"]
-    cursor = (start[-1]["xact_id"], start[-1]["id"])
+    cursor = (start[-1]["xid"], start[-1]["id"])
     slow_wrote = asyncio.Event()
     release = asyncio.Event()
 
@@ -315,12 +327,12 @@ async def test_collector_cursor_never_skips_a_late_commit(db, accounts, owner_co
     async with db.tenant(tenant_id) as conn:
         naive = [r["id"] for r in await (await conn.execute(
             "SELECT id FROM alert_history WHERE tenant_id = %s AND id > %s ORDER BY id", [tenant_id, cursor[1]])).fetchall()]
-        safe = await store.alert_history_after(conn, tenant_id, cursor)
+        safe = await history_after(conn, cursor)
     assert len(naive) == 1          # an id cursor would move past the slow row here and never see it
     assert safe == []               # the safe cursor waits for the older transaction
     release.set()
     await task
     async with db.tenant(tenant_id) as conn:
-        rows_after = await store.alert_history_after(conn, tenant_id, cursor)
+        rows_after = await history_after(conn, cursor)
     assert [r["actor_name"] for r in rows_after] == ["slow", "fast"]
     assert all(r["action"] == "acknowledged" for r in rows_after)

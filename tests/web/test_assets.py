@@ -155,9 +155,9 @@ async def test_create_site_unit_and_asset_through_the_forms(web, accounts, db, o
     tenant_id, _ = await _admin(web, accounts, role="engineer")
     r = await web.post_form("/assets/sites", {"code": "RT", "name": "Ras Tanura", "name_ar": "رأس تنورة",
                                               "timezone": "Asia/Riyadh", "description": "Refinery"})
-    assert r.status_code in (302, 303) and r.headers["location"] == "/assets/sites?done=site_created"
+    assert r.status_code in (302, 303) and r.headers["location"] == "/assets/sites"
     page = await web.get(r.headers["location"])
-    assert 'class="alert alert-success"' in page.text and "Ras Tanura" in page.text
+    assert 'class="alert alert-success"' in page.text and "Site added." in page.text and "Ras Tanura" in page.text
     site_id = rows(owner_conn, "SELECT id FROM sites WHERE tenant_id = %s", tenant_id)[0][0]
 
     r = await web.post_form("/assets/units", {"site_id": str(site_id), "code": "CDU", "name": "Crude Unit"})
@@ -169,9 +169,9 @@ async def test_create_site_unit_and_asset_through_the_forms(web, accounts, db, o
             "description": "Main charge pump"}
     r = await web.post_form("/assets", form)
     assert r.status_code in (302, 303), r.text[-2000:]
-    asset_id = int(re.match(r"/assets/(\d+)\?done=asset_created", r.headers["location"]).group(1))
+    asset_id = int(re.fullmatch(r"/assets/(\d+)", r.headers["location"]).group(1))
     detail = await web.get(r.headers["location"])
-    assert "مضخة الشحن" in detail.text and 'class="alert alert-success"' in detail.text
+    assert "مضخة الشحن" in detail.text and 'class="alert alert-success"' in detail.text and "Asset created." in detail.text
     row = rows(owner_conn, "SELECT site_id, unit_id, code, criticality, expected_interval_s, created_by FROM assets "
                            "WHERE tenant_id = %s AND id = %s", tenant_id, asset_id)[0]
     assert row[:5] == (site_id, unit_id, "P-101", "high", 30) and row[5] is not None
@@ -185,7 +185,8 @@ async def test_create_site_unit_and_asset_through_the_forms(web, accounts, db, o
 
     # edit: move out of the unit, change the name
     r = await web.post_form(f"/assets/{asset_id}/edit", {**form, "unit_id": "", "name": "Charge Pump A"})
-    assert r.status_code in (302, 303) and r.headers["location"] == f"/assets/{asset_id}?done=asset_updated"
+    assert r.status_code in (302, 303) and r.headers["location"] == f"/assets/{asset_id}"
+    assert "Asset saved." in (await web.get(r.headers["location"])).text
     assert rows(owner_conn, "SELECT name, unit_id FROM assets WHERE id = %s", asset_id)[0] == ("Charge Pump A", None)
     assert rows(owner_conn, "SELECT details->'changed' FROM audit_log WHERE action = 'asset.update'")[0][0] == ["name", "unit_id"]
     edit_page = await web.get(f"/assets/{asset_id}/edit")

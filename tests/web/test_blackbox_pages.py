@@ -120,7 +120,8 @@ async def test_acknowledge_and_resolve(app, accounts, owner_conn, db) -> None:
         r = await web.get(f"/blackbox/incidents/{incident_id}")
         assert 'data-testid="acknowledge-form"' in r.text and 'data-testid="resolve-form"' in r.text
         r = await web.post_form(f"/blackbox/incidents/{incident_id}/acknowledge", {"note": "On it"})
-        assert r.status_code in (302, 303) and r.headers["location"].endswith("?done=acknowledged")
+        assert r.status_code in (302, 303) and r.headers["location"] == f"/blackbox/incidents/{incident_id}"
+        assert 'class="alert alert-success"' in (await web.get(r.headers["location"])).text
         r = await web.post_form(f"/blackbox/incidents/{incident_id}/acknowledge", {"note": ""})
         assert r.status_code == 409
         r = await web.post_form(f"/blackbox/incidents/{incident_id}/resolve", {"note": "   "})
@@ -131,6 +132,7 @@ async def test_acknowledge_and_resolve(app, accounts, owner_conn, db) -> None:
         assert r.status_code in (302, 303)
         r = await web.get(r.headers["location"])
         assert 'data-testid="resolution"' in r.text and "Bearing replaced" in r.text
+        assert 'class="alert alert-success"' in r.text
         assert 'data-testid="incident-actions"' not in r.text
         r = await web.api("POST", f"/api/blackbox/incidents/{incident_id}/resolve", json={"note": "again"})
         assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"

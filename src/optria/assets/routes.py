@@ -1,15 +1,15 @@
 """Pages of the assets area: assets list and detail, create/edit, sites and units, alerts and work orders.
 
 Handlers are thin: parse, call the catalog/lifecycle service inside one tenant transaction,
-then redirect with a success code (``?done=...``, mapped to a fixed message, never echoed
-text) or re-render the form with field messages (422) or a conflict (409).
+then redirect with a success message (a fixed one, shown once on the next page through the session
+flash) or re-render the form with field messages (422) or a conflict (409).
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
@@ -50,6 +50,7 @@ from optria.identity.auth import safe_next
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.integrations import store as integrations_store
+from optria.web import flash
 from optria.web.i18n import current_lang, gettext, verbatim
 from optria.web.formatting import current_zone
 from optria.web.request_context import check_id, client_addr, db_of, tenant_of
@@ -74,16 +75,11 @@ FLASH = {
 }
 
 
-def flash_of(request: Request) -> dict[str, str] | None:
-    message = FLASH.get(request.query_params.get("done", ""))
-    return {"kind": "success", "message": gettext(message)} if message else None
-
-
-def with_done(target: str, code: str, anchor: str = "") -> str:
-    """``target`` with ``done=code`` in its query (replacing any earlier one) and an optional fragment."""
+def redirect_done(request: Request, target: str, code: str, anchor: str = "") -> Redirect:
+    """Back to ``target`` (at ``anchor``, if given) showing the success message ``FLASH[code]`` there once."""
+    flash.push(request, "success", FLASH[code])
     parts = urlsplit(target)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "done"] + [("done", code)]
-    return urlunsplit(("", "", parts.path, urlencode(query), anchor or parts.fragment))
+    return Redirect(urlunsplit(("", "", parts.path, parts.query, anchor or parts.fragment)))
 
 
 def here(request: Request) -> str:
@@ -129,7 +125,7 @@ async def assets_list(request: Request) -> Response:
         f, notices = filters.asset_filter(request.query_params, sites, units)
         rows, total = await store.list_assets(conn, tenant_id, site_id=f.site_id, unit_id=f.unit_id, status=f.status,
                                               q=f.q or None, page=f.page, page_size=PAGE_SIZE)
-    return render(request, "assets/list.html", breadcrumbs=[("Assets", "/assets")], flash=flash_of(request),
+    return render(request, "assets/list.html", breadcrumbs=[("Assets", "/assets")], flash=flash.pop(request)[0],
                   assets=rows, filter=f, notices=_translate(notices), sites=sites, units=units,
                   statuses=HEALTH_STATUSES, pager=pager(f, total, "/assets"), **_common(request))
 
@@ -159,7 +155,7 @@ async def _detail(request: Request, asset_id: int, *, status_code: int = 200, **
         "error": None, "open_form": None,
     }
     context.update(extra)
-    return render(request, "assets/detail.html", status_code=status_code, flash=flash_of(request),
+    return render(request, "assets/detail.html", status_code=status_code, flash=flash.pop(request)[0],
                   breadcrumbs=[("Assets", "/assets"), (verbatim(name), None)], **context, **_common(request))
 
 
@@ -210,7 +206,7 @@ async def asset_create(request: Request, data: URLEncodedBody[AssetForm]) -> Res
     except (InputError, Conflict) as exc:
         errors, status = _form_problem(exc)
         return await _asset_form(request, asset=None, values=form_values(data), errors=errors, status_code=status)
-    return Redirect(with_done(f"/assets/{asset_id}", "asset_created"))
+    return redirect_done(request, f"/assets/{asset_id}", "asset_created")
 
 
 async def _asset_or_404(request: Request, asset_id: int) -> dict[str, Any]:
@@ -243,7 +239,7 @@ async def asset_update(request: Request, asset_id: FromPath[int], data: URLEncod
         errors, status = _form_problem(exc)
         asset = await _asset_or_404(request, asset_id)
         return await _asset_form(request, asset=asset, values=form_values(data), errors=errors, status_code=status)
-    return Redirect(with_done(f"/assets/{asset_id}", "asset_updated"))
+    return redirect_done(request, f"/assets/{asset_id}", "asset_updated")
 
 
 # ----------------------------------------------------------------------------- sites and units
@@ -261,7 +257,7 @@ async def _sites_page(request: Request, *, status_code: int = 200, **extra: Any)
                                "unit_form": form_values(UnitForm()), "unit_errors": {}, "edit_errors": {},
                                "edit_target": None, "error": None}
     context.update(extra)
-    return render(request, "assets/sites.html", status_code=status_code, flash=flash_of(request),
+    return render(request, "assets/sites.html", status_code=status_code, flash=flash.pop(request)[0],
                   breadcrumbs=[("Assets", "/assets"), ("Sites and units", None)], sites=sites,
                   units_by_site=by_site, **context, **_common(request))
 
@@ -282,7 +278,7 @@ async def _sites_change(request: Request, change, done: str, on_problem: Any, an
     except (InputError, Conflict) as exc:
         errors, status = _form_problem(exc)
         return await _sites_page(request, status_code=status, **on_problem(_translate(errors)))
-    return Redirect(with_done("/assets/sites", done, anchor))
+    return redirect_done(request, "/assets/sites", done, anchor)
 
 
 @post("/assets/sites", guards=[requires(Permission.EDIT_ASSETS)], name="site_create")
@@ -335,7 +331,7 @@ async def asset_raise_alert(request: Request, asset_id: FromPath[int], data: URL
     except InputError as exc:
         return await _detail(request, asset_id, status_code=422, alert_form=form_values(data),
                              alert_errors=_translate(exc.fields), open_form="alert")
-    return Redirect(with_done(f"/assets/{asset_id}", "alert_raised", "alerts"))
+    return redirect_done(request, f"/assets/{asset_id}", "alert_raised", "alerts")
 
 
 @post("/assets/{asset_id:int}/work-orders", guards=[requires(Permission.RAISE_ALERTS)], name="asset_open_work_order")
@@ -352,7 +348,7 @@ async def asset_open_work_order(request: Request, asset_id: FromPath[int],
     except InputError as exc:
         return await _detail(request, asset_id, status_code=422, wo_form=form_values(data),
                              wo_errors=_translate(exc.fields), open_form="work_order")
-    return Redirect(with_done(f"/assets/{asset_id}", "wo_opened", "work-orders"))
+    return redirect_done(request, f"/assets/{asset_id}", "wo_opened", "work-orders")
 
 
 async def _transition(request: Request, data: TransitionForm, kind: str, object_id: int, run, done: str,
@@ -370,7 +366,7 @@ async def _transition(request: Request, data: TransitionForm, kind: str, object_
     except Conflict as exc:
         return await _refused(request, kind, object_id, exc.message, 409)
     target = safe_next(data.next, f"/assets/{asset_id}")
-    return Redirect(with_done(target, done, anchor if target.startswith("/assets/") else ""))
+    return redirect_done(request, target, done, anchor if target.startswith("/assets/") else "")
 
 
 async def _refused(request: Request, kind: str, object_id: int, message: str, status_code: int) -> Response:
@@ -430,7 +426,7 @@ async def alerts_list(request: Request) -> Response:
         rows, total = await store.list_alerts(conn, tenant_id, status=f.status, severity=f.severity,
                                               asset_id=f.asset_id, site_id=f.site_id, page=f.page, page_size=PAGE_SIZE)
         asset = await store.asset_exists(conn, tenant_id, f.asset_id) if f.asset_id else None
-    return render(request, "assets/alerts.html", breadcrumbs=[("Alerts", None)], flash=flash_of(request),
+    return render(request, "assets/alerts.html", breadcrumbs=[("Alerts", None)], flash=flash.pop(request)[0],
                   alerts=rows, filter=f, notices=_translate(notices), sites=sites, filter_asset=asset,
                   statuses=ALERT_STATUS_FILTERS, severities=SEVERITIES, pager=pager(f, total, "/alerts"),
                   **_common(request))
@@ -446,7 +442,7 @@ async def work_orders_list(request: Request) -> Response:
                                                    asset_id=f.asset_id, site_id=f.site_id, page=f.page,
                                                    page_size=PAGE_SIZE)
         asset = await store.asset_exists(conn, tenant_id, f.asset_id) if f.asset_id else None
-    return render(request, "assets/work_orders.html", breadcrumbs=[("Work orders", None)], flash=flash_of(request),
+    return render(request, "assets/work_orders.html", breadcrumbs=[("Work orders", None)], flash=flash.pop(request)[0],
                   work_orders=rows, filter=f, notices=_translate(notices), sites=sites, filter_asset=asset,
                   statuses=WO_STATUS_FILTERS, priorities=WO_PRIORITIES, pager=pager(f, total, "/work-orders"),
                   **_common(request))

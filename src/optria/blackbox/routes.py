@@ -31,6 +31,7 @@ from optria.blackbox.trends import incident_trends
 from optria.blackbox.web import display_name, page_flags, pager, sees_details
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
+from optria.web import flash
 from optria.web.errors import ApiError
 from optria.web.i18n import current_lang, gettext
 from optria.web.formatting import current_zone
@@ -48,17 +49,13 @@ NOT_IN_TENANT = {
     "site": N_("That site was not found in your organization."),
     "integration": N_("That integration was not found in your organization."),
 }
-FLASH = {"acknowledged": N_("Incident acknowledged."), "resolved": N_("Incident resolved.")}
+M_ACKNOWLEDGED = N_("Incident acknowledged.")
+M_RESOLVED = N_("Incident resolved.")
 CRUMB = ("Industrial Black Box", "/blackbox")
 
 
 def _not_in_tenant(exc: NotInTenant) -> ApiError:
     return ApiError(404, "not_found", NOT_IN_TENANT[exc.what])
-
-
-def _flash(request: Request) -> dict[str, str] | None:
-    message = FLASH.get(request.query_params.get("done", ""))
-    return {"kind": "success", "message": gettext(message)} if message else None
 
 
 def _here(request: Request) -> str:
@@ -169,7 +166,7 @@ async def _incident_page(request: Request, incident_id: int, *, status_code: int
     context: dict[str, Any] = {"error": None, "ack_error": None, "resolve_error": None, "resolve_note": "",
                                "open_form": None}
     context.update(extra)
-    return render(request, "blackbox/incident.html", status_code=status_code, flash=_flash(request),
+    return render(request, "blackbox/incident.html", status_code=status_code, flash=flash.pop(request)[0],
                   breadcrumbs=[CRUMB, (gettext("Incident #%(id)s", id=incident_id), None)], incident=incident,
                   timeline=timeline, timeline_limit=TIMELINE_LIMIT, trends=trends, **context, **_common(request))
 
@@ -199,7 +196,8 @@ async def blackbox_incident_acknowledge(
     except incidents.NoteError as exc:
         return await _incident_page(request, incident_id, status_code=422, ack_error=gettext(exc.message),
                                     open_form="acknowledge")
-    return Redirect(f"/blackbox/incidents/{incident_id}?done=acknowledged")
+    flash.push(request, "success", M_ACKNOWLEDGED)
+    return Redirect(f"/blackbox/incidents/{incident_id}")
 
 
 @post("/blackbox/incidents/{incident_id:int}/resolve", guards=[requires(Permission.ACT_ON_INCIDENTS)],
@@ -220,7 +218,8 @@ async def blackbox_incident_resolve(
     except incidents.NoteError as exc:
         return await _incident_page(request, incident_id, status_code=422, resolve_error=gettext(exc.message),
                                     resolve_note=data.note[:2000], open_form="resolve")
-    return Redirect(f"/blackbox/incidents/{incident_id}?done=resolved")
+    flash.push(request, "success", M_RESOLVED)
+    return Redirect(f"/blackbox/incidents/{incident_id}")
 
 
 async def _export_data(request: Request, incident_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
