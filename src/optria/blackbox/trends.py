@@ -2,7 +2,7 @@
 
 Values come from ``signal_1m`` (``signal_1h`` for windows longer than ``HOURLY_AFTER``), with
 the mapping's scale and offset applied so they sit on the same axis as its limits, drawn by
-the shared server-side SVG chart (:mod:`optria.web.svg`). A signal that reports only changes (a
+the shared server-side SVG chart (:mod:`optria.web.charts`). A signal that reports only changes (a
 running state) is drawn as steps from the value that held when the window began, not as a dot.
 """
 
@@ -19,7 +19,7 @@ from optria.blackbox.store import Conn
 from optria.timeseries import sparklines
 from optria.timeseries import store as timeseries
 from optria.twin.cards import ROLE_LABELS, spark_series
-from optria.web import svg
+from optria.web import charts
 from optria.web.formatting import unit_text
 from optria.web.i18n import gettext
 
@@ -62,7 +62,7 @@ async def incident_trends(conn: Conn, tenant_id: UUID, incident: dict[str, Any])
             offset=offset, width_s=int(step))
         band = [] if stepped else [(r["bucket"].timestamp(), eng(r["min"]), eng(r["max"])) for r in rows
                                    if r["min"] is not None and r["max"] is not None]
-        lines = [svg.Line(s[k], kind, label) for k, kind, label in (
+        lines = [charts.Line(s[k], kind, label) for k, kind, label in (
             ("crit_high", "crit", gettext("Critical")), ("warn_high", "warn", gettext("Warning")),
             ("warn_low", "warn", gettext("Warning")), ("crit_low", "crit", gettext("Critical"))) if s[k] is not None]
         role = gettext(ROLE_LABELS.get(s["metric_role"], "Other signal"))
@@ -70,7 +70,7 @@ async def incident_trends(conn: Conn, tenant_id: UUID, incident: dict[str, Any])
         title = f"{role} — {s['signal_name']}" + (f" ({unit})" if unit else "")
         caption = Markup("{} <bdi dir=\"ltr\" class=\"tag\">{}</bdi>{}").format(
             role, s["signal_name"], Markup(" (<bdi class=\"unit\">{}</bdi>)").format(unit) if unit else "")
-        chart: Markup = svg.line_chart([svg.Series(points, band=band, step=stepped, hold_to=hold_to)],
+        chart: Markup = charts.line_chart([charts.Series(points, band=band, step=stepped, hold_to=hold_to)],
                                        x_range=(start.timestamp(), end.timestamp()),
                                        title=title, lines=lines, gap=step * 3,
                                        empty_text=gettext("No data for this signal in the incident window."),

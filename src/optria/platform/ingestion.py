@@ -8,6 +8,7 @@ process is gone), or its source has an unresolved error.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from litestar import Request, Response, get
@@ -17,7 +18,7 @@ from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.platform.store import IngestionStore
 from optria.timeseries import staleness
-from optria.web.charts import Chart, Series, render
+from optria.web.charts import Series, line_chart
 from optria.web.errors import ApiError
 from optria.web.templating import render as render_page
 from optria.web.i18n import gettext, verbatim
@@ -48,10 +49,12 @@ def classify(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def lag_chart(history: list[dict[str, Any]]) -> str:
-    return render(Chart(series=[
-        Series("p99", [(h["minute"], h["lag_p99_ms"]) for h in history], "#d64545"),
-        Series("p50", [(h["minute"], h["lag_p50_ms"]) for h in history], "#2f6fdb"),
-    ], unit="ms", title=gettext("Lag over the last hour")))
+    """p99 (red) and p50 ingest lag in ms, per minute over the last hour (``IngestionStore.lag_history``)."""
+    now = time.time()
+    series = [Series([(h["minute"].timestamp(), float(h[column])) for h in history if h[column] is not None], css=css)
+              for column, css in (("lag_p99_ms", "lag-p99"), ("lag_p50_ms", "lag-p50"))]
+    return line_chart(series, x_range=(now - 3600, now), title=gettext("Lag over the last hour"), width=720,
+                      height=220, gap=150, empty_text=gettext("No data in this period"), testid="lag-chart")
 
 
 @get("/platform/ingestion", guards=[requires(Permission.PLATFORM_CONSOLE)], name="platform_ingestion")

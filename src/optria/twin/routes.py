@@ -44,7 +44,7 @@ from optria.twin.scoring import STATUS_SCORE_CAP
 from optria.web.i18n import current_lang, gettext, verbatim
 from optria.web import formatting
 from optria.web.formatting import current_zone
-from optria.web.svg import Line, Series, line_chart, overlay_chart, sparkline, time_format
+from optria.web.charts import Line, Series, line_chart, overlay_chart, sparkline, time_format
 from optria.web.request_context import check_id, db_of, tenant_of
 from optria.web.templating import render
 

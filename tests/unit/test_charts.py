@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from optria.web.svg import Line, Series, line_chart, nice_ticks, sparkline
+from optria.web.charts import Line, Series, line_chart, nice_ticks, sparkline
 
 NS = "{http://www.w3.org/2000/svg}"
 
