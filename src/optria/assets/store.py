@@ -250,10 +250,6 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 GET_ALERT = f"SELECT {ALERT_COLUMNS} FROM {ALERT_FROM} WHERE al.tenant_id = %(tenant_id)s AND al.id = %(id)s"
 
-LOCK_ALERT = """
-SELECT id, asset_id, status FROM alerts WHERE tenant_id = %(tenant_id)s AND id = %(id)s FOR UPDATE
-"""
-
 ALERT_OF_ASSET = "SELECT id, status FROM alerts WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND asset_id = %(asset_id)s"
 
 INSERT_ALERT = """
@@ -271,34 +267,6 @@ WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 CLEAR_ALERT = """
 UPDATE alerts SET status = 'cleared', cleared_at = now(), cleared_by = %(actor_id)s
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s
-"""
-
-INSERT_ALERT_HISTORY = """
-INSERT INTO alert_history (tenant_id, alert_id, asset_id, action, from_status, to_status, actor_user_id, actor_name, note)
-VALUES (%(tenant_id)s, %(alert_id)s, %(asset_id)s, %(action)s, %(from_status)s, %(to_status)s, %(actor_id)s,
-        %(actor_name)s, %(note)s)
-"""
-
-ALERT_HISTORY = """
-SELECT id, action, from_status, to_status, actor_name, at, note FROM alert_history
-WHERE tenant_id = %(tenant_id)s AND alert_id = %(alert_id)s ORDER BY id
-"""
-
-# Collectors (Industrial Black Box): rows after the cursor (xact_id, id), only from transactions older than
-# every transaction still in flight, so a row committed late is never skipped. Start with after_xact '0'
-# and after_id 0; keep the last row's (xact_id, id) as the next cursor.
-ALERT_HISTORY_AFTER = """
-SELECT h.xact_id::text AS xact_id, h.id, h.alert_id, h.asset_id, h.action, h.from_status, h.to_status,
-       h.actor_user_id, h.actor_name, h.at, h.note,
-       al.severity, al.title, al.source, al.source_ref, a.code::text AS asset_code
-FROM alert_history h
-JOIN alerts al ON al.tenant_id = h.tenant_id AND al.id = h.alert_id
-JOIN assets a ON a.tenant_id = h.tenant_id AND a.id = h.asset_id
-WHERE h.tenant_id = %(tenant_id)s
-  AND (h.xact_id, h.id) > (%(after_xact)s::xid8, %(after_id)s::bigint)
-  AND h.xact_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY h.xact_id, h.id
-LIMIT %(limit)s
 """
 
 ALERT_COUNTS = """
@@ -345,10 +313,6 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 GET_WORK_ORDER = f"SELECT {WORK_ORDER_COLUMNS} FROM {WORK_ORDER_FROM} WHERE w.tenant_id = %(tenant_id)s AND w.id = %(id)s"
 
-LOCK_WORK_ORDER = """
-SELECT id, asset_id, status FROM work_orders WHERE tenant_id = %(tenant_id)s AND id = %(id)s FOR UPDATE
-"""
-
 INSERT_WORK_ORDER = """
 INSERT INTO work_orders (tenant_id, asset_id, alert_id, title, description, priority, created_by)
 VALUES (%(tenant_id)s, %(asset_id)s, %(alert_id)s, %(title)s, %(description)s, %(priority)s, %(actor_id)s)
@@ -362,32 +326,6 @@ UPDATE work_orders SET status = %(status)s, updated_at = now(),
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 """
 
-INSERT_WORK_ORDER_HISTORY = """
-INSERT INTO work_order_history (tenant_id, work_order_id, asset_id, action, from_status, to_status, actor_user_id,
-                                actor_name, note)
-VALUES (%(tenant_id)s, %(work_order_id)s, %(asset_id)s, %(action)s, %(from_status)s, %(to_status)s, %(actor_id)s,
-        %(actor_name)s, %(note)s)
-"""
-
-WORK_ORDER_HISTORY = """
-SELECT id, action, from_status, to_status, actor_name, at, note FROM work_order_history
-WHERE tenant_id = %(tenant_id)s AND work_order_id = %(work_order_id)s ORDER BY id
-"""
-
-WORK_ORDER_HISTORY_AFTER = """
-SELECT h.xact_id::text AS xact_id, h.id, h.work_order_id, h.asset_id, h.action, h.from_status, h.to_status,
-       h.actor_user_id, h.actor_name, h.at, h.note,
-       w.title, w.priority, w.alert_id, a.code::text AS asset_code
-FROM work_order_history h
-JOIN work_orders w ON w.tenant_id = h.tenant_id AND w.id = h.work_order_id
-JOIN assets a ON a.tenant_id = h.tenant_id AND a.id = h.asset_id
-WHERE h.tenant_id = %(tenant_id)s
-  AND (h.xact_id, h.id) > (%(after_xact)s::xid8, %(after_id)s::bigint)
-  AND h.xact_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY h.xact_id, h.id
-LIMIT %(limit)s
-"""
-
 WORK_ORDER_COUNTS = """
 SELECT count(*) FILTER (WHERE status = 'open') AS open,
        count(*) FILTER (WHERE status = 'in_progress') AS in_progress,
@@ -395,6 +333,27 @@ SELECT count(*) FILTER (WHERE status = 'open') AS open,
        count(*) FILTER (WHERE status <> 'closed' AND priority = 'urgent') AS active_urgent
 FROM work_orders WHERE tenant_id = %(tenant_id)s
 """
+
+# ----------------------------------------------------------------------------- lifecycle of alerts and work orders
+# Both are items of an asset with a status; each change is locked, applied and written to the item's history
+# table (``alert_history`` / ``work_order_history``, read by the Black Box collectors) by the same statements.
+
+ITEM_KINDS = ("alert", "work_order")
+
+LOCK_ITEM = {kind: f"""
+SELECT id, asset_id, status FROM {kind}s WHERE tenant_id = %(tenant_id)s AND id = %(id)s FOR UPDATE
+""" for kind in ITEM_KINDS}
+
+# (kind, new status) → the update; an alert records who acknowledged or cleared it and when.
+SET_ITEM_STATUS = {("alert", "acknowledged"): ACKNOWLEDGE_ALERT, ("alert", "cleared"): CLEAR_ALERT,
+                   ("work_order", "in_progress"): SET_WORK_ORDER_STATUS, ("work_order", "closed"): SET_WORK_ORDER_STATUS}
+
+INSERT_ITEM_HISTORY = {kind: f"""
+INSERT INTO {kind}_history (tenant_id, {kind}_id, asset_id, action, from_status, to_status, actor_user_id, actor_name,
+                            note)
+VALUES (%(tenant_id)s, %(item_id)s, %(asset_id)s, %(action)s, %(from_status)s, %(to_status)s, %(actor_id)s,
+        %(actor_name)s, %(note)s)
+""" for kind in ITEM_KINDS}
 
 # ----------------------------------------------------------------------------- dashboard
 
@@ -541,10 +500,6 @@ async def get_alert(conn: Conn, tenant_id: UUID, alert_id: int) -> dict[str, Any
     return await fetch_one(conn, GET_ALERT, {"tenant_id": tenant_id, "id": alert_id})
 
 
-async def lock_alert(conn: Conn, tenant_id: UUID, alert_id: int) -> dict[str, Any] | None:
-    return await fetch_one(conn, LOCK_ALERT, {"tenant_id": tenant_id, "id": alert_id})
-
-
 async def alert_of_asset(conn: Conn, tenant_id: UUID, alert_id: int, asset_id: int) -> dict[str, Any] | None:
     return await fetch_one(conn, ALERT_OF_ASSET, {"tenant_id": tenant_id, "id": alert_id, "asset_id": asset_id})
 
@@ -555,31 +510,6 @@ async def insert_alert(conn: Conn, tenant_id: UUID, asset_id: int, values: dict[
     row = await fetch_one(conn, INSERT_ALERT, {**values, "tenant_id": tenant_id, "asset_id": asset_id,
                                                "actor_id": actor_id})
     return int(row["id"]) if row else None
-
-
-async def set_alert_status(conn: Conn, tenant_id: UUID, alert_id: int, status: str, actor_id: UUID | None) -> None:
-    sql = {"acknowledged": ACKNOWLEDGE_ALERT, "cleared": CLEAR_ALERT}[status]
-    await conn.execute(sql, {"tenant_id": tenant_id, "id": alert_id, "actor_id": actor_id})
-
-
-async def insert_alert_history(conn: Conn, tenant_id: UUID, *, alert_id: int, asset_id: int, action: str,
-                               from_status: str | None, to_status: str, actor_id: UUID | None, actor_name: str,
-                               note: str = "") -> None:
-    await conn.execute(INSERT_ALERT_HISTORY, {
-        "tenant_id": tenant_id, "alert_id": alert_id, "asset_id": asset_id, "action": action,
-        "from_status": from_status, "to_status": to_status, "actor_id": actor_id, "actor_name": actor_name,
-        "note": note})
-
-
-async def alert_history(conn: Conn, tenant_id: UUID, alert_id: int) -> list[dict[str, Any]]:
-    return await fetch_all(conn, ALERT_HISTORY, {"tenant_id": tenant_id, "alert_id": alert_id})
-
-
-async def alert_history_after(conn: Conn, tenant_id: UUID, after: tuple[str, int] = ("0", 0),
-                              limit: int = 500) -> list[dict[str, Any]]:
-    """History rows after the cursor ``(xact_id, id)``; the last row's pair is the next cursor."""
-    return await fetch_all(conn, ALERT_HISTORY_AFTER, {"tenant_id": tenant_id, "after_xact": after[0],
-                                                       "after_id": after[1], "limit": limit})
 
 
 async def alert_counts(conn: Conn, tenant_id: UUID) -> dict[str, int]:
@@ -600,10 +530,6 @@ async def get_work_order(conn: Conn, tenant_id: UUID, work_order_id: int) -> dic
     return await fetch_one(conn, GET_WORK_ORDER, {"tenant_id": tenant_id, "id": work_order_id})
 
 
-async def lock_work_order(conn: Conn, tenant_id: UUID, work_order_id: int) -> dict[str, Any] | None:
-    return await fetch_one(conn, LOCK_WORK_ORDER, {"tenant_id": tenant_id, "id": work_order_id})
-
-
 async def insert_work_order(conn: Conn, tenant_id: UUID, asset_id: int, values: dict[str, Any],
                             actor_id: UUID | None) -> int:
     row = await fetch_one(conn, INSERT_WORK_ORDER, {**values, "tenant_id": tenant_id, "asset_id": asset_id,
@@ -611,34 +537,31 @@ async def insert_work_order(conn: Conn, tenant_id: UUID, asset_id: int, values: 
     return int(row["id"])  # type: ignore[index]
 
 
-async def set_work_order_status(conn: Conn, tenant_id: UUID, work_order_id: int, status: str,
-                                actor_id: UUID | None) -> None:
-    await conn.execute(SET_WORK_ORDER_STATUS, {"tenant_id": tenant_id, "id": work_order_id, "status": status,
-                                               "actor_id": actor_id})
-
-
-async def insert_work_order_history(conn: Conn, tenant_id: UUID, *, work_order_id: int, asset_id: int, action: str,
-                                    from_status: str | None, to_status: str, actor_id: UUID | None, actor_name: str,
-                                    note: str = "") -> None:
-    await conn.execute(INSERT_WORK_ORDER_HISTORY, {
-        "tenant_id": tenant_id, "work_order_id": work_order_id, "asset_id": asset_id, "action": action,
-        "from_status": from_status, "to_status": to_status, "actor_id": actor_id, "actor_name": actor_name,
-        "note": note})
-
-
-async def work_order_history(conn: Conn, tenant_id: UUID, work_order_id: int) -> list[dict[str, Any]]:
-    return await fetch_all(conn, WORK_ORDER_HISTORY, {"tenant_id": tenant_id, "work_order_id": work_order_id})
-
-
-async def work_order_history_after(conn: Conn, tenant_id: UUID, after: tuple[str, int] = ("0", 0),
-                                   limit: int = 500) -> list[dict[str, Any]]:
-    """History rows after the cursor ``(xact_id, id)``; the last row's pair is the next cursor."""
-    return await fetch_all(conn, WORK_ORDER_HISTORY_AFTER, {"tenant_id": tenant_id, "after_xact": after[0],
-                                                            "after_id": after[1], "limit": limit})
-
-
 async def work_order_counts(conn: Conn, tenant_id: UUID) -> dict[str, int]:
     return dict(await fetch_one(conn, WORK_ORDER_COUNTS, {"tenant_id": tenant_id}) or {})
+
+
+# ----------------------------------------------------------------------------- lifecycle of alerts and work orders
+
+
+async def lock_item(conn: Conn, tenant_id: UUID, kind: str, item_id: int) -> dict[str, Any] | None:
+    """The alert or work order (``kind``) with its asset and status, locked for this transaction."""
+    return await fetch_one(conn, LOCK_ITEM[kind], {"tenant_id": tenant_id, "id": item_id})
+
+
+async def set_item_status(conn: Conn, tenant_id: UUID, kind: str, item_id: int, status: str,
+                          actor_id: UUID | None) -> None:
+    await conn.execute(SET_ITEM_STATUS[kind, status], {"tenant_id": tenant_id, "id": item_id, "status": status,
+                                                       "actor_id": actor_id})
+
+
+async def insert_item_history(conn: Conn, tenant_id: UUID, kind: str, *, item_id: int, asset_id: int, action: str,
+                              from_status: str | None, to_status: str, actor_id: UUID | None, actor_name: str,
+                              note: str = "") -> None:
+    await conn.execute(INSERT_ITEM_HISTORY[kind], {
+        "tenant_id": tenant_id, "item_id": item_id, "asset_id": asset_id, "action": action,
+        "from_status": from_status, "to_status": to_status, "actor_id": actor_id, "actor_name": actor_name,
+        "note": note})
 
 
 # ----------------------------------------------------------------------------- dashboard and health

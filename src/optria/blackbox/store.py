@@ -108,31 +108,31 @@ async def save_cursor(conn: Conn, cursor: dict[str, Any], processed: int) -> Non
 
 # ----------------------------------------------------------------------------- collectors: sources
 
-# Rows below the oldest transaction still in flight only: every transaction with a smaller id has
-# ended, so nothing can later appear behind the cursor.
-ALERT_HISTORY_AFTER = """
-SELECT h.tenant_id, h.id, h.xact_id::text AS xid, h.alert_id, h.asset_id, h.action, h.from_status, h.to_status,
-       h.actor_name, h.at, h.note, al.severity, al.title, al.source, al.source_ref,
-       'alert:' || h.asset_id || ':' || coalesce(al.source || ':' || al.source_ref, lower(btrim(al.title))) AS alarm_key,
-       a.site_id, a.unit_id
-FROM alert_history h
-JOIN alerts al ON al.tenant_id = h.tenant_id AND al.id = h.alert_id
+# History rows (``h``) with their asset (``a``) after the cursor (xact_id, id), below the oldest transaction
+# still in flight only: every transaction with a smaller id has ended, so nothing can later appear behind
+# the cursor.
+HISTORY_AFTER_CURSOR = """
 JOIN assets a ON a.tenant_id = h.tenant_id AND a.id = h.asset_id
 WHERE (h.xact_id, h.id) > (%(xid)s::xid8, %(id)s) AND h.xact_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY h.xact_id, h.id
 LIMIT %(limit)s
 """
 
-WORK_ORDER_HISTORY_AFTER = """
+ALERT_HISTORY_AFTER = f"""
+SELECT h.tenant_id, h.id, h.xact_id::text AS xid, h.alert_id, h.asset_id, h.action, h.from_status, h.to_status,
+       h.actor_name, h.at, h.note, al.severity, al.title, al.source, al.source_ref,
+       'alert:' || h.asset_id || ':' || coalesce(al.source || ':' || al.source_ref, lower(btrim(al.title))) AS alarm_key,
+       a.site_id, a.unit_id
+FROM alert_history h
+JOIN alerts al ON al.tenant_id = h.tenant_id AND al.id = h.alert_id
+{HISTORY_AFTER_CURSOR}"""
+
+WORK_ORDER_HISTORY_AFTER = f"""
 SELECT h.tenant_id, h.id, h.xact_id::text AS xid, h.work_order_id, h.asset_id, h.action, h.from_status,
        h.to_status, h.actor_name, h.at, h.note, w.title, w.priority, w.alert_id, a.site_id, a.unit_id
 FROM work_order_history h
 JOIN work_orders w ON w.tenant_id = h.tenant_id AND w.id = h.work_order_id
-JOIN assets a ON a.tenant_id = h.tenant_id AND a.id = h.asset_id
-WHERE (h.xact_id, h.id) > (%(xid)s::xid8, %(id)s) AND h.xact_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY h.xact_id, h.id
-LIMIT %(limit)s
-"""
+{HISTORY_AFTER_CURSOR}"""
 
 # Mapped signals with limits whose newest stored sample is past the last one evaluated.
 # Enabled mappings with limits of the given tenants, with their collector state.
