@@ -22,6 +22,7 @@ import time
 
 import psycopg
 
+from ingest.connection import OwnConnection
 from ingest.samples import Sample
 from optria.timeseries import writes
 
@@ -30,10 +31,12 @@ log = logging.getLogger("optria.ingest.folder")
 TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, OSError, asyncio.TimeoutError)
 
 
-class Folder:
+class Folder(OwnConnection):
+    application_name = "optria-ingest-folder"
+
     def __init__(self, dsn: str, *, maintain_rollups: bool | None = None, notify: bool = True,
                  latest_interval_s: float = 1.0, rollup_interval_s: float = 10.0) -> None:
-        self.dsn = dsn
+        super().__init__(dsn)
         self._rollups_setting = maintain_rollups   # None: decided by the storage tier
         self.maintain_rollups = True if maintain_rollups is None else maintain_rollups
         self.notify = notify
@@ -42,7 +45,6 @@ class Folder:
         self.pending = writes.Fold()
         self._next_latest = 0.0
         self._next_rollup = time.monotonic() + rollup_interval_s
-        self._conn: psycopg.AsyncConnection | None = None
         self._owner: asyncio.Task | None = None
         self._requests: list[tuple[bool, asyncio.Future]] = []
         self._wake = asyncio.Event()
@@ -120,24 +122,10 @@ class Folder:
                 if not fut.done():
                     fut.set_result(None)
 
-    async def _connection(self) -> psycopg.AsyncConnection:
-        if self._conn is None or self._conn.closed:
-            conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=False, connect_timeout=5,
-                                                         application_name="optria-ingest-folder")
-            tier = await writes.prepare_session(conn)
-            if self._rollups_setting is None:
-                self.maintain_rollups = writes.writer_maintains_rollups(tier)
-            await conn.commit()
-            self._conn = conn
-        return self._conn
-
-    async def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                await asyncio.wait_for(conn.close(), 5)
-            except Exception:
-                pass
+    async def _setup(self, conn: psycopg.AsyncConnection) -> None:
+        tier = await writes.prepare_session(conn)
+        if self._rollups_setting is None:
+            self.maintain_rollups = writes.writer_maintains_rollups(tier)
 
     async def _fold(self, *, rollups: bool) -> None:
         now = time.monotonic()

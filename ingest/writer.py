@@ -37,6 +37,7 @@ from uuid import UUID
 
 import psycopg
 
+from ingest.connection import OwnConnection
 from ingest.folder import Folder
 from ingest.samples import Sample
 from ingest.spool import Spool
@@ -87,13 +88,15 @@ class WriterConnectionShared(RuntimeError):
     """The writer's connection was asked for from a second task (a bug: it must never happen)."""
 
 
-class Writer:
+class Writer(OwnConnection):
+    application_name = "optria-ingest-writer"
+
     def __init__(self, dsn: str, *, maintain_rollups: bool | None = None, queue_batches: int = 256,
                  max_batch_rows: int = 20_000, spool: Spool | None = None,
                  on_commit: Callable[[Commit], None] | None = None,
                  on_reject: Callable[[list[Sample], str], None] | None = None,
                  notify: bool = True, fold_interval_s: float = 1.0, rollup_interval_s: float = 10.0) -> None:
-        self.dsn = dsn
+        super().__init__(dsn)
         # latest values and rollups: rollups decided by the storage tier when None (continuous aggregates
         # do them in the `timescale` tier)
         self.folder = Folder(dsn, maintain_rollups=maintain_rollups, notify=notify, latest_interval_s=fold_interval_s,
@@ -105,7 +108,6 @@ class Writer:
         self.on_reject = on_reject
         self.notify = notify
         self.stats = WriterStats()
-        self._conn: psycopg.AsyncConnection | None = None
         self._conn_task: asyncio.Task | None = None
         self._known: dict[int, UUID] = {}
         self._horizon: datetime | None = None
@@ -293,29 +295,18 @@ class Writer:
         current = asyncio.current_task()
         if self._conn_task is not None and current is not self._conn_task:
             raise WriterConnectionShared("the writer's connection may only be used by the writer task")
-        if self._conn is None or self._conn.closed:
-            conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=False, connect_timeout=5,
-                                                         application_name="optria-ingest-writer")
-            has_ingest_role = (await (await conn.execute(
-                "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s",
-                [INGEST_ROLE])).fetchone() or [False])[0]
-            # The ingest role may COPY (it bypasses row security, which refuses COPY FROM); without it
-            # the writer stays the migrating user and inserts through staging under row security.
-            self._direct_copy = bool(has_ingest_role)
-            if has_ingest_role:
-                await conn.execute(f"SET ROLE {INGEST_ROLE}")
-            await writes.prepare_session(conn)
-            await conn.commit()
-            self._conn = conn
-        return self._conn
+        return await super()._connection()
 
-    async def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                await asyncio.wait_for(conn.close(), 5)
-            except Exception:
-                pass
+    async def _setup(self, conn: psycopg.AsyncConnection) -> None:
+        has_ingest_role = (await (await conn.execute(
+            "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s",
+            [INGEST_ROLE])).fetchone() or [False])[0]
+        # The ingest role may COPY (it bypasses row security, which refuses COPY FROM); without it
+        # the writer stays the migrating user and inserts through staging under row security.
+        self._direct_copy = bool(has_ingest_role)
+        if has_ingest_role:
+            await conn.execute(f"SET ROLE {INGEST_ROLE}")
+        await writes.prepare_session(conn)
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() > self._deadline
