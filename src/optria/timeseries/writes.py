@@ -243,22 +243,26 @@ picked AS (
                                 AND s.time >= e.lo AND s.time <= e.hi AND s.ingest_time = e.stamp
 )"""
 
-_ROLLUPS = """
+# A partial aggregate merged into its rollup row: counts and sums add up, min and max widen, the
+# value of the newest sample stays last. The same for both rollups ({table}, fed by the CTE {source}).
+_MERGE_INTO_ROLLUP = """
+    INSERT INTO {table} AS r (tenant_id, signal_id, bucket, n, sum, min, max, last, last_time)
+    SELECT * FROM {source}
+    ON CONFLICT (tenant_id, signal_id, bucket) DO UPDATE
+    SET n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, min = least(r.min, EXCLUDED.min),
+        max = greatest(r.max, EXCLUDED.max),
+        last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
+        last_time = greatest(r.last_time, EXCLUDED.last_time)
+    RETURNING 1"""
+
+_ROLLUPS = f"""
 m AS (
     SELECT tenant_id, signal_id, date_bin(interval '1 minute', time, timestamptz 'epoch') AS bucket,
            count(*)::integer AS n, sum(value) AS sum, min(value) AS min, max(value) AS max,
            (array_agg(value ORDER BY time DESC))[1] AS last, max(time) AS last_time
     FROM picked WHERE value IS NOT NULL GROUP BY 1, 2, 3
 ),
-up_m AS (
-    INSERT INTO signal_1m_rollup AS r (tenant_id, signal_id, bucket, n, sum, min, max, last, last_time)
-    SELECT * FROM m
-    ON CONFLICT (tenant_id, signal_id, bucket) DO UPDATE
-    SET n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, min = least(r.min, EXCLUDED.min),
-        max = greatest(r.max, EXCLUDED.max),
-        last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
-        last_time = greatest(r.last_time, EXCLUDED.last_time)
-    RETURNING 1
+up_m AS ({_MERGE_INTO_ROLLUP.format(table="signal_1m_rollup", source="m")}
 ),
 h AS (
     SELECT tenant_id, signal_id, date_bin(interval '1 hour', bucket, timestamptz 'epoch') AS bucket,
@@ -266,15 +270,7 @@ h AS (
            (array_agg(last ORDER BY last_time DESC))[1] AS last, max(last_time) AS last_time
     FROM m GROUP BY 1, 2, 3
 ),
-up_h AS (
-    INSERT INTO signal_1h_rollup AS r (tenant_id, signal_id, bucket, n, sum, min, max, last, last_time)
-    SELECT * FROM h
-    ON CONFLICT (tenant_id, signal_id, bucket) DO UPDATE
-    SET n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, min = least(r.min, EXCLUDED.min),
-        max = greatest(r.max, EXCLUDED.max),
-        last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
-        last_time = greatest(r.last_time, EXCLUDED.last_time)
-    RETURNING 1
+up_h AS ({_MERGE_INTO_ROLLUP.format(table="signal_1h_rollup", source="h")}
 )"""
 
 _LATEST = """
