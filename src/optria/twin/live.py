@@ -228,8 +228,8 @@ class LiveHub:
 
     # ----- lifecycle ---------------------------------------------------------------------
 
-    def end_streams(self) -> None:
-        """Stop serving: every open stream ends, new ones end at once (the server is stopping)."""
+    def _end_all(self) -> None:
+        """Every open stream ends (a full queue is dropped instead), new ones end at once."""
         self._closed = True
         for feed in list(self.feeds.values()):
             for sub in list(feed.subscribers):
@@ -237,16 +237,15 @@ class LiveHub:
                     sub.queue.put_nowait(CLOSE)
                 except asyncio.QueueFull:
                     self._drop(feed, sub)
+
+    def end_streams(self) -> None:
+        """Stop serving: every open stream ends, new ones end at once (the server is stopping)."""
+        self._end_all()
         log.info("twin.live_streams_ended", extra={"subscribers": self.subscriber_count()})
 
     async def close(self) -> None:
-        self._closed = True
+        self._end_all()
         for feed in list(self.feeds.values()):
-            for sub in list(feed.subscribers):
-                try:
-                    sub.queue.put_nowait(CLOSE)
-                except asyncio.QueueFull:
-                    self._drop(feed, sub)
             if feed.task is not None:
                 feed.task.cancel()
         self.feeds.clear()
