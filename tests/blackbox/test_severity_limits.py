@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optria.blackbox.limits import Limits, raw_level, step
+from optria.blackbox.limits import step
 from optria.blackbox.severity import (
     SeverityError,
     alert_severity,
@@ -14,6 +14,7 @@ from optria.blackbox.severity import (
     work_order_severity,
     worst,
 )
+from optria.timeseries.limits import Limits, raw_level
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -42,12 +42,13 @@ from typing import Any
 from optria.blackbox import store
 from optria.blackbox.events import EventRecord, fmt_value
 from optria.blackbox.messages import limit_message, message, scope_params
-from optria.blackbox.limits import Limits, Transition, raw_level, side, step
+from optria.blackbox.limits import Transition, side, step
 from optria.blackbox.recording import record
 from optria.blackbox.severity import alert_severity, limit_severity, work_order_severity
 from optria.blackbox.store import Conn
 from optria.db import Database
 from optria.timeseries import store as timeseries
+from optria.timeseries.limits import Limits, raw_level
 
 log = logging.getLogger("optria.blackbox.collectors")
 

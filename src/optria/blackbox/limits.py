@@ -1,12 +1,11 @@
 """Limit evaluation with hysteresis: when a mapped signal breaches its limits, and when it is back.
 
 A mapping has up to four limits (warn_low, warn_high, crit_low, crit_high) on the
-engineering value (raw × scale + offset). Entering a band needs the value strictly past
-its limit; leaving it needs the value back inside the limit by a deadband of
-``DEADBAND_FRACTION`` of the limit span, so a value hovering on a limit yields one breach,
-not a flood. The span is the distance between the lowest and the highest limit when the
-mapping has limits on both sides, else the largest limit's magnitude (a one-sided limit on
-a positive process value measured from zero); 1.0 when that is zero.
+engineering value (raw × scale + offset), judged by the one rule of
+:mod:`optria.timeseries.limits`. Entering a band needs the value strictly past its limit
+(:func:`~optria.timeseries.limits.raw_level`); leaving it needs the value back inside the
+limit by the deadband of :attr:`~optria.timeseries.limits.Limits.deadband` (a small fraction
+of the limit span), so a value hovering on a limit yields one breach, not a flood.
 
 The state machine is pure (no I/O): :func:`step` takes the current state and one value and
 returns the new state and the transitions to record. The collector keeps the state per
@@ -17,37 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEADBAND_FRACTION = 0.02
+from optria.timeseries.limits import Limits, raw_level
 
 STATES = ("normal", "warn_low", "warn_high", "crit_low", "crit_high")
 _RANK = {"normal": 0, "warn_low": 1, "warn_high": 1, "crit_low": 2, "crit_high": 2}
 _SIDE = {"warn_low": "low", "crit_low": "low", "warn_high": "high", "crit_high": "high"}
 _LOWER = {"crit_high": "warn_high", "crit_low": "warn_low"}
-
-
-@dataclass(frozen=True)
-class Limits:
-    warn_low: float | None = None
-    warn_high: float | None = None
-    crit_low: float | None = None
-    crit_high: float | None = None
-
-    def of(self, state: str) -> float | None:
-        return getattr(self, state) if state != "normal" else None
-
-    @property
-    def any(self) -> bool:
-        return any(v is not None for v in (self.warn_low, self.warn_high, self.crit_low, self.crit_high))
-
-    @property
-    def deadband(self) -> float:
-        lows = [v for v in (self.warn_low, self.crit_low) if v is not None]
-        highs = [v for v in (self.warn_high, self.crit_high) if v is not None]
-        if lows and highs:
-            span = max(highs) - min(lows)
-        else:
-            span = max((abs(v) for v in lows + highs), default=0.0)
-        return DEADBAND_FRACTION * (span if span > 0 else 1.0)
 
 
 @dataclass(frozen=True)
@@ -61,19 +35,6 @@ class Transition:
 def side(state: str) -> str | None:
     """"high", "low", or None for normal."""
     return _SIDE.get(state)
-
-
-def raw_level(limits: Limits, value: float) -> str:
-    """The most severe band the value is in, without hysteresis (used to enter a band)."""
-    if limits.crit_high is not None and value > limits.crit_high:
-        return "crit_high"
-    if limits.crit_low is not None and value < limits.crit_low:
-        return "crit_low"
-    if limits.warn_high is not None and value > limits.warn_high:
-        return "warn_high"
-    if limits.warn_low is not None and value < limits.warn_low:
-        return "warn_low"
-    return "normal"
 
 
 def holds(limits: Limits, state: str, value: float) -> bool:

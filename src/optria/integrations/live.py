@@ -11,6 +11,7 @@ from typing import Any
 
 from optria.integrations.models import QUALITY_LABELS, QUALITY_NAMES, ROLE_LABELS
 from optria.timeseries import staleness
+from optria.timeseries.limits import Limits, raw_level
 
 HEARTBEAT_STALE_S = staleness.SOURCE_HEARTBEAT_S
 
@@ -63,16 +64,15 @@ def quality_name(code: int | None) -> str | None:
     return None if code is None else QUALITY_NAMES.get(int(code), "bad")
 
 
+_LEVEL_OF_BAND = {"normal": "normal", "warn_low": "warning", "warn_high": "warning", "crit_low": "critical",
+                  "crit_high": "critical"}
+
+
 def limit_level(value: float | None, row: dict[str, Any]) -> str:
     """normal / warning / critical for a value against the mapping's limits; nodata without a value."""
     if value is None:
         return "nodata"
-    crit_low, crit_high, warn_low, warn_high = (row.get(k) for k in ("crit_low", "crit_high", "warn_low", "warn_high"))
-    if (crit_high is not None and value > crit_high) or (crit_low is not None and value < crit_low):
-        return "critical"
-    if (warn_high is not None and value > warn_high) or (warn_low is not None and value < warn_low):
-        return "warning"
-    return "normal"
+    return _LEVEL_OF_BAND[raw_level(Limits.of_mapping(row), value)]
 
 
 def with_latest(row: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from optria.twin.scoring import Limits, limit_state
+from optria.timeseries.limits import Limits
+from optria.twin.scoring import limit_state
 
 # English msgids of the metric roles (translated in templates; listed in i18n_sources).
 ROLE_LABELS = {

@@ -32,12 +32,12 @@ from typing import Any
 from uuid import UUID
 
 from optria.db import Database
+from optria.timeseries.limits import Limits
 from optria.twin import store
 from optria.twin.scoring import (
     DRIFT_ROLES,
     AiScore,
     AssetScore,
-    Limits,
     SignalInput,
     Trend,
     baseline_from_aggregates,
@@ -87,7 +87,7 @@ def signal_input(row: dict[str, Any], baseline, trend: Trend | None = None) -> S
     return SignalInput(
         signal_id=row["signal_id"], name=row["name"], role=row["metric_role"], unit=row["unit"],
         scale=row["scale"], offset=row["offset"],
-        limits=Limits(row["warn_low"], row["warn_high"], row["crit_low"], row["crit_high"]),
+        limits=Limits.of_mapping(row),
         expected_interval_s=row["expected_interval_s"], time=row["time"], value=row["value"],
         quality=row["quality"], since=row["updated_at"], baseline=baseline, marked_at=row["ingest_time"],
         source_connected=row["source_connected"], source_seen=row["source_seen"], trend=trend)

@@ -80,6 +80,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from optria.timeseries.limits import Limits, raw_level
 from optria.timeseries.staleness import SOURCE_HEARTBEAT_S, STALE_AFTER_INTERVALS, Reading
 
 STATUS_RANK = {"normal": 0, "warning": 1, "critical": 2}
@@ -109,15 +110,6 @@ STATUS_SCORE_CAP = {"normal": 100.0, "warning": 75.0, "critical": 40.0}
 AI_MAX_AGE_S = 6 * 3600
 MAX_CONTRIBUTING = 10
 CONTRIBUTING_MIN_P = 0.01  # a signal whose crossing probability reaches this is listed among the reasons
-
-
-
-@dataclass(frozen=True)
-class Limits:
-    warn_low: float | None = None
-    warn_high: float | None = None
-    crit_low: float | None = None
-    crit_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -279,25 +271,20 @@ def shown_trend(sig: SignalInput) -> Trend | None:
 def limit_state(value: float | None, limits: Limits) -> tuple[str, str, float | None, float]:
     """(status, reason, limit crossed, how far towards the critical limit 0..1) of a shown value.
 
-    A limit is breached when the value is strictly past it, as in the Black Box's limit
-    events (optria.blackbox.limits.raw_level), so both judge a value the same way."""
-    if value is None:
+    The band is the one rule of optria.timeseries.limits (strictly past a limit), the same the
+    Black Box's limit events use, so both judge a value the same way."""
+    level = "normal" if value is None else raw_level(limits, value)
+    if level == "normal":
         return "normal", "ok", None, 0.0
-    if limits.crit_high is not None and value > limits.crit_high:
-        return "critical", "crit_high", limits.crit_high, 1.0
-    if limits.crit_low is not None and value < limits.crit_low:
-        return "critical", "crit_low", limits.crit_low, 1.0
-    if limits.warn_high is not None and value > limits.warn_high:
-        frac = 0.0
-        if limits.crit_high is not None and limits.crit_high > limits.warn_high:
-            frac = (value - limits.warn_high) / (limits.crit_high - limits.warn_high)
-        return "warning", "warn_high", limits.warn_high, _clamp(frac, 0.0, 1.0)
-    if limits.warn_low is not None and value < limits.warn_low:
-        frac = 0.0
-        if limits.crit_low is not None and limits.crit_low < limits.warn_low:
-            frac = (limits.warn_low - value) / (limits.warn_low - limits.crit_low)
-        return "warning", "warn_low", limits.warn_low, _clamp(frac, 0.0, 1.0)
-    return "normal", "ok", None, 0.0
+    limit = limits.of(level)
+    if level in ("crit_high", "crit_low"):
+        return "critical", level, limit, 1.0
+    # a warning: how far the value has gone from its warning limit towards the critical one on that side
+    crit = limits.crit_high if level == "warn_high" else limits.crit_low
+    frac = 0.0
+    if crit is not None and crit != limit and (crit > limit) == (level == "warn_high"):
+        frac = (value - limit) / (crit - limit)
+    return "warning", level, limit, _clamp(frac, 0.0, 1.0)
 
 
 def drift_ratio(sig: SignalInput) -> float | None:
