@@ -29,24 +29,15 @@ from msgspec import UNSET, UnsetType
 
 from optria.identity import users
 from optria.identity.guards import requires
+from optria.identity.models import UserOut
 from optria.identity.rbac import Permission
 from optria.identity.users import NewUser, UserChanges, UserError
 from optria.web.errors import ApiError
 from optria.web.request_context import client_addr
 
 
-class User(msgspec.Struct):
-    id: UUID
-    username: str
-    email: str
-    display_name: str | None
-    role: str
-    is_active: bool
-    auth_source: str
+class User(UserOut):
     must_change_password: bool
-    identity_provider: str | None
-    last_login_at: datetime | None
-    created_at: datetime
 
 
 class UserList(msgspec.Struct):

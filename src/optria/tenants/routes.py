@@ -27,6 +27,7 @@ from litestar.response import Redirect
 
 from optria.identity import users
 from optria.identity.guards import requires
+from optria.identity.models import UserOut
 from optria.identity.rbac import Permission, Role
 from optria.identity.users import Page, UserError
 from optria.identity.users_store import UserFilter
@@ -202,19 +203,9 @@ class TenantCreated(msgspec.Struct):
     admin: FirstAdmin
 
 
-class PlatformUser(msgspec.Struct):
-    id: UUID
+class PlatformUser(UserOut):
     tenant_id: UUID | None
     tenant_slug: str | None
-    username: str
-    email: str
-    display_name: str | None
-    role: str
-    is_active: bool
-    auth_source: str
-    identity_provider: str | None
-    last_login_at: datetime | None
-    created_at: datetime
 
 
 class PlatformUserList(msgspec.Struct):
