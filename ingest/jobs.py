@@ -9,9 +9,13 @@ safe to run concurrently (idempotent writes, cursors advanced with compare-and-s
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from typing import Protocol
+
+from optria.blackbox import jobs as blackbox_jobs
+from optria.optimization import jobs as optimization_jobs
+from optria.timeseries import repair, retention
+from optria.twin import jobs as twin_jobs
 
 log = logging.getLogger("optria.ingest.jobs")
 
@@ -34,18 +38,9 @@ async def run_job_forever(job: Job) -> None:
         await asyncio.sleep(job.interval_s)
 
 
-# Modules offering ``jobs(db, settings) -> list[Job]``; a module not present yet is skipped.
-JOB_MODULES = ("optria.timeseries.retention", "optria.timeseries.repair", "optria.twin.jobs", "optria.blackbox.jobs", "optria.optimization.jobs")
+# Modules offering ``jobs(db, settings) -> list[Job]``, in the order their jobs start.
+JOB_MODULES = (retention, repair, twin_jobs, blackbox_jobs, optimization_jobs)
 
 
 def default_jobs(db, settings) -> list[Job]:
-    jobs: list[Job] = []
-    for name in JOB_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        jobs.extend(module.jobs(db, settings))
-    return jobs
+    return [job for module in JOB_MODULES for job in module.jobs(db, settings)]

@@ -20,6 +20,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from optria import embedded_pg
 from optria.config import Settings
 
 log = logging.getLogger("optria.db")
@@ -41,22 +42,25 @@ def resolve_dsn(settings: Settings, *, start_embedded: bool = True) -> str:
     dsn = settings.database_dsn()
     if dsn:
         return dsn
-    from optria import embedded_pg
-
     if start_embedded:
         server = embedded_pg.ensure_server(settings.embedded_pg_dir, timescale=settings.timescale)
         if server.started_here:
             import atexit
 
             atexit.register(server.stop)  # whoever started the embedded server stops it cleanly
-        from optria.migrations import ensure_database
-
         ensure_database(server.dsn(), EMBEDDED_DBNAME)
     else:
         server = embedded_pg.running_server(settings.embedded_pg_dir)
         if server is None:
             raise DatabaseUnavailable("no DATABASE_URL and the embedded PostgreSQL is not running; run `optria migrate` first")
     return server.dsn(EMBEDDED_DBNAME)
+
+
+def ensure_database(admin_dsn: str, dbname: str) -> None:
+    """Create ``dbname`` on the server of ``admin_dsn`` if it does not exist (embedded default)."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
 
 
 def describe_dsn(dsn: str) -> str:

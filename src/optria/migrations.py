@@ -292,13 +292,6 @@ def pending(dsn: str) -> list[str]:
     return [m.key for m in all_migrations(tier) if done.get(m.key) != m.checksum]
 
 
-def ensure_database(admin_dsn: str, dbname: str) -> None:
-    """Create ``dbname`` on the server of ``admin_dsn`` if it does not exist (embedded default)."""
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-
-
 _FORBIDDEN = [
     (re.compile(r"\bDROP\s+(TABLE|COLUMN|VIEW|MATERIALIZED\s+VIEW|INDEX|SCHEMA|TYPE|FUNCTION|TRIGGER|POLICY|"
                 r"CONSTRAINT|SEQUENCE|EXTENSION|DATABASE|ROLE)\b", re.I), "drops"),

@@ -21,6 +21,7 @@ from optria.blackbox.events import CATEGORIES, SOURCE_SYSTEMS
 from optria.blackbox.models import INCIDENT_STATUS_FILTERS
 from optria.blackbox.severity import SEVERITIES
 from optria.blackbox.store import Conn
+from optria.web import formatting
 
 MAX_PAGE = 100_000
 MAX_ID = 2**63 - 1
@@ -81,9 +82,7 @@ class ListFilter:
 
 def _page_zone():
     """The time zone the page shows times in (filter boxes are read and written in it)."""
-    from optria.web.formatting import zone
-
-    return zone()
+    return formatting.zone()
 
 
 def _out(value: Any) -> Any:

@@ -42,6 +42,7 @@ from asyncua.server.user_managers import UserManager
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from optria.config import load_settings
 from optria.connectors.opcua import ensure_app_certificate
 from optria.demo.plant import ASSETS, SITES, Plant, Tag
 
@@ -775,8 +776,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from optria.config import load_settings
-
     settings = load_settings()
     users = dict(u.split(":", 1) for u in args.user if ":" in u)
     if settings.opcua_username and settings.opcua_password:

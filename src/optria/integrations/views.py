@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from markupsafe import Markup, escape
+
+from optria.connectors.base import TEST_MESSAGES
 from optria.integrations import kinds, live
+from optria.integrations.messages import ACTION_MESSAGES, field_labels
+from optria.web import messages
+from optria.web.i18n import gettext
 
 
 def integration_view(row: dict[str, Any], settings: Any) -> dict[str, Any]:
@@ -51,12 +57,6 @@ def test_text(test: dict[str, Any] | None):
     """A connection test's outcome in the reader's language: a success from its message key
     (optria.connectors.base.TEST_MESSAGES); a failure's own words (the source's, often English)
     behind a "technical detail" disclosure, its reason being shown translated beside it."""
-    from markupsafe import Markup, escape
-
-    from optria.connectors.base import TEST_MESSAGES
-    from optria.web import messages
-    from optria.web.i18n import gettext
-
     if not test:
         return Markup("")
     details = test.get("details") or {}
@@ -72,9 +72,6 @@ def test_text(test: dict[str, Any] | None):
 
 def action_text(action: dict[str, Any]):
     """An action-log row's details in the reader's language (its stored message; a test's outcome)."""
-    from optria.integrations.messages import ACTION_MESSAGES, field_labels
-    from optria.web import messages
-
     if action.get("action") == "test":
         return test_text(action)
     details = action.get("details") or {}

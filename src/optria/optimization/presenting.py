@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from markupsafe import escape
+
+from optria.blackbox.messages import scope_params
 from optria.optimization.analytics import SEVERITY_RANK, TRANSLATED_PARAMS
 from optria.twin.cards import risk_level
+from optria.web import formatting, messages
 from optria.web.i18n import gettext as translate  # dynamic msgids: not a literal for the extractor
 
 TEXT_FIELDS = ("title", "rationale", "action", "expected_impact")
@@ -19,10 +23,6 @@ def localized(item: dict[str, Any], field: str):
     """A finding's text in the reader's language: its msgid translated, role names translated, units in
     the reader's language, and every figure and name isolated from the sentence around it. AI texts
     (no msgid) are shown as written, isolated."""
-    from markupsafe import escape
-
-    from optria.web import formatting, messages
-
     evidence = item.get("evidence") or {}
     msgid = (evidence.get("msg") or {}).get(field)
     if not msgid:
@@ -92,7 +92,4 @@ def group_by_unit(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def scope_text(run: dict[str, Any]):
     """What a run covered, in the reader's language: "P-101 — مضخة شحن الخام أ", a unit's name, all assets."""
-    from optria.blackbox.messages import scope_params
-    from optria.web import messages
-
     return messages.param("scope", scope_params(run), {})

@@ -22,6 +22,7 @@ from litestar.response import Redirect
 
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
+from optria.integrations import kinds
 from optria.platform import demo_tenants, store
 from optria.platform.config_status import ConfigStatus, config_status
 from optria.platform.ingestion import classify
@@ -127,8 +128,6 @@ class DemoTenantForm(msgspec.Struct):
 
 async def _demo_page(request: Request, *, values: dict[str, str] | None = None, error: str | None = None,
                      status: int = 200) -> Response:
-    from optria.integrations import kinds
-
     settings = request.app.state.settings
     note, once = flash.pop(request)
     tenants = [t for t in await store.ConsoleStore(request.app.state.db).tenants(limit=200) if t["is_demo"]]

@@ -45,6 +45,9 @@ from psycopg.types.json import Jsonb
 
 from optria.config import Settings
 from optria.db import Database
+from optria.integrations import kinds
+from optria.integrations.service import Actor, run_test
+from optria.optimization import runs
 from optria.platform import store
 from optria.platform.config_status import config_status
 from optria.secretbox import SecretBox
@@ -291,8 +294,6 @@ class PocRunner:
                                                                           for k, v in self.integrations.items()}})
 
     async def step_test(self, kind: str) -> Outcome:
-        from optria.integrations.service import Actor, run_test
-
         integration = self.integrations[kind]
         result = await run_test(self.db, self.box, self.settings, self.tenant["id"], integration["id"], Actor(None))
         details = {k: result["details"].get(k) for k in ("reason", "endpoint_host", "base_url", "endpoint_source",
@@ -357,8 +358,6 @@ class PocRunner:
                        "/platform/ingestion", f"/digital-twin/assets/{target['id']}", details)
 
     def pi_root(self) -> str | None:
-        from optria.integrations import kinds
-
         merged = kinds.merged("pi", self.integrations["pi"]["config"] or {}, {}, self.settings)
         base = (merged.get("base_url") or "").rstrip("/")
         if not base:
@@ -424,8 +423,6 @@ class PocRunner:
                                              "events": incident["event_count"]}})
 
     async def step_optimization(self) -> Outcome:
-        from optria.optimization import runs
-
         tenant_id: UUID = self.tenant["id"]
         asset = self.asset or await self.store.one(store.POC_ASSET, {"tenant_id": tenant_id,
                                                                       "code": self.o.fault_asset})

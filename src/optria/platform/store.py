@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from optria.db import Database
+from optria.identity.store import write_audit
+from optria.integrations.store import log_action
 from optria.timeseries.relations import LATEST
 
 STORAGE_TIER = "SELECT tier FROM storage_capabilities"
@@ -278,9 +280,6 @@ class PocStore:
                                 report_id: int) -> list[dict]:
         """Turn on the demo streams the PoC needs, with the integration action log and the tenant's audit
         log written in the same transaction (the platform owner acted inside a tenant)."""
-        from optria.identity.store import write_audit
-        from optria.integrations.store import log_action
-
         async with self.db.platform("poc") as conn:
             switched = await (await conn.execute(POC_SET_DEMO_STREAM, {"tenant_id": tenant_id,
                                                                        "ids": integration_ids})).fetchall()
