@@ -87,7 +87,7 @@ def templates() -> list[tuple[str, str, str, str]]:
 
 # ------------------------------------------------------------------------------------------ tables
 
-CREATE = re.compile(r"^CREATE TABLE (?:IF NOT EXISTS )?([a-z_0-9]+) \(", re.MULTILINE)
+CREATE = re.compile(r"^CREATE TABLE (?:IF NOT EXISTS )?([a-z_0-9]+) ?\(", re.MULTILINE)
 
 
 def _columns(body: str) -> list[str]:
