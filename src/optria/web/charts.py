@@ -103,6 +103,30 @@ def _segments(points: Sequence[tuple[float, float]], gap: float | None) -> list[
     return out
 
 
+def _frame(css: str, title: str, testid: str, width: int, height: int,
+           plot: tuple[float, float, float, float]) -> list[str]:
+    """The opening of a chart with axes: the ``<svg>`` (left to right, titled) and the plot's background
+    (``plot`` = left, top, width, height)."""
+    left, top, plot_w, plot_h = plot
+    return [
+        f'<svg class="{css}" dir="ltr" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" data-testid="{escape(testid)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+        f'<rect class="chart-bg" x="{left}" y="{top}" width="{plot_w}" height="{plot_h}"/>',
+    ]
+
+
+def _x_ticks(x0: float, x1: float, sx: Callable[[float], float], fmt_x: Callable[[float], str],
+             height: int) -> list[str]:
+    """Five labels along the time axis, the outer two anchored inside the chart."""
+    out = []
+    for i in range(5):
+        x = x0 + (x1 - x0) * i / 4
+        anchor = "start" if i == 0 else ("end" if i == 4 else "middle")
+        out.append(f'<text class="tick" x="{sx(x)}" y="{height - 8}" text-anchor="{anchor}">{escape(fmt_x(x))}</text>')
+    return out
+
+
 def line_chart(series: Sequence[Series], *, x_range: tuple[float, float], title: str, lines: Sequence[Line] = (),
                y_range: tuple[float, float] | None = None, width: int = 640, height: int = 200, gap: float | None = None,
                x_format: Callable[[float], str] | None = None, empty_text: str = "",
@@ -133,21 +157,12 @@ def line_chart(series: Sequence[Series], *, x_range: tuple[float, float], title:
     def sy(y: float) -> float:
         return round(pad_t + (1 - (y - y0) / (y1 - y0)) * plot_h, 1)
 
-    fmt_x = x_format or time_format(x1 - x0)
-    parts = [
-        f'<svg class="svg-chart" dir="ltr" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" data-testid="{escape(testid)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f'<rect class="chart-bg" x="{pad_l}" y="{pad_t}" width="{plot_w}" height="{plot_h}"/>',
-    ]
+    parts = _frame("svg-chart", title, testid, width, height, (pad_l, pad_t, plot_w, plot_h))
     for t in nice_ticks(y0, y1):
         y = sy(t)
         parts.append(f'<line class="grid" x1="{pad_l}" x2="{pad_l + plot_w}" y1="{y}" y2="{y}"/>')
         parts.append(f'<text class="tick" x="{pad_l - 6}" y="{y + 4}" text-anchor="end">{escape(_fmt_num(t))}</text>')
-    for i in range(5):
-        x = x0 + (x1 - x0) * i / 4
-        anchor = "start" if i == 0 else ("end" if i == 4 else "middle")
-        parts.append(f'<text class="tick" x="{sx(x)}" y="{height - 8}" text-anchor="{anchor}">{escape(fmt_x(x))}</text>')
+    parts.extend(_x_ticks(x0, x1, sx, x_format or time_format(x1 - x0), height))
     for s in series:
         for seg in _segments([(x, lo, hi) for x, lo, hi in s.band], gap):  # type: ignore[arg-type]
             if len(seg) < 2:
@@ -262,13 +277,7 @@ def overlay_chart(left: Series, right: Series, *, x_range: tuple[float, float], 
     def sx(x: float) -> float:
         return round(pad_l + (x - x0) / (x1 - x0) * plot_w, 1)
 
-    fmt_x = x_format or time_format(x1 - x0)
-    parts = [
-        f'<svg class="svg-chart overlay" dir="ltr" direction="ltr" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" data-testid="{escape(testid)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f'<rect class="chart-bg" x="{pad_l}" y="{pad_t}" width="{plot_w}" height="{plot_h}"/>',
-    ]
+    parts = _frame("svg-chart overlay", title, testid, width, height, (pad_l, pad_t, plot_w, plot_h))
     scales = []
     for s, side in ((left, "a"), (right, "b")):
         y0, y1 = y_range(s)
@@ -283,10 +292,7 @@ def overlay_chart(left: Series, right: Series, *, x_range: tuple[float, float], 
                 parts.append(f'<line class="grid" x1="{pad_l}" x2="{pad_l + plot_w}" y1="{sy(t)}" y2="{sy(t)}"/>')
             parts.append(f'<text class="tick axis-{side}" x="{x}" y="{sy(t) + 4}" text-anchor="{anchor}">'
                          f'{escape(_fmt_num(t))}</text>')
-    for i in range(5):
-        x = x0 + (x1 - x0) * i / 4
-        anchor = "start" if i == 0 else ("end" if i == 4 else "middle")
-        parts.append(f'<text class="tick" x="{sx(x)}" y="{height - 8}" text-anchor="{anchor}">{escape(fmt_x(x))}</text>')
+    parts.extend(_x_ticks(x0, x1, sx, x_format or time_format(x1 - x0), height))
     for s, sy in zip((left, right), scales):
         parts.extend(_polylines(s, sx, sy, gap))
     parts.append(f'<text class="legend overlay-a" x="{pad_l}" y="16" text-anchor="start">■ {escape(left.label)}</text>')
