@@ -6,13 +6,14 @@ filters answer 400 with the reasons.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from optria.blackbox import incidents, store
-from optria.blackbox.filters import NotInTenant, event_filter, incident_filter
+from optria.blackbox import incidents, listing, store
+from optria.blackbox.filters import NotInTenant, incident_filter
 from optria.blackbox.health import cached_alarm_health
 from optria.blackbox.models import EventOut, IncidentDetailOut, IncidentOut, NoteIn, Page
 from optria.blackbox.web import sees_details
@@ -22,7 +23,6 @@ from optria.web.errors import ApiError
 from optria.web.request_context import check_id, client_addr, db_of, tenant_of
 
 PAGE_SIZE = 50
-COUNT_PAGES_AHEAD = 10   # totals are counted at most this many pages ahead (total_is_capped)
 
 NOT_FOUND = {"incident": "Incident not found.", "event": "Event not found.", "asset": "Asset not found.",
              "site": "Site not found.", "integration": "Integration not found."}
@@ -31,6 +31,19 @@ NOT_FOUND = {"incident": "Incident not found.", "event": "Event not found.", "as
 def _bad_filters(notices: list[str]) -> None:
     if notices:
         raise ApiError(400, "invalid_filter", "Some filters are not valid.", extra={"notices": notices})
+
+
+async def _list(request: Request, read: Callable[..., Awaitable[listing.Listing]]) -> listing.Listing:
+    """A page of incidents or events (``read``: listing.incidents or listing.events) with the query's
+    filters: 404 for an id of another tenant, 400 for a filter that is not valid."""
+    tenant_id = tenant_of(request)
+    async with db_of(request).tenant(tenant_id) as conn:
+        try:
+            page = await read(conn, tenant_id, request.query_params, PAGE_SIZE)
+        except NotInTenant as exc:
+            raise ApiError(404, "not_found", NOT_FOUND[exc.what]) from None
+    _bad_filters(page.notices)
+    return page
 
 
 def _incident_out(row: dict[str, Any]) -> IncidentOut:
@@ -81,20 +94,9 @@ async def _detail(request: Request, incident_id: int) -> IncidentDetailOut:
 @get("/api/blackbox/incidents", guards=[requires(Permission.VIEW_BLACKBOX)], name="api_blackbox_incidents")
 async def api_incidents(request: Request) -> Page:
     """Incidents, newest first, with the page's filters (status, severity, asset_id, site_id, from, to)."""
-    tenant_id = tenant_of(request)
-    async with db_of(request).tenant(tenant_id) as conn:
-        try:
-            f, notices = await incident_filter(conn, tenant_id, request.query_params)
-        except NotInTenant as exc:
-            raise ApiError(404, "not_found", NOT_FOUND[exc.what]) from None
-        _bad_filters(notices)
-        params, active = f.sql_params()
-        offset = (f.page - 1) * PAGE_SIZE
-        cap = offset + PAGE_SIZE * COUNT_PAGES_AHEAD
-        rows, total = await store.list_incidents(conn, tenant_id, params, active, limit=PAGE_SIZE, offset=offset,
-                                                 cap=cap)
-    return Page(items=[_incident_out(r) for r in rows], total=total, page=f.page, page_size=PAGE_SIZE,
-                total_is_capped=total >= cap)
+    page = await _list(request, listing.incidents)
+    return Page(items=[_incident_out(r) for r in page.rows], total=page.total, page=page.filter.page,
+                page_size=PAGE_SIZE, total_is_capped=page.capped)
 
 
 @get("/api/blackbox/incidents/{incident_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)],
@@ -136,20 +138,10 @@ async def api_resolve(request: Request, incident_id: FromPath[int], data: JSONBo
 @get("/api/blackbox/events", guards=[requires(Permission.VIEW_BLACKBOX)], name="api_blackbox_events")
 async def api_events(request: Request) -> Page:
     """Events, newest first, with the explorer's filters."""
-    tenant_id = tenant_of(request)
     details = sees_details(request)
-    async with db_of(request).tenant(tenant_id) as conn:
-        try:
-            f, notices = await event_filter(conn, tenant_id, request.query_params)
-        except NotInTenant as exc:
-            raise ApiError(404, "not_found", NOT_FOUND[exc.what]) from None
-        _bad_filters(notices)
-        params, active = f.sql_params()
-        offset = (f.page - 1) * PAGE_SIZE
-        cap = offset + PAGE_SIZE * COUNT_PAGES_AHEAD
-        rows, total = await store.list_events(conn, tenant_id, params, active, limit=PAGE_SIZE, offset=offset, cap=cap)
-    return Page(items=[_event_out(r, details) for r in rows], total=total, page=f.page, page_size=PAGE_SIZE,
-                total_is_capped=total >= cap)
+    page = await _list(request, listing.events)
+    return Page(items=[_event_out(r, details) for r in page.rows], total=page.total, page=page.filter.page,
+                page_size=PAGE_SIZE, total_is_capped=page.capped)
 
 
 @get("/api/blackbox/events/{event_id:int}", guards=[requires(Permission.VIEW_BLACKBOX)], name="api_blackbox_event")

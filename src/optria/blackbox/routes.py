@@ -16,8 +16,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect
 
-from optria.blackbox import api, export, incidents, store
-from optria.blackbox.filters import N_, NotInTenant, event_filter, incident_filter
+from optria.blackbox import api, export, incidents, listing, store
+from optria.blackbox.filters import N_, NotInTenant
 from optria.blackbox.health import PERIODS_H, cached_alarm_health
 from optria.blackbox.models import (
     INCIDENT_STATUS_FILTERS,
@@ -40,7 +40,6 @@ from optria.web.templating import render
 
 PAGE_SIZE = 25
 EVENT_PAGE_SIZE = 25
-COUNT_PAGES_AHEAD = 10   # lists count at most this many pages ahead ("1–25 of more than 250")
 TIMELINE_LIMIT = 1_000
 ASSET_OPTIONS = 500
 
@@ -113,14 +112,10 @@ async def blackbox_index(request: Request) -> Response:
     hours = int(request.query_params.get("hours", "24")) if request.query_params.get("hours") in ("24", "168") else 24
     async with db_of(request).tenant(tenant_id) as conn:
         try:
-            f, notices = await incident_filter(conn, tenant_id, request.query_params)
+            page = await listing.incidents(conn, tenant_id, request.query_params, PAGE_SIZE)
         except NotInTenant as exc:
             raise _not_in_tenant(exc) from None
-        params, active = f.sql_params()
-        offset = (f.page - 1) * PAGE_SIZE
-        cap = offset + PAGE_SIZE * COUNT_PAGES_AHEAD
-        rows, total = await store.list_incidents(conn, tenant_id, params, active, limit=PAGE_SIZE, offset=offset,
-                                                 cap=cap)
+        f, rows = page.filter, page.rows
         counters = await store.incident_counters(conn, tenant_id, f.asset_id)
         health = await cached_alarm_health(conn, tenant_id, asset_id=f.asset_id, hours=hours)
         counters["events_24h"] = health.events_24h
@@ -133,11 +128,11 @@ async def blackbox_index(request: Request) -> Response:
     crumbs = [CRUMB] + ([(focus["code"], None)] if focus else [])
     _names(rows, assets, sites)
     return render(request, "blackbox/index.html", breadcrumbs=crumbs, incidents=rows, filter=f,
-                  notices=[gettext(n) for n in notices], counters=counters, health=health, hours=hours,
+                  notices=[gettext(n) for n in page.notices], counters=counters, health=health, hours=hours,
                   periods=PERIODS_H, sites=sites, assets=assets, focus=focus, rejections=rejections,
                   focus_listed=bool(focus) and any(a["id"] == focus["id"] for a in assets),
                   statuses=INCIDENT_STATUS_FILTERS, severities=SEVERITY_CHOICES,
-                  pager=pager(f, total, PAGE_SIZE, "/blackbox", capped=total >= cap), **_common(request))
+                  pager=pager(f, page.total, PAGE_SIZE, "/blackbox", capped=page.capped), **_common(request))
 
 
 # ----------------------------------------------------------------------------- incident
@@ -260,24 +255,20 @@ async def blackbox_events(request: Request) -> Response:
     tenant_id = tenant_of(request)
     async with db_of(request).tenant(tenant_id) as conn:
         try:
-            f, notices = await event_filter(conn, tenant_id, request.query_params)
+            page = await listing.events(conn, tenant_id, request.query_params, EVENT_PAGE_SIZE)
         except NotInTenant as exc:
             raise _not_in_tenant(exc) from None
-        params, active = f.sql_params()
-        offset = (f.page - 1) * EVENT_PAGE_SIZE
-        cap = offset + EVENT_PAGE_SIZE * COUNT_PAGES_AHEAD
-        rows, total = await store.list_events(conn, tenant_id, params, active, limit=EVENT_PAGE_SIZE, offset=offset,
-                                              cap=cap)
+        rows = page.rows
         sites = await store.fetch_all(conn, store.SITES, {"tenant_id": tenant_id})
         assets = await store.fetch_all(conn, store.ASSET_OPTIONS, {"tenant_id": tenant_id, "limit": ASSET_OPTIONS})
         integrations = await store.fetch_all(conn, store.INTEGRATION_OPTIONS, {"tenant_id": tenant_id})
     _names(rows, assets, sites)
     _event_labels(rows)
     return render(request, "blackbox/events.html", breadcrumbs=[CRUMB, ("Event explorer", None)], events=rows,
-                  filter=f, notices=[gettext(n) for n in notices], sites=sites, assets=assets,
+                  filter=page.filter, notices=[gettext(n) for n in page.notices], sites=sites, assets=assets,
                   integrations=integrations, severities=SEVERITY_CHOICES, categories=CATEGORIES,
                   source_systems=SOURCE_SYSTEMS,
-                  pager=pager(f, total, EVENT_PAGE_SIZE, "/blackbox/events", capped=total >= cap),
+                  pager=pager(page.filter, page.total, EVENT_PAGE_SIZE, "/blackbox/events", capped=page.capped),
                   **_common(request))
 
 
