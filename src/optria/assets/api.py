@@ -54,6 +54,7 @@ from optria.assets.validation import (
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.web.errors import ApiError
+from optria.web.list_filters import Parsed
 from optria.web.request_context import check_id, client_addr, db_of, tenant_of
 
 MAX_PAGE_SIZE = 100
@@ -214,9 +215,9 @@ async def api_site_create(request: Request, data: JSONBody[SiteIn]) -> SiteOut:
 @get("/api/units", guards=[requires(Permission.VIEW_ASSETS)], name="api_units_list")
 async def api_units_list(request: Request) -> UnitList:
     async with tenant_tx(request) as (conn, tenant_id):
-        parsed = filters.Parsed()
+        parsed = Parsed(request.query_params)
         sites = await store.list_sites(conn, tenant_id)
-        site_id = parsed.known_id(request.query_params, "site_id", {s["id"] for s in sites}, filters.SITE_NOT_FOUND)
+        site_id = parsed.known_id("site_id", {s["id"] for s in sites}, filters.SITE_NOT_FOUND)
         _refuse_notices(parsed.notices)
         return UnitList(items=[unit_out(u) for u in await store.list_units(conn, tenant_id, site_id)])
 

@@ -7,7 +7,6 @@ flash) or re-render the form with field messages (422) or a conflict (409).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -53,6 +52,7 @@ from optria.integrations import store as integrations_store
 from optria.web import flash
 from optria.web.i18n import current_lang, gettext, verbatim
 from optria.web.formatting import current_zone
+from optria.web.list_filters import pager
 from optria.web.request_context import check_id, client_addr, db_of, tenant_of
 from optria.web.templating import render
 
@@ -86,17 +86,6 @@ def here(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-def pager(f: filters.ListFilter, total: int, base: str) -> dict[str, Any]:
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    first = (f.page - 1) * PAGE_SIZE + 1
-    return {
-        "page": f.page, "pages": pages, "total": total,
-        "first": first if total else 0, "last": min(total, f.page * PAGE_SIZE),
-        "prev": base + f.query(page=f.page - 1) if f.page > 1 else None,
-        "next": base + f.query(page=f.page + 1) if f.page < pages else None,
-    }
-
-
 def _translate(messages: dict[str, str] | list[str]) -> Any:
     if isinstance(messages, dict):
         return {k: gettext(v) for k, v in messages.items()}
@@ -127,7 +116,7 @@ async def assets_list(request: Request) -> Response:
                                               q=f.q or None, page=f.page, page_size=PAGE_SIZE)
     return render(request, "assets/list.html", breadcrumbs=[("Assets", "/assets")], flash=flash.pop(request)[0],
                   assets=rows, filter=f, notices=_translate(notices), sites=sites, units=units,
-                  statuses=HEALTH_STATUSES, pager=pager(f, total, "/assets"), **_common(request))
+                  statuses=HEALTH_STATUSES, pager=pager(f, total, PAGE_SIZE, "/assets"), **_common(request))
 
 
 # ----------------------------------------------------------------------------- asset detail
@@ -428,7 +417,7 @@ async def alerts_list(request: Request) -> Response:
         asset = await store.asset_exists(conn, tenant_id, f.asset_id) if f.asset_id else None
     return render(request, "assets/alerts.html", breadcrumbs=[("Alerts", None)], flash=flash.pop(request)[0],
                   alerts=rows, filter=f, notices=_translate(notices), sites=sites, filter_asset=asset,
-                  statuses=ALERT_STATUS_FILTERS, severities=SEVERITIES, pager=pager(f, total, "/alerts"),
+                  statuses=ALERT_STATUS_FILTERS, severities=SEVERITIES, pager=pager(f, total, PAGE_SIZE, "/alerts"),
                   **_common(request))
 
 
@@ -444,7 +433,8 @@ async def work_orders_list(request: Request) -> Response:
         asset = await store.asset_exists(conn, tenant_id, f.asset_id) if f.asset_id else None
     return render(request, "assets/work_orders.html", breadcrumbs=[("Work orders", None)], flash=flash.pop(request)[0],
                   work_orders=rows, filter=f, notices=_translate(notices), sites=sites, filter_asset=asset,
-                  statuses=WO_STATUS_FILTERS, priorities=WO_PRIORITIES, pager=pager(f, total, "/work-orders"),
+                  statuses=WO_STATUS_FILTERS, priorities=WO_PRIORITIES,
+                  pager=pager(f, total, PAGE_SIZE, "/work-orders"),
                   **_common(request))
 
 

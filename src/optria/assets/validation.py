@@ -21,6 +21,7 @@ from optria.assets.models import (
     WO_PRIORITIES,
     WO_STATUSES,
 )
+from optria.web.list_filters import parse_id
 
 
 def N_(message: str) -> str:
@@ -108,19 +109,6 @@ def _choice(value: Any, choices: tuple[str, ...], errors: dict[str, str], field:
     if text not in choices:
         errors[field] = message
     return text
-
-
-def parse_id(value: Any) -> int | None:
-    """A positive database id from an int or a string of digits; None for anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if 0 < value < 2**63 else None
-    text = _text(value)
-    if text.isdigit() and text.isascii():
-        number = int(text)
-        return number if 0 < number < 2**63 else None
-    return None
 
 
 def _ref(value: Any, errors: dict[str, str], field: str, message: str, *, required: bool) -> int | None:

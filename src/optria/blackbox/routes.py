@@ -28,13 +28,14 @@ from optria.blackbox.models import (
 )
 from optria.blackbox.events import CATEGORIES, SOURCE_SYSTEMS
 from optria.blackbox.trends import incident_trends
-from optria.blackbox.web import display_name, page_flags, pager, sees_details
+from optria.blackbox.web import display_name, page_flags, sees_details
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.web import flash
 from optria.web.errors import ApiError
 from optria.web.i18n import current_lang, gettext
 from optria.web.formatting import current_zone
+from optria.web.list_filters import pager
 from optria.web.request_context import check_id, client_addr, db_of, tenant_of
 from optria.web.templating import render
 

@@ -1,13 +1,11 @@
-"""Request plumbing shared by the Black Box pages and API: what the user may see and do, paging, names."""
+"""Request plumbing shared by the Black Box pages and API: what the user may see and do, names."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from litestar import Request
 
-from optria.blackbox.filters import ListFilter
 from optria.identity.guards import can
 from optria.identity.rbac import Permission
 
@@ -24,18 +22,6 @@ def page_flags(request: Request) -> dict[str, bool]:
         "can_view_twin": can(request, Permission.VIEW_TWIN),
         "can_view_assets": can(request, Permission.VIEW_ASSETS),
         "can_view_integrations": can(request, Permission.VIEW_INTEGRATIONS),
-    }
-
-
-def pager(f: ListFilter, total: int, page_size: int, base: str, *, capped: bool = False) -> dict[str, Any]:
-    pages = max(1, math.ceil(total / page_size))
-    first = (f.page - 1) * page_size + 1
-    has_next = f.page < pages or (capped and f.page * page_size < total)
-    return {
-        "page": f.page, "pages": pages, "total": total, "capped": capped,
-        "first": first if total else 0, "last": min(total, f.page * page_size),
-        "prev": base + f.query(page=f.page - 1) if f.page > 1 else None,
-        "next": base + f.query(page=f.page + 1) if has_next else None,
     }
 
 
