@@ -7,7 +7,8 @@
 - ``POST /integrations/{integration_id}/ai-run`` the Data Sources card's **AI Run**: an AI run over
   the assets mapped to that integration's signals → the run's page
 
-Runs execute in the background of this process (``runs.spawn``); pages read their state
+Runs are jobs of the PostgreSQL job queue (``app.state.job_queue``, optria.shell.job_queue): any
+web replica executes them, and they outlive the one that started them; pages read their state
 from the database. With OPTIMIZATION_ENGINE_ENABLED=false the pages say so and the buttons
 are disabled with the reason.
 """
@@ -65,13 +66,13 @@ def run_request(request: Request, scope: str, scope_id: int | None, engine: str,
 
 
 async def start(request: Request, req: runs.RunRequest) -> int:
-    """Create and spawn a run; RunRefused becomes a 4xx ApiError with the reason."""
+    """Create a run and queue its job; RunRefused becomes a 4xx ApiError with the reason."""
     app = request.app
     try:
         run_id = await runs.create_run(app.state.db, app.state.settings, req)
     except runs.RunRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
-    runs.spawn(app.state.db, app.state.settings, req.tenant_id, run_id)
+    await app.state.job_queue.defer_optimization_run(req.tenant_id, run_id)
     return run_id
 
 

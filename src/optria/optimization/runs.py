@@ -3,10 +3,13 @@
 A run is created ``queued`` (:func:`create_run`), then executed (:func:`execute`): ``running``,
 its inputs loaded, the analytics engine applied, the AI model asked when the engine is
 ``ai``, and the result stored as ``succeeded``, ``fallback`` (an AI run answered by the
-analytics engine, with the reason) or ``failed``. Runs started from the web execute in the
-web process as a background asyncio task (:func:`spawn`) bounded by the run's
-``timeout_s``; the status lives in the database, so any replica can show it, and a run whose
-process died is shown failed once its time is up (see ``store.EFFECTIVE_STATUS``).
+analytics engine, with the reason) or ``failed``, all within the run's ``timeout_s`` counted
+from its creation. Runs started from the web are jobs of the PostgreSQL job queue
+(optria.shell.job_queue), so they outlive the process that started them: an attempt that is
+interrupted (a shutdown, an error while retries remain) puts the run back to ``queued`` for the
+next attempt, and an attempt that finds the run ``running`` (its process died) starts it over.
+The status lives in the database, so any replica can show it, and a run nobody finishes is
+shown failed once its time is up (see ``store.EFFECTIVE_STATUS``).
 
 Black Box events (started, finished or failed, recommendations) come from the run rows
 themselves: the Black Box's ``OptimizationCollector`` (optria.blackbox.collectors) reads
@@ -37,7 +40,6 @@ log = logging.getLogger("optria.optimization")
 
 RUN_MARGIN_S = 60          # a run's time limit beyond the AI call's
 MAX_RUN_TIMEOUT_S = 3600
-_TASKS: set[asyncio.Task] = set()
 
 
 class RunRefused(Exception):
@@ -98,30 +100,41 @@ async def create_run(db: Database, settings: Settings, req: RunRequest) -> int:
     return row["id"]
 
 
-def spawn(db: Database, settings: Settings, tenant_id: UUID, run_id: int) -> asyncio.Task:
-    """Execute in the background of this process; the task is kept until it ends."""
-    task = asyncio.create_task(execute(db, settings, tenant_id, run_id), name=f"optimization-run-{run_id}")
-    _TASKS.add(task)
-    task.add_done_callback(_TASKS.discard)
-    return task
-
-
 async def execute(db: Database, settings: Settings, tenant_id: UUID, run_id: int, *,
-                  ai_timeout_s: float | None = None) -> dict[str, Any] | None:
-    """Run to completion within the run's time limit; never raises. Returns the final run row."""
+                  ai_timeout_s: float | None = None, from_queue: bool = False,
+                  last_attempt: bool = True) -> dict[str, Any] | None:
+    """Run to completion within the run's time limit. Returns the final run row.
+
+    Called inline (the proof of concept), it never raises but for a cancellation, and every
+    failure is recorded on the run. Called by the job queue (``from_queue``), one attempt owns
+    the run: a run left ``running`` by an attempt whose process died starts over; a cancellation
+    (the worker shuts down) and, unless this is the ``last_attempt``, an unexpected error put the
+    run back to ``queued`` and raise, so the queue tries again.
+    """
     async with db.tenant(tenant_id) as conn:
+        if from_queue and await store.requeue_run(conn, tenant_id, run_id):
+            log.warning("optimization.run_resumed", extra={"tenant_id": str(tenant_id), "run_id": run_id})
         run = await store.run(conn, tenant_id, run_id)
     if run is None or run["status"] != "queued":
         return run
+    left_s = run["timeout_s"] - (datetime.now(timezone.utc) - run["created_at"]).total_seconds()
     try:
-        async with asyncio.timeout(run["timeout_s"]):
+        async with asyncio.timeout(max(left_s, 1.0)):
             await _execute(db, settings, run, ai_timeout_s)
     except asyncio.CancelledError:
-        await _fail(db, run, "The run was cancelled (the server is shutting down).")
+        if from_queue:
+            await _requeue(db, run)
+        else:
+            await _fail(db, run, "The run was cancelled (the server is shutting down).")
         raise
     except TimeoutError:
         await _fail(db, run, f"The run did not finish within {run['timeout_s']} s.")
     except Exception as exc:
+        if from_queue and not last_attempt:
+            log.warning("optimization.run_retry", extra={"tenant_id": str(tenant_id), "run_id": run_id,
+                                                         "error": type(exc).__name__})
+            await _requeue(db, run)
+            raise
         log.exception("optimization.run_crashed", extra={"tenant_id": str(tenant_id), "run_id": run_id})
         await _fail(db, run, f"The run stopped on an unexpected error ({type(exc).__name__}); it has been logged.")
     async with db.tenant(tenant_id) as conn:
@@ -159,18 +172,27 @@ async def _execute(db: Database, settings: Settings, run: dict[str, Any], ai_tim
     opportunities = [{**r, "tenant_id": tenant_id, "run_id": run_id} for r in _opportunity_rows(recommendations)]
     summary = {**_inputs_summary(inputs, analyses, now, context_bytes), "fallback": fallback}
     async with db.tenant(tenant_id) as conn:
-        await store.insert_opportunities(conn, opportunities)
-        await store.supersede(conn, tenant_id, run_id, asset_ids)
         finished = await store.finish_run(conn, tenant_id, run_id, status=status, asset_count=len(inputs.assets),
                                           inputs=summary, findings=[f.as_dict() for f in findings],
                                           recommendations=recommendations, fallback_reason=fallback_reason, model=model)
-        if finished is None:        # reaped meanwhile: leave the failed state alone
+        if finished is None:        # reaped or finished by another attempt meanwhile: write nothing
             return
+        await store.insert_opportunities(conn, opportunities)
+        await store.supersede(conn, tenant_id, run_id, asset_ids)
         if answer is not None:
             await store.insert_ai_snapshots(conn, _ai_snapshots(answer, code_to_id, tenant_id, run_id,
                                                                 finished["finished_at"]))
     log.info("optimization.run_finished", extra={"tenant_id": str(tenant_id), "run_id": run_id, "status": status,
                                                  "assets": len(inputs.assets), "recommendations": len(recommendations)})
+
+
+async def _requeue(db: Database, run: dict[str, Any]) -> None:
+    """Back to ``queued`` for the job queue's next attempt."""
+    try:
+        async with db.tenant(run["tenant_id"]) as conn:
+            await store.requeue_run(conn, run["tenant_id"], run["id"])
+    except Exception:
+        log.exception("optimization.run_requeue_not_recorded", extra={"run_id": run["id"]})
 
 
 async def _fail(db: Database, run: dict[str, Any], message: str) -> None:

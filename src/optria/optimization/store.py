@@ -149,6 +149,14 @@ WHERE tenant_id = %(tenant_id)s AND id = %(run_id)s AND status = 'queued'
 RETURNING started_at
 """
 
+# A run an attempt of the job queue leaves unfinished goes back to the queue: the next attempt starts
+# it over (its results are written in one transaction at the end, so nothing half-written stays).
+REQUEUE_RUN = """
+UPDATE optimization_runs SET status = 'queued', started_at = NULL
+WHERE tenant_id = %(tenant_id)s AND id = %(run_id)s AND status = 'running'
+RETURNING id
+"""
+
 FINISH_RUN = """
 UPDATE optimization_runs
 SET status = %(status)s, finished_at = now(), asset_count = %(asset_count)s, inputs = %(inputs)s,
@@ -201,6 +209,10 @@ async def insert_run(conn: Conn, **values: Any) -> dict[str, Any]:
 
 async def mark_running(conn: Conn, tenant_id: UUID, run_id: int) -> dict[str, Any] | None:
     return await (await conn.execute(MARK_RUNNING, {"tenant_id": tenant_id, "run_id": run_id})).fetchone()
+
+
+async def requeue_run(conn: Conn, tenant_id: UUID, run_id: int) -> bool:
+    return await (await conn.execute(REQUEUE_RUN, {"tenant_id": tenant_id, "run_id": run_id})).fetchone() is not None
 
 
 async def finish_run(conn: Conn, tenant_id: UUID, run_id: int, *, status: str, asset_count: int,

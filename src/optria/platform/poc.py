@@ -24,7 +24,9 @@ Steps (each passes or fails with a reason, its duration and a link to the eviden
 A step whose prerequisite failed is *skipped* with the reason. The report lives in
 ``poc_reports`` (platform scope) and is updated after every step, so the page can show live
 progress from any web replica and the report stays viewable later. Texts are English msgids
-with parameters, translated on the page.
+with parameters, translated on the page. A report started from the web is a job of the PostgreSQL
+job queue (optria.shell.job_queue): if its process stops, another attempt runs it again from its
+first step; ``optria poc`` runs it inline.
 """
 
 from __future__ import annotations
@@ -468,27 +470,30 @@ async def start_report(db: Database, options: PocOptions, *, origin: str, reques
 
 
 async def run_report(db: Database, settings: Settings, box: SecretBox, options: PocOptions, report_id: int, *,
-                     actor_name: str, on_step: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
-    """Run the steps of an existing report; never raises (a crash marks the report failed)."""
+                     actor_name: str, on_step: Callable[[dict[str, Any]], Any] | None = None,
+                     from_queue: bool = False, last_attempt: bool = True) -> dict[str, Any]:
+    """Run the steps of an existing report; a crash marks the report failed.
+
+    Called inline (``optria poc``) it never raises but for a cancellation. Called by the job queue
+    (``from_queue``), a report that is no longer running (finished, or past its deadline) is left
+    as it is, one an earlier attempt left running starts over from its first step, and an
+    unexpected error raises while retries remain (the report stays running for the next attempt).
+    """
+    if from_queue:
+        report = await store.PocStore(db).one(store.POC_REPORT, {"id": report_id})
+        if report is None or report["status"] != "running":
+            return report or {"id": report_id, "status": "failed", "steps": []}
+        if any(s["status"] != "pending" for s in report["steps"]):
+            log.warning("poc.report_resumed", extra={"report_id": report_id})
     runner = PocRunner(db, settings, box, options, report_id, actor_name=actor_name, on_step=on_step)
     try:
         return await runner.run()
     except Exception as exc:
+        if from_queue and not last_attempt:
+            log.warning("poc.report_retry", extra={"report_id": report_id, "error": type(exc).__name__})
+            raise
         log.exception("poc.crashed", extra={"report_id": report_id})
         await store.PocStore(db).execute(store.FINISH_POC_REPORT, {
             "id": report_id, "steps": _jsonb(runner.steps), "status": "failed",
             "summary": text("error", {"error": type(exc).__name__})})
         return {"id": report_id, "status": "failed", "steps": runner.steps}
-
-
-_TASKS: set[asyncio.Task] = set()
-
-
-def spawn(db: Database, settings: Settings, box: SecretBox, options: PocOptions, report_id: int, *,
-          actor_name: str) -> asyncio.Task:
-    """Run a report in the background of the web process (kept referenced until it ends)."""
-    task = asyncio.create_task(run_report(db, settings, box, options, report_id, actor_name=actor_name),
-                               name=f"poc-{report_id}")
-    _TASKS.add(task)
-    task.add_done_callback(_TASKS.discard)
-    return task

@@ -1,13 +1,13 @@
 """Proof-of-concept pages: start a run, watch it live, read past reports.
 
 - ``GET  /platform/poc`` the "Run proof of concept" button and the report history (``?page=``)
-- ``POST /platform/poc`` start one in the background of this process → its report page
+- ``POST /platform/poc`` start one as a job of the job queue (any web replica runs it) → its report page
 - ``GET  /platform/poc/{report_id}`` the report: every step with status, time, message and evidence;
   while it runs, the page polls the JSON below and updates itself
 - ``GET  /api/platform/poc/{report_id}`` the report as JSON (status, steps), for that polling and scripts
 
-The same runner backs ``optria poc``. A report still "running" past its deadline (its process
-died) is shown failed.
+The same runner backs ``optria poc`` (inline there). A report whose process stopped is run again
+from its first step by the queue; one still "running" past its deadline is shown failed.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ async def platform_poc_start(request: Request,
     user = request.scope["user"]
     options = poc.PocOptions(tenant_slug=slug)
     report_id = await poc.start_report(db, options, origin="web", requested_by=user.id, requested_by_name=user.username)
-    poc.spawn(db, app.state.settings, app.state.secretbox, options, report_id, actor_name=user.username)
+    await app.state.job_queue.defer_poc_report(report_id, options, actor_name=user.username)
     flash.push(request, "success", M_STARTED, id=report_id)
     return Redirect(f"/platform/poc/{report_id}", status_code=303)
 

@@ -22,7 +22,7 @@ from optria.config import Settings, load_settings, validate_required_secrets
 from optria.identity.store import IdentityStore
 from optria.logs import register_secrets, settings_secrets, setup_logging
 from optria.secretbox import PURPOSE_CSRF, PURPOSE_SESSION_COOKIE, SecretBox, derive_key
-from optria.shell import routes, template_globals
+from optria.shell import job_queue, routes, template_globals
 from optria.shell.middleware import RequestContextMiddleware
 from optria.twin import live as twin_live
 from optria.web import STATIC_DIR
@@ -76,9 +76,9 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
         exception_handlers={HTTPException: http_exception_handler, psycopg.DataError: data_error_handler,
                             psycopg.IntegrityError: integrity_error_handler,
                             Exception: internal_error_handler},
-        on_startup=[on_startup],
+        on_startup=[on_startup, job_queue.start],
         before_send=[security_headers_hook(production=settings.is_production)],
-        on_shutdown=[twin_live.close_hub, on_shutdown],
+        on_shutdown=[job_queue.stop, twin_live.close_hub, on_shutdown],
         openapi_config=api_openapi_config(),
         debug=False,
     )
