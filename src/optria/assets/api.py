@@ -46,6 +46,7 @@ from optria.assets.validation import (
     InputError,
     NotFound,
     alert_values,
+    api_error,
     note_value,
     parse_id,
     work_order_status,
@@ -74,12 +75,8 @@ async def tenant_tx(request: Request) -> AsyncIterator[tuple[Conn, UUID]]:
     try:
         async with db_of(request).tenant(tenant_id) as conn:
             yield conn, tenant_id
-    except NotFound as exc:
-        raise ApiError(404, f"{exc.kind}_not_found", NOT_FOUND.get(exc.kind, "Not found.")) from None
-    except InputError as exc:
-        raise ApiError(422, "validation_error", exc.message, extra={"fields": exc.fields}) from None
-    except Conflict as exc:
-        raise ApiError(409, exc.code, exc.message, extra={"field": exc.field} if exc.field else None) from None
+    except (NotFound, InputError, Conflict) as exc:
+        raise api_error(exc, NOT_FOUND) from None
 
 
 def _id(value: int, kind: str) -> int:

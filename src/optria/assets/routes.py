@@ -40,6 +40,7 @@ from optria.assets.validation import (
     InputError,
     NotFound,
     alert_values,
+    form_problem,
     note_value,
     work_order_status,
     work_order_values,
@@ -171,12 +172,6 @@ async def _asset_form(request: Request, *, asset: dict[str, Any] | None, values:
                   criticalities=CRITICALITIES, **_common(request))
 
 
-def _form_problem(exc: InputError | Conflict) -> tuple[dict[str, str], int]:
-    if isinstance(exc, InputError):
-        return exc.fields, 422
-    return {exc.field or "form": exc.message}, 409
-
-
 @get("/assets/new", guards=[requires(Permission.EDIT_ASSETS)], name="asset_new")
 async def asset_new(request: Request) -> Response:
     values = form_values(AssetForm())
@@ -193,7 +188,7 @@ async def asset_create(request: Request, data: URLEncodedBody[AssetForm]) -> Res
             asset_id = await catalog.create_asset(conn, tenant_id, form_values(data), request.scope["user"],
                                                   client_addr(request))
     except (InputError, Conflict) as exc:
-        errors, status = _form_problem(exc)
+        errors, status = form_problem(exc)
         return await _asset_form(request, asset=None, values=form_values(data), errors=errors, status_code=status)
     return redirect_done(request, f"/assets/{asset_id}", "asset_created")
 
@@ -225,7 +220,7 @@ async def asset_update(request: Request, asset_id: FromPath[int], data: URLEncod
     except NotFound:
         raise NotFoundException() from None
     except (InputError, Conflict) as exc:
-        errors, status = _form_problem(exc)
+        errors, status = form_problem(exc)
         asset = await _asset_or_404(request, asset_id)
         return await _asset_form(request, asset=asset, values=form_values(data), errors=errors, status_code=status)
     return redirect_done(request, f"/assets/{asset_id}", "asset_updated")
@@ -265,7 +260,7 @@ async def _sites_change(request: Request, change, done: str, on_problem: Any, an
     except NotFound:
         raise NotFoundException() from None
     except (InputError, Conflict) as exc:
-        errors, status = _form_problem(exc)
+        errors, status = form_problem(exc)
         return await _sites_page(request, status_code=status, **on_problem(_translate(errors)))
     return redirect_done(request, "/assets/sites", done, anchor)
 

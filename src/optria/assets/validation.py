@@ -10,6 +10,7 @@ modules, which know the tenant.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -21,6 +22,7 @@ from optria.assets.models import (
     WO_PRIORITIES,
     WO_STATUSES,
 )
+from optria.web.errors import ApiError
 from optria.web.list_filters import parse_id
 
 
@@ -67,6 +69,24 @@ class Conflict(Exception):
         self.code = code
         self.message = message
         self.field = field
+
+
+def form_problem(exc: InputError | Conflict) -> tuple[dict[str, str], int]:
+    """(field → message, status) for a form page to show again: 422 for bad values, 409 for a conflict
+    (on its field, or the whole form)."""
+    if isinstance(exc, InputError):
+        return exc.fields, 422
+    return {exc.field or "form": exc.message}, 409
+
+
+def api_error(exc: NotFound | InputError | Conflict, not_found: Mapping[str, str]) -> ApiError:
+    """The error as the JSON API answers it: 404 ``<kind>_not_found`` (``not_found`` says it per kind),
+    422 with the fields, 409 with the conflict's code and field."""
+    if isinstance(exc, NotFound):
+        return ApiError(404, f"{exc.kind}_not_found", not_found.get(exc.kind, "Not found."))
+    if isinstance(exc, InputError):
+        return ApiError(422, "validation_error", exc.message, extra={"fields": exc.fields})
+    return ApiError(409, exc.code, exc.message, extra={"field": exc.field} if exc.field else None)
 
 
 def _text(value: Any) -> str:

@@ -26,6 +26,7 @@ from optria.integrations.errors import (
     InputError,
     NotFound,
     SourceError,
+    api_error,
 )
 from optria.integrations.models import (
     KINDS,
@@ -51,12 +52,8 @@ async def api_errors() -> AsyncIterator[None]:
     """The area's errors as API errors (the transaction inside has already rolled back)."""
     try:
         yield
-    except NotFound as exc:
-        raise ApiError(404, f"{exc.kind}_not_found", NOT_FOUND_MESSAGES.get(exc.kind, "Not found.")) from None
-    except InputError as exc:
-        raise ApiError(422, "validation_error", exc.message, extra={"fields": exc.fields}) from None
-    except Conflict as exc:
-        raise ApiError(409, exc.code, exc.message, extra={"field": exc.field} if exc.field else None) from None
+    except (NotFound, InputError, Conflict) as exc:
+        raise api_error(exc, NOT_FOUND_MESSAGES) from None
     except SourceError as exc:
         raise ApiError(exc.status, exc.code, exc.message, extra={"reason": exc.reason}) from None
     except ImportRejected as exc:

@@ -1,7 +1,8 @@
 """Errors the integrations area raises, turned into API errors or page messages at the edge.
 
 Field errors, "not found" and conflicts are the assets area's classes (one meaning across
-areas); this module adds the two only integrations have. Messages are English msgids (marked
+areas), shown on forms and in the API the same way (``form_problem``, ``api_error``); this
+module adds the two only integrations have. Messages are English msgids (marked
 with ``N_``): pages translate them, the API returns them as they are. None carries a secret.
 """
 
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from optria.assets.validation import N_, Conflict, InputError, NotFound
+from optria.assets.validation import N_, Conflict, InputError, NotFound, api_error, form_problem
 
-__all__ = ["N_", "Conflict", "ImportRejected", "InputError", "NOT_FOUND_MESSAGES", "NotFound", "SourceError"]
+__all__ = ["N_", "Conflict", "ImportRejected", "InputError", "NOT_FOUND_MESSAGES", "NotFound", "SourceError",
+           "api_error", "form_problem"]
 
 
 class SourceError(Exception):

@@ -23,7 +23,7 @@ from optria.identity.auth import safe_next
 from optria.identity.guards import requires
 from optria.identity.rbac import Permission
 from optria.integrations import kinds, service, store
-from optria.integrations.errors import N_, Conflict, InputError, NotFound
+from optria.integrations.errors import N_, Conflict, InputError, NotFound, form_problem
 from optria.integrations.models import (
     ACTION_LABELS,
     KIND_LABELS,
@@ -192,12 +192,6 @@ def _form_page(request: Request, *, kind: str, values: dict[str, str], errors: d
                   breadcrumbs=crumbs, **common_context(request))
 
 
-def _problem(exc: InputError | Conflict) -> tuple[dict[str, str], int]:
-    if isinstance(exc, InputError):
-        return exc.fields, 422
-    return {exc.field or "form": exc.message}, 409
-
-
 @get("/integrations/new", guards=[requires(Permission.MANAGE_INTEGRATIONS)], name="integration_new_page")
 async def integration_new_page(request: Request) -> Response:
     kind = request.query_params.get("kind", "")
@@ -219,7 +213,7 @@ async def integration_create_page(request: Request, data: Annotated[IntegrationF
                 config=form_config(kind, data), password=data.password or None, enabled=bool(data.enabled),
                 actor=actor_of(request))
     except (InputError, Conflict) as exc:
-        errors, status = _problem(exc)
+        errors, status = form_problem(exc)
         return _form_page(request, kind=kind, values=values, errors=errors, status=status)
     flash.push(request, "success", M_CREATED, name=" ".join(data.name.split()))
     return Redirect(f"/integrations/{integration_id}", status_code=303)
@@ -257,7 +251,7 @@ async def integration_update_page(request: Request, integration_id: FromPath[int
     except NotFound:
         raise NotFoundException() from None
     except (InputError, Conflict) as exc:
-        errors, status = _problem(exc)
+        errors, status = form_problem(exc)
         values = msgspec.structs.asdict(data) | {"password": "", "kind": kind}
         return _form_page(request, kind=kind, values=values, errors=errors,
                           integration=integration_view(row, settings_of(request)), status=status)
