@@ -44,6 +44,7 @@ from optria.blackbox.events import EventRecord, fmt_value
 from optria.blackbox.messages import limit_message, message, scope_params
 from optria.blackbox.limits import Transition, side, step
 from optria.blackbox.recording import record
+from optria.blackbox.rounds import RoundsJob
 from optria.blackbox.severity import alert_severity, limit_severity, work_order_severity
 from optria.blackbox.store import Conn
 from optria.db import Database
@@ -55,25 +56,10 @@ log = logging.getLogger("optria.blackbox.collectors")
 PLATFORM_REASON = "blackbox"
 
 
-class Collector:
+class Collector(RoundsJob):
     """Base: a named job whose ``run_once`` drains its source in rounds of ``batch`` records."""
 
     name = "blackbox.collector"
-    interval_s = 1.0
-    batch = 2_000
-    max_rounds = 10          # rounds per run_once: catches up fast after downtime, yet yields regularly
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def run_once(self) -> int:
-        total = 0
-        for _ in range(self.max_rounds):
-            processed, more = await self.round()
-            total += processed
-            if not more:
-                break
-        return total
 
     async def round(self) -> tuple[int, bool]:
         async with self.db.platform(PLATFORM_REASON) as conn:

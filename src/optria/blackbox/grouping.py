@@ -40,6 +40,7 @@ from psycopg.types.json import Jsonb
 from optria.blackbox import store
 from optria.blackbox.events import flood_key
 from optria.blackbox.messages import MESSAGES
+from optria.blackbox.rounds import RoundsJob
 from optria.blackbox.severity import worst
 from optria.blackbox.store import Conn
 from optria.db import Database
@@ -123,26 +124,15 @@ class Incident:
         self.severity = worst(self.severity, e["severity"])
 
 
-class Grouper:
+class Grouper(RoundsJob):
     """The grouping job (``blackbox.grouping``)."""
 
     name = "blackbox.grouping"
-    interval_s = 1.0
     batch = 5_000
-    max_rounds = 10
 
     def __init__(self, db: Database, window: timedelta = DEFAULT_WINDOW) -> None:
-        self.db = db
+        super().__init__(db)
         self.window = window
-
-    async def run_once(self) -> int:
-        total = 0
-        for _ in range(self.max_rounds):
-            n, more = await self.round()
-            total += n
-            if not more:
-                break
-        return total
 
     async def round(self) -> tuple[int, bool]:
         async with self.db.platform("blackbox") as conn:
