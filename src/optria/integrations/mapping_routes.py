@@ -35,6 +35,7 @@ from optria.integrations.web import (
     db_of,
     int_param,
     read_upload,
+    row_or_404,
     settings_of,
     tenant_of,
 )
@@ -204,15 +205,6 @@ async def integration_mappings_import_page(request: Request, integration_id: Fro
 # ----------------------------------------------------------------------------- one mapping
 
 
-async def _mapping_or_404(request: Request, mapping_id: int) -> dict[str, Any]:
-    tenant_id = tenant_of(request)
-    async with db_of(request).tenant(tenant_id) as conn:
-        row = await store.get_mapping(conn, tenant_id, check_id(mapping_id))
-    if row is None:
-        raise NotFoundException()
-    return row
-
-
 async def _mapping_form(request: Request, row: dict[str, Any], values: dict[str, str], errors: dict[str, str],
                         status: int = 200) -> Response:
     tenant_id = tenant_of(request)
@@ -229,7 +221,7 @@ async def _mapping_form(request: Request, row: dict[str, Any], values: dict[str,
 
 @get("/mappings/{mapping_id:int}/edit", guards=[requires(Permission.EDIT_MAPPINGS)], name="mapping_edit_page")
 async def mapping_edit_page(request: Request, mapping_id: FromPath[int]) -> Response:
-    row = await _mapping_or_404(request, mapping_id)
+    row = await row_or_404(request, store.get_mapping, mapping_id)
     values = {f: "" if row.get(f) is None else str(row[f]) for f in MappingForm.__struct_fields__}
     values["enabled"] = "on" if row["enabled"] else ""
     return await _mapping_form(request, row, values, {})
@@ -238,7 +230,7 @@ async def mapping_edit_page(request: Request, mapping_id: FromPath[int]) -> Resp
 @post("/mappings/{mapping_id:int}/edit", guards=[requires(Permission.EDIT_MAPPINGS)], name="mapping_update_page")
 async def mapping_update_page(request: Request, mapping_id: FromPath[int],
                               data: Annotated[MappingForm, FormBody]) -> Response:
-    row = await _mapping_or_404(request, mapping_id)
+    row = await row_or_404(request, store.get_mapping, mapping_id)
     changes = msgspec.structs.asdict(data) | {"enabled": bool(data.enabled)}
     if not data.asset_id.strip():
         changes.pop("asset_id")
@@ -256,7 +248,7 @@ async def mapping_update_page(request: Request, mapping_id: FromPath[int],
 
 @post("/mappings/{mapping_id:int}/delete", guards=[requires(Permission.EDIT_MAPPINGS)], name="mapping_delete_page")
 async def mapping_delete_page(request: Request, mapping_id: FromPath[int]) -> Response:
-    row = await _mapping_or_404(request, mapping_id)
+    row = await row_or_404(request, store.get_mapping, mapping_id)
     tenant_id = tenant_of(request)
     try:
         async with db_of(request).tenant(tenant_id) as conn:

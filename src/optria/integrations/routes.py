@@ -43,6 +43,7 @@ from optria.integrations.web import (
     db_of,
     int_param,
     page_flags,
+    row_or_404,
     settings_of,
     tenant_of,
 )
@@ -219,19 +220,10 @@ async def integration_create_page(request: Request, data: Annotated[IntegrationF
     return Redirect(f"/integrations/{integration_id}", status_code=303)
 
 
-async def _integration_or_404(request: Request, integration_id: int) -> dict[str, Any]:
-    tenant_id = tenant_of(request)
-    async with db_of(request).tenant(tenant_id) as conn:
-        row = await store.get_integration(conn, tenant_id, check_id(integration_id))
-    if row is None:
-        raise NotFoundException()
-    return row
-
-
 @get("/integrations/{integration_id:int}/edit", guards=[requires(Permission.MANAGE_INTEGRATIONS)],
      name="integration_edit_page")
 async def integration_edit_page(request: Request, integration_id: FromPath[int]) -> Response:
-    row = await _integration_or_404(request, integration_id)
+    row = await row_or_404(request, store.get_integration, integration_id)
     return _form_page(request, kind=row["kind"], values=form_values(row),
                       integration=integration_view(row, settings_of(request)))
 
@@ -240,7 +232,7 @@ async def integration_edit_page(request: Request, integration_id: FromPath[int])
       name="integration_update_page")
 async def integration_update_page(request: Request, integration_id: FromPath[int],
                                   data: Annotated[IntegrationForm, FormBody]) -> Response:
-    row = await _integration_or_404(request, integration_id)
+    row = await row_or_404(request, store.get_integration, integration_id)
     tenant_id, kind = tenant_of(request), row["kind"]
     changes = {"name": data.name, "enabled": bool(data.enabled), "config": form_config(kind, data),
                "password": data.password or None, "clear_password": bool(data.clear_password)}
@@ -300,7 +292,7 @@ def _back(request: Request, target: str, integration_id: int) -> Redirect:
 async def integration_test_page(request: Request, integration_id: FromPath[int],
                                 data: Annotated[NextForm, FormBody]) -> Response:
     """Run the test; its result shows on the card (last test) after the redirect."""
-    row = await _integration_or_404(request, integration_id)
+    row = await row_or_404(request, store.get_integration, integration_id)
     try:
         result = await service.run_test(db_of(request), box_of(request), settings_of(request), tenant_of(request),
                                         row["id"], actor_of(request))
@@ -320,7 +312,7 @@ async def integration_test_page(request: Request, integration_id: FromPath[int],
       name="integration_demo_stream_page")
 async def integration_demo_stream_page(request: Request, integration_id: FromPath[int],
                                        data: Annotated[NextForm, FormBody]) -> Response:
-    row = await _integration_or_404(request, integration_id)
+    row = await row_or_404(request, store.get_integration, integration_id)
     tenant_id, on = tenant_of(request), data.on == "1"
     try:
         async with db_of(request).tenant(tenant_id) as conn:

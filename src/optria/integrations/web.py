@@ -3,9 +3,12 @@ plus the secret box, settings, the acting user, paging numbers and uploads."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 from litestar import Request
+from litestar.exceptions import NotFoundException
 
 from optria.identity.guards import can
 from optria.identity.rbac import Permission
@@ -14,7 +17,7 @@ from optria.secretbox import SecretBox
 from optria.web.request_context import check_id, db_of, tenant_of
 
 __all__ = ["actor_of", "box_of", "can", "check_id", "db_of", "int_param", "page_flags", "read_upload",
-           "settings_of", "tenant_of"]
+           "row_or_404", "settings_of", "tenant_of"]
 
 
 def box_of(request: Request) -> SecretBox:
@@ -35,6 +38,18 @@ def page_flags(request: Request) -> dict[str, bool]:
         "can_test": can(request, Permission.TEST_INTEGRATIONS),
         "can_map": can(request, Permission.EDIT_MAPPINGS),
     }
+
+
+async def row_or_404(request: Request, read: Callable[[Any, UUID, int], Awaitable[dict[str, Any] | None]],
+                     row_id: int) -> dict[str, Any]:
+    """The tenant's row that ``read`` (a store getter: integration, mapping) finds for a path id; 404 when
+    there is none, another tenant's included."""
+    tenant_id = tenant_of(request)
+    async with db_of(request).tenant(tenant_id) as conn:
+        row = await read(conn, tenant_id, check_id(row_id))
+    if row is None:
+        raise NotFoundException()
+    return row
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
