@@ -9,6 +9,7 @@ actions need ``ACT_ON_INCIDENTS``.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -173,27 +174,33 @@ async def blackbox_incident(request: Request, incident_id: FromPath[int]) -> Res
     return await _incident_page(request, check_id(incident_id))
 
 
+async def _act(request: Request, incident_id: int, action: Callable[..., Awaitable[Any]], note: str, done: str,
+               note_problem: Callable[[str], dict[str, Any]]) -> Response:
+    """Acknowledge or resolve (``action``) from the incident page: back to the page with ``done`` flashed,
+    or the page again with the reason (409 a conflict; 422 the note, placed by ``note_problem``)."""
+    check_id(incident_id)
+    tenant_id = tenant_of(request)
+    try:
+        async with db_of(request).tenant(tenant_id) as conn:
+            await action(conn, tenant_id, incident_id, request.scope["user"], note, client_addr(request))
+    except incidents.IncidentNotFound:
+        raise NotFoundException() from None
+    except incidents.IncidentConflict as exc:
+        return await _incident_page(request, incident_id, status_code=409, error=gettext(exc.message))
+    except incidents.NoteError as exc:
+        return await _incident_page(request, incident_id, status_code=422, **note_problem(gettext(exc.message)))
+    flash.push(request, "success", done)
+    return Redirect(f"/blackbox/incidents/{incident_id}")
+
+
 @post("/blackbox/incidents/{incident_id:int}/acknowledge", guards=[requires(Permission.ACT_ON_INCIDENTS)],
       name="blackbox_incident_acknowledge")
 async def blackbox_incident_acknowledge(
         request: Request, incident_id: FromPath[int],
         data: URLEncodedBody[AcknowledgeForm]) -> Response:
     """Acknowledge an open incident (optional note)."""
-    check_id(incident_id)
-    tenant_id = tenant_of(request)
-    try:
-        async with db_of(request).tenant(tenant_id) as conn:
-            await incidents.acknowledge(conn, tenant_id, incident_id, request.scope["user"], data.note,
-                                        client_addr(request))
-    except incidents.IncidentNotFound:
-        raise NotFoundException() from None
-    except incidents.IncidentConflict as exc:
-        return await _incident_page(request, incident_id, status_code=409, error=gettext(exc.message))
-    except incidents.NoteError as exc:
-        return await _incident_page(request, incident_id, status_code=422, ack_error=gettext(exc.message),
-                                    open_form="acknowledge")
-    flash.push(request, "success", M_ACKNOWLEDGED)
-    return Redirect(f"/blackbox/incidents/{incident_id}")
+    return await _act(request, incident_id, incidents.acknowledge, data.note, M_ACKNOWLEDGED,
+                      lambda message: {"ack_error": message, "open_form": "acknowledge"})
 
 
 @post("/blackbox/incidents/{incident_id:int}/resolve", guards=[requires(Permission.ACT_ON_INCIDENTS)],
@@ -202,20 +209,9 @@ async def blackbox_incident_resolve(
         request: Request, incident_id: FromPath[int],
         data: URLEncodedBody[ResolveForm]) -> Response:
     """Resolve an incident with a note (required)."""
-    check_id(incident_id)
-    tenant_id = tenant_of(request)
-    try:
-        async with db_of(request).tenant(tenant_id) as conn:
-            await incidents.resolve(conn, tenant_id, incident_id, request.scope["user"], data.note, client_addr(request))
-    except incidents.IncidentNotFound:
-        raise NotFoundException() from None
-    except incidents.IncidentConflict as exc:
-        return await _incident_page(request, incident_id, status_code=409, error=gettext(exc.message))
-    except incidents.NoteError as exc:
-        return await _incident_page(request, incident_id, status_code=422, resolve_error=gettext(exc.message),
-                                    resolve_note=data.note[:2000], open_form="resolve")
-    flash.push(request, "success", M_RESOLVED)
-    return Redirect(f"/blackbox/incidents/{incident_id}")
+    return await _act(request, incident_id, incidents.resolve, data.note, M_RESOLVED,
+                      lambda message: {"resolve_error": message, "resolve_note": data.note[:2000],
+                                       "open_form": "resolve"})
 
 
 async def _export_data(request: Request, incident_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
