@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import psycopg
-from optria.timeseries.relations import LATEST
 from psycopg.types.json import Jsonb
 
-Conn = psycopg.AsyncConnection[dict[str, Any]]
+from optria.db import Conn, fetch_all
+from optria.timeseries.relations import LATEST
 
 MAX_ASSETS = 100
 PAGE_SIZE = 25
@@ -119,10 +118,6 @@ async def scope_label(conn: Conn, tenant_id: UUID, scope: str, scope_id: int | N
     """The scope's name, or None when it does not exist in this tenant."""
     row = await (await conn.execute(SCOPE_LABEL[scope], {"tenant_id": tenant_id, "scope_id": scope_id})).fetchone()
     return row["label"] if row else None
-
-
-async def fetch_all(conn: Conn, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return await (await conn.execute(query, params)).fetchall()
 
 
 async def open_incidents(conn: Conn, tenant_id: UUID, asset_ids: list[int]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optria.db import Database
+from optria.db import Database, fetch_all, fetch_one
 from optria.identity.store import write_audit
 from optria.integrations.store import log_action
 from optria.timeseries.relations import LATEST
@@ -265,11 +265,11 @@ class PocStore:
 
     async def one(self, query: str, params: dict) -> dict | None:
         async with self.db.platform("poc") as conn:
-            return await (await conn.execute(query, params)).fetchone()
+            return await fetch_one(conn, query, params)
 
     async def all(self, query: str, params: dict) -> list[dict]:
         async with self.db.platform("poc") as conn:
-            return await (await conn.execute(query, params)).fetchall()
+            return await fetch_all(conn, query, params)
 
     async def execute(self, query: str, params: dict) -> list[dict]:
         async with self.db.platform("poc") as conn:
