@@ -21,7 +21,7 @@ from optria.optimization import runs, store
 from optria.platform import poc
 from optria.platform import store as platform_store
 from optria.shell.app import create_app
-from optria.shell.job_queue import JobQueue, JobWorker
+from optria.shell.job_queue import JobQueue
 from tests.fix_web import make_settings, new_web
 from tests.web.assets_setup import make_plant
 
@@ -57,14 +57,9 @@ async def _taken_by_a_dead_worker(db: Database, owner_conn: psycopg.Connection,
     queue = JobQueue(db)
     await queue.open()
     job_id = await defer(queue)
-    worker = JobWorker(db.dsn, settings=make_settings(), box=None)
-    await worker.open()
-    try:
-        worker_id = await worker.app.job_manager.register_worker()
-        job = await worker.app.job_manager.fetch_job(queues=None, worker_id=worker_id)
-        assert job is not None and job.id == job_id
-    finally:
-        await worker.close()
+    worker_id = await queue.app.job_manager.register_worker()
+    job = await queue.app.job_manager.fetch_job(queues=None, worker_id=worker_id)
+    assert job is not None and job.id == job_id
     owner_conn.execute("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' WHERE id = %s",
                        [worker_id])
 

@@ -35,7 +35,6 @@ from here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from typing import Any
@@ -130,38 +129,27 @@ class JobQueue:
 
 class JobWorker:
     """Runs the queue's jobs in this process, on connections of its own (procrastinate's pool and
-    LISTEN connection, and the pool the jobs query through), so a long job never waits for, or
-    holds, a connection a request needs."""
+    LISTEN connection, and a pool the jobs query through), so a long job never waits for, or holds,
+    a connection a request needs. It starts in the background: the web app does not wait for it."""
 
     def __init__(self, dsn: str, *, settings: Settings, box: SecretBox) -> None:
+        self.dsn = dsn
+        self.settings, self.box = settings, box
         connector = procrastinate.PsycopgConnector(conninfo=dsn, min_size=1, max_size=3, name="optria-jobs",
                                                    configure=_as_app_role,
                                                    kwargs={"application_name": "optria-jobs"})
         self.app = _with_tasks(connector)
-        self.db = Database(dsn, min_size=1, max_size=4, name="optria-jobs")
-        self.context = {"db": self.db, "settings": settings, "box": box}
-        self._tasks: list[asyncio.Task] = []
+        self._task: asyncio.Task | None = None
 
-    async def open(self) -> None:
-        await self.app.open_async()
-        await self.db.open()
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="job-worker")
 
-    async def start(self) -> None:
-        """Take up the jobs of dead workers first (after a restart, this process's own), then work."""
-        await self.retry_stalled_jobs()
-        self._tasks = [asyncio.create_task(self._work(), name="job-worker"),
-                       asyncio.create_task(self._watch_stalled(), name="job-worker-stalled")]
-
-    async def close(self) -> None:
-        """Stop working (running jobs get ``SHUTDOWN_GRACE_S``, then go back to the queue)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-        await self.app.close_async()
-        await self.db.close()
+    async def stop(self) -> None:
+        """Stop working: running jobs get ``SHUTDOWN_GRACE_S``, then go back to the queue."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task])
+            self._task = None
 
     async def retry_stalled_jobs(self, stalled_after_s: float = STALLED_AFTER_S) -> list[int]:
         """Put the jobs of workers without a heartbeat for ``stalled_after_s`` back in the queue.
@@ -188,18 +176,32 @@ class JobWorker:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", [STALLED_LOCK])
         return retried
 
-    async def _work(self) -> None:
-        """procrastinate's worker, started again when it stops on its own (its database lost)."""
+    async def _run(self) -> None:
+        """Open the connections, take up the jobs of dead workers (after a restart, this process's
+        own), then work until stopped. Whatever ends it otherwise (the database unreachable, a lost
+        connection) is logged, and it starts again after ``RESTART_DELAY_S``."""
         while True:
+            db = Database(self.dsn, min_size=1, max_size=4, name="optria-jobs")
+            watcher = None
             try:
+                await self.app.open_async()
+                await db.open()
+                await self.retry_stalled_jobs()
+                watcher = asyncio.create_task(self._watch_stalled(), name="job-worker-stalled")
                 await self.app.run_worker_async(
                     name="optria-web", concurrency=CONCURRENCY, fetch_job_polling_interval=POLL_S,
                     shutdown_graceful_timeout=SHUTDOWN_GRACE_S, update_heartbeat_interval=HEARTBEAT_S,
                     stalled_worker_timeout=STALLED_AFTER_S, delete_jobs="successful", install_signal_handlers=False,
-                    additional_context=self.context)
+                    additional_context={"db": db, "settings": self.settings, "box": self.box})
                 log.error("job_queue.worker_stopped", extra={"restart_in_s": RESTART_DELAY_S})
             except Exception:
                 log.exception("job_queue.worker_crashed", extra={"restart_in_s": RESTART_DELAY_S})
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+                    await asyncio.wait([watcher])
+                await self.app.close_async()
+                await db.close()
             await asyncio.sleep(RESTART_DELAY_S)
 
     async def _watch_stalled(self) -> None:
@@ -212,12 +214,11 @@ class JobWorker:
 
 
 async def start(app: Any) -> None:
-    """Web lifespan, on startup: queue jobs through the app's pool, and run a worker."""
+    """Web lifespan, on startup: queue jobs through the app's pool, and start a worker."""
     queue = JobQueue(app.state.db)
     await queue.open()
     worker = JobWorker(app.state.db.dsn, settings=app.state.settings, box=app.state.secretbox)
-    await worker.open()
-    await worker.start()
+    worker.start()
     app.state.job_queue, app.state.job_worker = queue, worker
 
 
@@ -225,4 +226,4 @@ async def stop(app: Any) -> None:
     """Web lifespan, on shutdown."""
     worker = app.state.get("job_worker")
     if worker is not None:
-        await worker.close()
+        await worker.stop()
