@@ -55,6 +55,11 @@ HISTORY_VALUES = 500           # values per node per call (continuation points f
 # A HistoryRead refused for its size: the next pass asks for half as much per call.
 SMALLER_PAGES = frozenset({ua.StatusCodes.BadTooManyOperations, ua.StatusCodes.BadResponseTooLarge,
                            ua.StatusCodes.BadEncodingLimitsExceeded, ua.StatusCodes.BadTimeout})
+# A value whose StatusCode carries InfoType "DataValue" and the Overflow bit (OPC UA Part 4, 7.39):
+# the server's queue for its monitored item overflowed and dropped older values before it.
+_OVERFLOW_MASK, _OVERFLOW = 0x0C80, 0x0480
+OVERFLOW_GATHER_S = 1.0        # overflows within this long are read back from history in one pass
+QUEUE_SECONDS = 10.0           # monitored-item queues hold this long of changes (a client stall)
 _EPOCH_FLOOR = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _INF = math.inf
 
@@ -79,12 +84,18 @@ class OpcUaWorker(BaseWorker):
         self._gap_from: dict[int, datetime] = {}   # a gap not yet read back: where its backfill starts
         self._first: dict[int, datetime] = {}      # first source time received per signal in this session
         self._first_all = asyncio.Event()
+        self._overflowed: dict[int, tuple[datetime, datetime]] = {}   # signal → values its server queue dropped
+        self._overflow_seen = asyncio.Event()
+        self.overflows = 0              # values that arrived flagged with a queue overflow
         self._connect_s = 0.0
         self.notifications = 0          # values received (for the benchmark)
 
     def _default_queue_size(self) -> int:
-        per_publish = self.publishing_ms / max(self.sampling_ms or 50.0, 1.0)
-        return max(10, int(math.ceil(per_publish * 4)))
+        """Room for QUEUE_SECONDS of changes at the sampling interval (the publishing interval when
+        the server samples as fast as it can): a client busy for a moment (decoding a backfill, a
+        slow disk) must not make the server drop values. What overflows still is read back."""
+        period_ms = max(self.sampling_ms or self.publishing_ms, 1.0)
+        return max(10, min(1000, int(math.ceil(QUEUE_SECONDS * 1000 / period_ms))))
 
     def inherit(self, previous: OpcUaWorker) -> None:
         """Carry the gap memory of the worker this one replaces (same integration, same process)."""
@@ -99,6 +110,7 @@ class OpcUaWorker(BaseWorker):
             limit = None if first else max(RECONNECT_TIMEOUT_S, 2 * self._connect_s)
             started = time.monotonic()
             backfill: asyncio.Task | None = None
+            overflows: asyncio.Task | None = None
             try:
                 async with opcua.open_client(self.merged, self.pki_dir, connect_timeout=limit) as client:
                     self._connect_s = time.monotonic() - started
@@ -106,13 +118,16 @@ class OpcUaWorker(BaseWorker):
                     # a gap still open from an earlier session (its backfill did not finish) starts there
                     since = {**self._received, **self._gap_from}
                     self._gap_from = dict(since)
+                    self._overflowed = {}       # this session's backfill reads those from their start
                     await self._subscribe(client)
                     self.health.set_state("streaming", connected=True)
                     self.health.resolved()
                     backoff.reset()
                     first = False
                     backfill = asyncio.create_task(self._backfill(client, since), name=f"opcua-backfill-{self.spec.id}")
-                    await self._watch(client, backfill)
+                    overflows = asyncio.create_task(self._read_overflows(client, backfill),
+                                                    name=f"opcua-overflows-{self.spec.id}")
+                    await self._watch(client, backfill, overflows)
             except asyncio.CancelledError:
                 if asyncio.current_task().cancelling():
                     raise
@@ -123,10 +138,11 @@ class OpcUaWorker(BaseWorker):
                 await self._session_failed(exc, first, backoff)
                 first = False
             finally:
-                if backfill is not None:
-                    if not backfill.done():
-                        backfill.cancel()
-                    await asyncio.gather(backfill, return_exceptions=True)   # retrieved, never left dangling
+                for task in (backfill, overflows):
+                    if task is not None:
+                        if not task.done():
+                            task.cancel()
+                        await asyncio.gather(task, return_exceptions=True)   # retrieved, never left dangling
 
     async def _session_failed(self, exc: BaseException, first: bool, backoff: Backoff) -> None:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -207,6 +223,7 @@ class OpcUaWorker(BaseWorker):
         now = datetime.now(timezone.utc)
         latest_ok = now + MAX_FUTURE
         rejected = 0
+        lost: list[tuple[int, datetime]] = []
         for notif in data:
             if isinstance(notif, FastDataChange):   # the common shape, decoded without asyncua's objects
                 for handle, code, t, raw in notif.items:
@@ -219,6 +236,8 @@ class OpcUaWorker(BaseWorker):
                     if t < _EPOCH_FLOOR or t > latest_ok:
                         rejected += 1
                         continue
+                    if code & _OVERFLOW_MASK == _OVERFLOW:
+                        lost.append((signal_id, t))
                     severity = code >> 30   # 0 good, 1 uncertain, 2/3 bad
                     if severity >= 2:
                         rows.append(Sample(tenant, signal_id, t, None, BAD))
@@ -239,6 +258,9 @@ class OpcUaWorker(BaseWorker):
                         rejected += 1
                         continue
                     row = _row(tenant, signal_id, dv, now, latest_ok)
+                    if row is not None and dv.StatusCode is not None and \
+                            dv.StatusCode.value & _OVERFLOW_MASK == _OVERFLOW:
+                        lost.append((signal_id, row.time))
                     if row is None:
                         rejected += 1
                     else:
@@ -249,6 +271,8 @@ class OpcUaWorker(BaseWorker):
         self.notifications += len(rows) + rejected
         if rejected:
             self.health.reject("malformed_value", rejected)
+        if lost:
+            self._note_overflow(lost)
         if rows:
             received, first = self._received, self._first
             for r in rows:
@@ -262,7 +286,71 @@ class OpcUaWorker(BaseWorker):
                     received[sid] = r.time
             self.writer.put_or_spool(rows, LIVE, self.spec.id)
 
-    async def _watch(self, client, backfill: asyncio.Task) -> None:
+    def _note_overflow(self, lost: list[tuple[int, datetime]]) -> None:
+        """The server's queue overflowed: it dropped the values between the last one received
+        and the flagged one, which its history still holds; note them for read-back (and in the
+        gap memory, so a session lost meanwhile reads them in its successor's backfill)."""
+        self.overflows += len(lost)
+        for signal_id, t in lost:
+            start = self._received.get(signal_id)
+            if start is None or t <= start:   # nothing before it in this worker's memory: the backfill's part
+                continue
+            cur = self._overflowed.get(signal_id)
+            self._overflowed[signal_id] = (start, t) if cur is None else (min(cur[0], start), max(cur[1], t))
+            self._gap_from.setdefault(signal_id, start)
+        if self._overflowed:
+            self._overflow_seen.set()
+
+    async def _read_overflows(self, client, backfill: asyncio.Task) -> None:
+        """Read back from history what the server's queues dropped (see ``_note_overflow``):
+        after the session's backfill (whose window is fixed when it starts), a burst at a time,
+        again after a pause while the server refuses."""
+        await asyncio.gather(backfill, return_exceptions=True)
+        external = {sid: ext for ext, sid in self.signal_by_external.items()}
+        retry = Backoff(first=2.0, cap=60.0)
+        while True:
+            await self._overflow_seen.wait()
+            await asyncio.sleep(OVERFLOW_GATHER_S)
+            self._overflow_seen.clear()
+            batch, self._overflowed = self._overflowed, {}
+            pending = {external[sid]: start for sid, (start, _) in batch.items() if sid in external}
+            if not pending:
+                continue
+            end = max(e for _, e in batch.values())
+            failed: dict[str, str] = {}
+            rows = 0
+            try:
+                rows = await self._read_back(client, pending, end, [HISTORY_NODES, HISTORY_VALUES], failed)
+            except ua.UaStatusCodeError as exc:
+                if exc.code in opcua.NO_HISTORY_SERVICE:   # nowhere to read them from: said, and let go
+                    log.warning("ingest.opcua.overflow_lost", extra={"integration_id": self.spec.id,
+                                                                      "signals": len(batch)})
+                    self.health.reject("queue_overflow", len(batch))
+                    for sid in batch:
+                        self._gap_from.pop(sid, None)
+                    continue
+                failed[""] = ua.StatusCode(exc.code).name
+            except (asyncio.TimeoutError, TimeoutError):
+                if client.uaclient.state is not UaClientState.CONNECTED:
+                    return                                 # the session is going: its successor's backfill reads them
+                failed[""] = "timeout"
+            if pending:   # what is left goes back in the queue for the next pass
+                for ext, start in pending.items():
+                    sid = self.signal_by_external[ext]
+                    cur = self._overflowed.get(sid)
+                    e = batch[sid][1]
+                    self._overflowed[sid] = (start, e) if cur is None else (min(cur[0], start), max(cur[1], e))
+                self._overflow_seen.set()
+                log.warning("ingest.opcua.overflow_unread", extra={"integration_id": self.spec.id,
+                                                                    "signals": len(pending),
+                                                                    "error": next(iter(failed.values()), "")})
+                await retry.wait()
+            else:
+                retry.reset()
+                log.info("ingest.opcua.overflow_read_back", extra={"integration_id": self.spec.id,
+                                                                    "signals": len(batch), "rows": rows})
+
+    async def _watch(self, client, backfill: asyncio.Task, overflows: asyncio.Task | None = None) -> None:
         """Return (by raising) when the session, subscription or keep-alive fails."""
         stale_after = max(5.0, 4 * self.publishing_ms / 1000 + 5.0)
         while True:
@@ -275,8 +363,9 @@ class OpcUaWorker(BaseWorker):
                 raise SessionLost("connection to the OPC-UA server lost")
             if time.monotonic() - self._last_publish > stale_after:
                 raise SessionLost(f"no publish response for {stale_after:.0f} s (keep-alive failed)")
-            if backfill.done() and not backfill.cancelled() and backfill.exception() is not None:
-                raise backfill.exception()
+            for task in (backfill, overflows):
+                if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()
 
     async def _backfill(self, client, since: dict[int, datetime]) -> None:
         """Read back, per signal, what the server kept between the newest value received before
@@ -303,7 +392,7 @@ class OpcUaWorker(BaseWorker):
             if last is not None:   # never stored: nothing missed yet
                 pending[external_id] = max(last, now - MAX_BACKFILL)
         if not pending:
-            self._gap_from = {}
+            self._forget_gaps()
             await self._retry(self.store.clear_gap, self.spec)
             return
         await self._retry(self.store.note_gap, self.spec, min(pending.values()))
@@ -321,7 +410,7 @@ class OpcUaWorker(BaseWorker):
                     if exc.code in opcua.NO_HISTORY_SERVICE:
                         log.info("ingest.opcua.no_history", extra={"integration_id": self.spec.id,
                                                                     "error": str(exc)[:200]})
-                        self._gap_from = {}
+                        self._forget_gaps()
                         await self._retry(self.store.clear_gap, self.spec)
                         return
                     if exc.code in SMALLER_PAGES:
@@ -345,12 +434,16 @@ class OpcUaWorker(BaseWorker):
         finally:
             if self.health.state == "backfilling":
                 self.health.set_state("streaming", connected=True)
-        self._gap_from = {}
+        self._forget_gaps()
         await self._retry(self.store.clear_gap, self.spec)
         if failed_before:
             self.health.resolved()
         if total:
             log.info("ingest.opcua.backfilled", extra={"integration_id": self.spec.id, "rows": total})
+
+    def _forget_gaps(self) -> None:
+        """The backfill is done: its gaps are read, but not the overflows noted since it began."""
+        self._gap_from = {sid: t for sid, t in self._gap_from.items() if sid in self._overflowed}
 
     async def _read_back(self, client, pending: dict[str, datetime], end: datetime, sizes: list[int],
                          failed: dict[str, str]) -> int:

@@ -91,12 +91,12 @@ async def test_worker_crash_restarts_with_one_session_and_loses_nothing(opcua_si
     real = OpcUaWorker._watch
     armed = [1]
 
-    async def faulty(self, client, backfill):
+    async def faulty(self, client, *tasks):
         if armed[0]:
             armed[0] -= 1
             await asyncio.sleep(0.5)
             raise RuntimeError("injected worker fault")
-        return await real(self, client, backfill)
+        return await real(self, client, *tasks)
 
     async with running_supervisor(ingest_settings(tmp_path), db_dsn) as sup:
         await wait_for(lambda: count_samples(db_dsn, list(arranged.signals.values())) > N_SIGNALS * 5, what="data")

@@ -247,3 +247,24 @@ async def test_full_history_pages_without_continuation_points_are_read_on(opcua_
         _assert_same(sim, db_dsn, arranged, start, end)
     finally:
         await proxy.stop()
+
+
+async def test_values_a_full_server_queue_dropped_are_read_back(opcua_sim_factory, db_dsn, owner_conn,
+                                                                 tmp_path) -> None:
+    """A server whose monitored-item queue overflows drops the oldest values and flags the
+    oldest one it kept (OPC UA's Overflow bit); the worker reads what was dropped from history.
+    Here a queue of 2 at 10 changes per 1 s publish overflows on every publish."""
+    sim = await _bench_sim(opcua_sim_factory, hz=10.0)
+    config = {"endpoint_url": sim.endpoint_url, "publishing_interval_ms": 1000, "queue_size": 2}
+    arranged = arrange_integration(owner_conn, "opcua", config, [f"ns=2;s={bench_node_id(i)}" for i in range(N_SIGNALS)])
+    async with running_supervisor(ingest_settings(tmp_path), db_dsn) as sup:
+        await wait_for(lambda: count_samples(db_dsn, list(arranged.signals.values())) > N_SIGNALS * 10, what="data")
+        run = sup.running[arranged.integration_id]
+        start = datetime.now(timezone.utc)
+        flagged = run.worker.overflows
+        await asyncio.sleep(3)
+        end = datetime.now(timezone.utc)
+        await asyncio.sleep(4)   # the next publishes flag the window's last drops; their read-back commits
+        assert run.worker.overflows - flagged >= N_SIGNALS * 2   # the server did drop values
+    compared = _assert_same(sim, db_dsn, arranged, start, end)
+    assert compared >= N_SIGNALS * 10 * 2.5   # every change of the window, not the 2 of 10 the queue kept

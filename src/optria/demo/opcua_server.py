@@ -38,6 +38,7 @@ from asyncua import Server, ua
 from asyncua.common.utils import ServiceError
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.history import HistoryStorageInterface
+from asyncua.server.internal_subscription import InternalSubscription
 from asyncua.server.user_managers import UserManager
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -114,6 +115,39 @@ class SharedDataValue(ua.DataValue):
 
     def __copy__(self) -> SharedDataValue:
         return self
+
+
+# --------------------------------------------------------------------------- queue overflow
+
+# StatusCode bits for a DataValue whose monitored item's queue overflowed (OPC UA Part 4, 7.39:
+# InfoType "DataValue" 0x400 with the Overflow bit 0x80).
+OVERFLOW_BITS = 0x0480
+_plain_enqueue = InternalSubscription._enqueue_event
+
+
+async def _enqueue_reporting_overflow(self: InternalSubscription, mid: int, eventdata: Any, size: int,
+                                      queue: dict[int, list[Any]]) -> None:
+    """asyncua's queueing, plus what the standard asks of a server and asyncua leaves out: when
+    a queue of more than one value discards its oldest, the oldest value left carries the
+    Overflow bit, so a client knows values were lost and can read them back from history
+    (servers such as node-opcua do this; clients are checked against it)."""
+    items = queue.get(mid)
+    if size > 1 and items is not None and len(items) >= size and isinstance(eventdata, ua.MonitoredItemNotification):
+        items.pop(0)
+        oldest = items[0]
+        dv = oldest.Value
+        code = dv.StatusCode.value if dv.StatusCode is not None else 0
+        items[0] = ua.MonitoredItemNotification(ClientHandle=oldest.ClientHandle, Value=ua.DataValue(
+            Value=dv.Value, StatusCode=ua.StatusCode(code | OVERFLOW_BITS), SourceTimestamp=dv.SourceTimestamp,
+            ServerTimestamp=dv.ServerTimestamp))
+        items.append(eventdata)
+        return
+    await _plain_enqueue(self, mid, eventdata, size, queue)
+
+
+def report_queue_overflows() -> None:
+    """Make every asyncua server of this process flag queue overflows (idempotent)."""
+    InternalSubscription._enqueue_event = _enqueue_reporting_overflow
 
 
 # --------------------------------------------------------------------------- history
@@ -502,6 +536,7 @@ class OpcUaSimulator:
         if self._server is not None:
             return
         t0 = time.perf_counter()
+        report_queue_overflows()
         server = Server(user_manager=DemoUserManager(self.users, self.allow_anonymous))
         server.iserver.history_manager.set_storage(self.history)
         await server.init()
