@@ -65,3 +65,24 @@ async def test_the_site_icon_is_served(web) -> None:
     r = await web.get("/favicon.ico")
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert r.text.startswith("<svg") and "max-age" in r.headers["cache-control"]
+
+
+async def test_web_logs_stay_json_lines(app, web) -> None:
+    """Litestar configures logging of its own unless told not to; the web process's log lines
+    must stay our JSON lines (structured, secrets redacted) after the app is built and serves."""
+    import io
+    import json
+    import logging
+
+    await web.get("/no/such/page")
+    root = logging.getLogger()
+    assert root.handlers and all(getattr(h, "_optria", False) or h.__class__.__module__.startswith("_pytest")
+                                 for h in root.handlers), [type(h).__name__ for h in root.handlers]
+    ours = next(h for h in root.handlers if getattr(h, "_optria", False))
+    stream = io.StringIO()
+    previous = ours.setStream(stream)
+    try:
+        logging.getLogger("optria.web").warning("probe", extra={"probe": 1})
+    finally:
+        ours.setStream(previous)
+    assert json.loads(stream.getvalue().splitlines()[-1])["probe"] == 1

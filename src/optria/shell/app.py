@@ -80,6 +80,8 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
         before_send=[security_headers_hook(production=settings.is_production)],
         on_shutdown=[job_queue.stop, twin_live.close_hub, on_shutdown],
         openapi_config=api_openapi_config(),
+        logging_config=None,     # our JSON-lines handler (setup_logging) stays the only one: Litestar's
+                                 # default would replace it on the root logger with plain text
         debug=False,
     )
     app.state.settings = settings
