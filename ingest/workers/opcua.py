@@ -120,7 +120,9 @@ class OpcUaWorker(BaseWorker):
                     self._gap_from = dict(since)
                     self._overflowed = {}       # this session's backfill reads those from their start
                     await self._subscribe(client)
-                    self.health.set_state("streaming", connected=True)
+                    # "backfilling" until the gap before this session is read back (the Black Box
+                    # waits for that before judging the newest rows: see LimitCollector)
+                    self.health.set_state("backfilling", connected=True)
                     self.health.resolved()
                     backoff.reset()
                     first = False
@@ -368,6 +370,14 @@ class OpcUaWorker(BaseWorker):
                     raise task.exception()
 
     async def _backfill(self, client, since: dict[int, datetime]) -> None:
+        """The session's backfill (``_read_gap``); the worker streams once it ends, however it ends."""
+        try:
+            await self._read_gap(client, since)
+        finally:
+            if self.health.state == "backfilling":
+                self.health.set_state("streaming", connected=True)
+
+    async def _read_gap(self, client, since: dict[int, datetime]) -> None:
         """Read back, per signal, what the server kept between the newest value received before
         this session (or stored, at start, or left unread by a worker this one replaced) and the
         first notification of this session — page by page, keeping track of how far each signal

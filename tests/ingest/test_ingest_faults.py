@@ -12,6 +12,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import pytest
 
 from ingest import metrics
 from ingest.samples import GOOD, Sample
@@ -148,8 +149,12 @@ async def test_stale_marks_never_share_the_writer_connection(db_dsn, owner_conn)
     assert writer.stats.committed == produced == count_samples(db_dsn, ids)
 
 
+@pytest.mark.parametrize("lasting", [False, True], ids=["over-before-reconnect", "lasting-past-reconnect"])
 async def test_outage_with_a_breach_becomes_one_event_and_an_incident(opcua_sim_factory, db_dsn, owner_conn,
-                                                                      tmp_path) -> None:
+                                                                      tmp_path, lasting: bool) -> None:
+    """A breach inside an outage is one event at its source time, whether it ended before the
+    source came back or lasted past it (then live rows resume in breach before the backfill
+    arrives: judging them first would record the breach a second time, where live data resumed)."""
     plant = Plant()
     sim = await opcua_sim_factory(plant=plant, security=NONE_ONLY, allow_anonymous=True, update_hz=5.0)
     proxy = CuttableProxy(sim.port)
@@ -180,12 +185,16 @@ async def test_outage_with_a_breach_becomes_one_event_and_an_incident(opcua_sim_
             await wait_for(lambda: not run.health.connected, timeout=30, what="the worker to notice the cut")
             plant.start_fault("P-101", "bearing", ramp_s=0.5)  # the breach happens while nobody listens
             await asyncio.sleep(3)
-            plant.clear_faults("P-101")
+            if not lasting:
+                plant.clear_faults("P-101")
             await asyncio.sleep(2)
             proxy.restore()
             await wait_for(lambda: run.health.state == "streaming" and run.health.connected, timeout=30,
                            what="reconnect")
             await asyncio.sleep(3)                            # backfill, then some live rows
+            if lasting:
+                plant.clear_faults("P-101")
+                await asyncio.sleep(2)
             end = _now() - timedelta(seconds=1)
             await wait_for(lambda: sim.session_count() == 1, timeout=20,
                            what="the cut session to time out on the server, leaving one")

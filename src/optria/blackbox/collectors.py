@@ -22,7 +22,8 @@ blackbox.limits    the ingest commit log (``sample_batches``) in commit order, (
                    Rows newer than the signal's last evaluated time continue its state; rows
                    arriving late (backfill after an outage, spool replay) are evaluated as
                    their own stretch of history, so a breach inside an outage is recorded
-                   once, at its source time
+                   once, at its source time; while a source reads its history back, its
+                   signals' newest rows wait (see LimitCollector)
 blackbox.quality   ``signal_latest`` rows of mapped signals whose good/bad quality (3 bad,
                    4 stale) differs from ``blackbox_signal_state.quality_bad``
 blackbox.          ``ingest_health`` rows whose state (or reconnect counter) differs from
@@ -228,16 +229,53 @@ def evaluate_late(c: dict[str, Any], samples: list[dict[str, Any]], before: dict
 
 
 class LimitCollector(Collector):
-    """Follows the ingest commit log; see the module docstring."""
+    """Follows the ingest commit log; see the module docstring.
+
+    Rows that follow a gap are not judged while their source is still reading the gap back (its
+    worker connecting, backfilling or just started, see ``store.INTEGRATIONS_CATCHING_UP``): the
+    signal is held, and once the source has caught up (or after ``hold_max_s``) its stored rows
+    after the last one judged are read in time order and judged as one stretch. Otherwise the
+    newest rows would be judged first, from the state before the outage, and a breach that began
+    in the outage and lasted past it would be recorded twice: where live data resumed, and again
+    at its source time when the backfill arrived."""
 
     name = "blackbox.limits"
     batch = 500                 # commit-log entries per round at most
     max_rows = 200_000          # and about this many stored rows
+    hold_max_s = 300.0          # a source that cannot read its history back for this long is judged as it is
+    fresh_lease_s = 15.0        # a lease this new: its worker has not said yet whether it is backfilling
+    catch_up_rows = 20_000      # stored rows per held signal read per round
+    catch_up_signals = 500      # held signals looked at per round
+    first_catch_up = timedelta(hours=24)   # a held signal never judged before: rows this far back
 
     async def collect(self, conn: Conn, cursor: dict[str, Any]) -> tuple[int, bool]:
+        events: list[EventRecord] = []
+        states: list[tuple] = []
+        now = datetime.now(timezone.utc)
+        processed, more = 0, False
         entries = await timeseries.batches_after(conn, cursor["position_xid"], cursor["position"], self.batch)
-        if not entries:
-            return 0, False
+        if entries:
+            processed, more = await self._follow(conn, cursor, entries, events, states, now)
+        caught_up, more_held = await self._release(conn, events, states, now)
+        if events:
+            await record(conn, events)
+        if states:
+            cols = list(zip(*states))
+            await conn.execute(store.SAVE_LIMIT_STATE, {"tenants": list(cols[0]), "signals": list(cols[1]),
+                                                        "states": list(cols[2]), "since": list(cols[3]),
+                                                        "times": list(cols[4]), "held": list(cols[5])})
+        return processed + caught_up, more or more_held
+
+    async def _catching_up(self, conn: Conn, tenants: list[Any]) -> set[tuple[Any, int]]:
+        rows = await store.fetch_all(conn, store.INTEGRATIONS_CATCHING_UP,
+                                     {"tenants": tenants, "fresh_lease_s": self.fresh_lease_s})
+        return {(r["tenant_id"], r["integration_id"]) for r in rows}
+
+    async def _follow(self, conn: Conn, cursor: dict[str, Any], entries: list[dict[str, Any]],
+                      events: list[EventRecord], states: list[tuple], now: datetime) -> tuple[int, bool]:
+        """The rows of the commit-log entries after the cursor: new rows continue each signal's
+        state (or hold it, see the class docstring); rows older than its last judged one are a
+        stretch of history of their own (``evaluate_late``)."""
         more = len(entries) == self.batch
         total = 0
         for i, e in enumerate(entries):
@@ -246,12 +284,13 @@ class LimitCollector(Collector):
                 entries, more = entries[:i], True
                 break
         last = entries[-1]
-        cursor.update(position=last["id"], position_xid=last["xid"], position_time=datetime.now(timezone.utc))
+        cursor.update(position=last["id"], position_xid=last["xid"], position_time=now)
         tenants = list({e["tenant_id"] for e in entries})
         watched = {(c["tenant_id"], c["signal_id"]): c
                    for c in await store.fetch_all(conn, store.LIMIT_WATCHED, {"tenants": tenants})}
         if not watched:
             return 0, more
+        catching_up = await self._catching_up(conn, tenants)
         by_tenant: dict[Any, list[int]] = defaultdict(list)
         for tenant, sid in watched:
             by_tenant[tenant].append(sid)
@@ -273,9 +312,8 @@ class LimitCollector(Collector):
         by_signal: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
             by_signal[(r["tenant_id"], r["signal_id"])].append(r)
-        events: list[EventRecord] = []
-        states: list[tuple] = []
         late: dict[tuple, list[dict[str, Any]]] = {}
+        hold: list[tuple] = []
         for key, samples in by_signal.items():
             c = watched[key]
             frontier = c["limit_time"]
@@ -283,10 +321,14 @@ class LimitCollector(Collector):
             older = [s for s in samples if frontier is not None and s["time"] <= frontier]
             if older:
                 late[key] = older
-            if fresh:
-                state, since, found = evaluate_signal(c, fresh)
-                events.extend(found)
-                states.append((key[0], key[1], state, since, fresh[-1]["time"]))
+            if not fresh:
+                continue
+            if c["limit_held_at"] is not None or (key[0], c["integration_id"]) in catching_up:
+                hold.append(key)             # judged from storage once its source has caught up
+                continue
+            state, since, found = evaluate_signal(c, fresh)
+            events.extend(found)
+            states.append((key[0], key[1], state, since, fresh[-1]["time"], None))
         if late:
             around = await timeseries.neighbours(conn, {k: (v[0]["time"], v[-1]["time"]) for k, v in late.items()})
             for key, samples in late.items():
@@ -295,13 +337,41 @@ class LimitCollector(Collector):
                                             n if n and n["after_time"] else None))
             log.info("blackbox.late_rows_evaluated", extra={"signals": len(late),
                                                             "rows": sum(len(v) for v in late.values())})
-        if events:
-            await record(conn, events)
-        if states:
-            cols = list(zip(*states))
-            await conn.execute(store.SAVE_LIMIT_STATE, {"tenants": list(cols[0]), "signals": list(cols[1]),
-                                                        "states": list(cols[2]), "since": list(cols[3]),
-                                                        "times": list(cols[4])})
+        new_holds = [k for k in hold if watched[k]["limit_held_at"] is None]
+        if new_holds:
+            await conn.execute(store.HOLD_LIMITS, {"tenants": [k[0] for k in new_holds],
+                                                   "signals": [k[1] for k in new_holds],
+                                                   "now": [now] * len(new_holds)})
+        return len(rows), more
+
+    async def _release(self, conn: Conn, events: list[EventRecord], states: list[tuple],
+                       now: datetime) -> tuple[int, bool]:
+        """Held signals whose source has caught up (or waited too long): their stored rows after
+        the last one judged, in time order, continue their state; the hold ends when all are read."""
+        held = await store.fetch_all(conn, store.LIMIT_HELD, {"limit": self.catch_up_signals})
+        if not held:
+            return 0, False
+        catching_up = await self._catching_up(conn, list({c["tenant_id"] for c in held}))
+        due = {(c["tenant_id"], c["signal_id"]): c for c in held
+               if (c["tenant_id"], c["integration_id"]) not in catching_up
+               or (now - c["limit_held_at"]).total_seconds() >= self.hold_max_s}
+        if not due:
+            return 0, False
+        after = {k: c["limit_time"] or c["limit_held_at"] - self.first_catch_up for k, c in due.items()}
+        rows = await timeseries.rows_after(conn, after, self.catch_up_rows)
+        by_signal: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            by_signal[(r["tenant_id"], r["signal_id"])].append(r)
+        more = False
+        for key, c in due.items():
+            samples = by_signal.get(key, [])
+            unfinished = len(samples) >= self.catch_up_rows
+            more |= unfinished
+            state, since, found = evaluate_signal(c, samples)
+            events.extend(found)
+            states.append((key[0], key[1], state, since, samples[-1]["time"] if samples else c["limit_time"],
+                           c["limit_held_at"] if unfinished else None))
+        log.info("blackbox.limits_caught_up", extra={"signals": len(due), "rows": len(rows)})
         return len(rows), more
 
 

@@ -134,29 +134,56 @@ FROM work_order_history h
 JOIN work_orders w ON w.tenant_id = h.tenant_id AND w.id = h.work_order_id
 {HISTORY_AFTER_CURSOR}"""
 
-# Mapped signals with limits whose newest stored sample is past the last one evaluated.
-# Enabled mappings with limits of the given tenants, with their collector state.
-LIMIT_WATCHED = """
+# Enabled mappings with limits, with their collector state: of the given tenants (LIMIT_WATCHED), or
+# those whose rows the collector is holding until their source's history is read back (LIMIT_HELD).
+_LIMIT_MAPPINGS = """
 SELECT m.tenant_id, m.signal_id, m.asset_id, a.site_id, a.unit_id, s.integration_id, s.name AS signal_name,
        m.metric_role, coalesce(m.unit, s.eng_unit, '') AS unit, m.scale, m."offset",
        m.warn_low, m.warn_high, m.crit_low, m.crit_high,
-       coalesce(st.limit_state, 'normal') AS limit_state, st.limit_since, st.limit_time
+       coalesce(st.limit_state, 'normal') AS limit_state, st.limit_since, st.limit_time, st.limit_held_at
 FROM external_signal_mappings m
 JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
 JOIN assets a ON a.tenant_id = m.tenant_id AND a.id = m.asset_id
 LEFT JOIN blackbox_signal_state st ON st.tenant_id = m.tenant_id AND st.signal_id = m.signal_id
-WHERE m.enabled AND m.tenant_id = ANY(%(tenants)s::uuid[])
+WHERE m.enabled
   AND (m.warn_low IS NOT NULL OR m.warn_high IS NOT NULL OR m.crit_low IS NOT NULL OR m.crit_high IS NOT NULL)
+"""
+LIMIT_WATCHED = _LIMIT_MAPPINGS + """  AND m.tenant_id = ANY(%(tenants)s::uuid[])
 ORDER BY m.tenant_id, m.signal_id
+"""
+LIMIT_HELD = _LIMIT_MAPPINGS + """  AND st.limit_held_at IS NOT NULL
+ORDER BY st.limit_held_at, m.tenant_id, m.signal_id
+LIMIT %(limit)s
+"""
+
+# Integrations whose newest rows may still have older ones missing before them: a worker connecting
+# or reading its source's history back (its health state, a gap it noted), or one that took its
+# lease moments ago and has not reported yet.
+INTEGRATIONS_CATCHING_UP = """
+SELECT h.tenant_id, h.integration_id FROM ingest_health h
+WHERE h.tenant_id = ANY(%(tenants)s::uuid[])
+  AND h.state IN ('starting', 'connecting', 'reconnecting', 'backfilling')
+UNION
+SELECT g.tenant_id, g.integration_id FROM ingest_gaps g WHERE g.tenant_id = ANY(%(tenants)s::uuid[])
+UNION
+SELECT l.tenant_id, l.integration_id FROM ingest_leases l
+WHERE l.tenant_id = ANY(%(tenants)s::uuid[]) AND l.acquired_at > now() - make_interval(secs => %(fresh_lease_s)s)
+"""
+
+HOLD_LIMITS = """
+INSERT INTO blackbox_signal_state AS st (tenant_id, signal_id, limit_held_at)
+SELECT * FROM unnest(%(tenants)s::uuid[], %(signals)s::int8[], %(now)s::timestamptz[])
+ON CONFLICT (tenant_id, signal_id) DO UPDATE
+SET limit_held_at = coalesce(st.limit_held_at, EXCLUDED.limit_held_at), updated_at = now()
 """
 
 SAVE_LIMIT_STATE = """
-INSERT INTO blackbox_signal_state AS st (tenant_id, signal_id, limit_state, limit_since, limit_time)
+INSERT INTO blackbox_signal_state AS st (tenant_id, signal_id, limit_state, limit_since, limit_time, limit_held_at)
 SELECT * FROM unnest(%(tenants)s::uuid[], %(signals)s::int8[], %(states)s::text[], %(since)s::timestamptz[],
-                     %(times)s::timestamptz[])
+                     %(times)s::timestamptz[], %(held)s::timestamptz[])
 ON CONFLICT (tenant_id, signal_id) DO UPDATE
 SET limit_state = EXCLUDED.limit_state, limit_since = EXCLUDED.limit_since, limit_time = EXCLUDED.limit_time,
-    updated_at = now()
+    limit_held_at = EXCLUDED.limit_held_at, updated_at = now()
 """
 
 # Latest values whose good/bad quality differs from what the collector last recorded.

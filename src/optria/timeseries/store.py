@@ -92,6 +92,18 @@ CROSS JOIN LATERAL (
 ORDER BY r.tenant_id, r.signal_id, x.time
 """
 
+# For each (signal, after): its stored rows after ``after``, in time order, at most ``limit`` each.
+ROWS_AFTER = """
+SELECT r.tenant_id, r.signal_id, x.time, x.value, x.quality
+FROM unnest(%(tenants)s::uuid[], %(signals)s::int8[], %(after)s::timestamptz[]) AS r(tenant_id, signal_id, after)
+CROSS JOIN LATERAL (
+    SELECT s.time, s.value, s.quality FROM signal_samples_tenant s
+    WHERE s.tenant_id = r.tenant_id AND s.signal_id = r.signal_id AND s.time > r.after
+    ORDER BY s.time LIMIT %(limit)s
+) x
+ORDER BY r.tenant_id, r.signal_id, x.time
+"""
+
 # For each (signal, first, last): the usable stored row just before ``first`` and just after ``last``.
 NEIGHBOURS = """
 SELECT r.tenant_id, r.signal_id, b.time AS before_time, b.value AS before_value,
@@ -194,6 +206,18 @@ async def batch_rows(conn: AsyncConnection, ranges: dict[tuple[UUID, int], tuple
     cur = await conn.execute(BATCH_ROWS, {
         "tenants": [k[0] for k in keys], "signals": [k[1] for k in keys],
         "lo": [ranges[k][0] for k in keys], "hi": [ranges[k][1] for k in keys], "stamps": list(set(stamps))})
+    return await cur.fetchall()
+
+
+async def rows_after(conn: AsyncConnection, after: dict[tuple[UUID, int], datetime], limit: int
+                     ) -> list[dict[str, Any]]:
+    """Per (tenant, signal): its stored rows after a time, oldest first, at most ``limit`` each;
+    ordered by tenant, signal and time."""
+    if not after:
+        return []
+    keys = list(after)
+    cur = await conn.execute(ROWS_AFTER, {"tenants": [k[0] for k in keys], "signals": [k[1] for k in keys],
+                                          "after": [after[k] for k in keys], "limit": limit})
     return await cur.fetchall()
 
 
