@@ -323,9 +323,8 @@ def report_pages(r: dict, assets: int, requests: int) -> bool:
     signed50, signed95 = r["twin"][0] / r["account"][0], r["twin"][1] / r["account"][1]
     print(f"       ratio twin / signed-in trivial page: p50 {signed50:.2f}×, p95 {signed95:.2f}× (goal ≤ 5×: "
           f"{'met' if max(signed50, signed95) <= 5 else 'NOT met'})")
-    print(f"       ratio twin / login page: p50 {ratio50:.2f}×, p95 {ratio95:.2f}× (≤ 5×: "
-          f"{'met' if max(ratio50, ratio95) <= 5 else 'NOT met'}); twin / healthz p50 "
-          f"{r['twin'][0] / r['healthz'][0]:.2f}×")
+    print(f"       for information (no goal): twin / login page p50 {ratio50:.2f}×, p95 {ratio95:.2f}×; "
+          f"twin / healthz p50 {r['twin'][0] / r['healthz'][0]:.2f}×")
     return max(signed50, signed95) <= 5
 
 
