@@ -62,6 +62,7 @@ POLL_S = 2.0                # new jobs arrive by NOTIFY; polling finds retries t
 HEARTBEAT_S = 10.0
 STALLED_AFTER_S = 30.0
 STALLED_CHECK_S = 15.0
+STOP_TIMEOUT_S = 10.0       # the most a web shutdown waits for the worker
 RESTART_DELAY_S = 5.0
 STALLED_LOCK = 0x0715_7A1B  # advisory lock: one process at a time puts stalled jobs back
 
@@ -140,16 +141,23 @@ class JobWorker:
                                                    kwargs={"application_name": "optria-jobs"})
         self.app = _with_tasks(connector)
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="job-worker")
 
     async def stop(self) -> None:
-        """Stop working: running jobs get ``SHUTDOWN_GRACE_S``, then go back to the queue."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task])
-            self._task = None
+        """Stop working: running jobs get ``SHUTDOWN_GRACE_S``, then go back to the queue. A
+        worker that does not end within ``STOP_TIMEOUT_S`` (a connection that does not answer) is
+        left behind and said: shutting down must never hang on it."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=STOP_TIMEOUT_S)
+        if not done:
+            log.error("job_queue.worker_stop_timeout", extra={"timeout_s": STOP_TIMEOUT_S})
 
     async def retry_stalled_jobs(self, stalled_after_s: float = STALLED_AFTER_S) -> list[int]:
         """Put the jobs of workers without a heartbeat for ``stalled_after_s`` back in the queue.
@@ -180,7 +188,7 @@ class JobWorker:
         """Open the connections, take up the jobs of dead workers (after a restart, this process's
         own), then work until stopped. Whatever ends it otherwise (the database unreachable, a lost
         connection) is logged, and it starts again after ``RESTART_DELAY_S``."""
-        while True:
+        while not self._stopping:
             db = Database(self.dsn, min_size=1, max_size=4, name="optria-jobs")
             watcher = None
             try:
@@ -202,6 +210,8 @@ class JobWorker:
                     await asyncio.wait([watcher])
                 await self.app.close_async()
                 await db.close()
+            if self._stopping:   # a cancellation the worker took as its own graceful stop
+                return
             await asyncio.sleep(RESTART_DELAY_S)
 
     async def _watch_stalled(self) -> None:
