@@ -297,11 +297,14 @@ class OpcUaWorker(BaseWorker):
             start = self._received.get(signal_id)
             if start is None or t <= start:   # nothing before it in this worker's memory: the backfill's part
                 continue
-            cur = self._overflowed.get(signal_id)
-            self._overflowed[signal_id] = (start, t) if cur is None else (min(cur[0], start), max(cur[1], t))
+            self._widen_overflow(signal_id, start, t)
             self._gap_from.setdefault(signal_id, start)
         if self._overflowed:
             self._overflow_seen.set()
+
+    def _widen_overflow(self, signal_id: int, start: datetime, end: datetime) -> None:
+        cur = self._overflowed.get(signal_id)
+        self._overflowed[signal_id] = (start, end) if cur is None else (min(cur[0], start), max(cur[1], end))
 
     async def _read_overflows(self, client, backfill: asyncio.Task) -> None:
         """Read back from history what the server's queues dropped (see ``_note_overflow``):
@@ -339,9 +342,7 @@ class OpcUaWorker(BaseWorker):
             if pending:   # what is left goes back in the queue for the next pass
                 for ext, start in pending.items():
                     sid = self.signal_by_external[ext]
-                    cur = self._overflowed.get(sid)
-                    e = batch[sid][1]
-                    self._overflowed[sid] = (start, e) if cur is None else (min(cur[0], start), max(cur[1], e))
+                    self._widen_overflow(sid, start, batch[sid][1])
                 self._overflow_seen.set()
                 log.warning("ingest.opcua.overflow_unread", extra={"integration_id": self.spec.id,
                                                                     "signals": len(pending),

@@ -253,10 +253,11 @@ class LimitCollector(Collector):
         states: list[tuple] = []
         now = datetime.now(timezone.utc)
         processed, more = 0, False
+        known: dict[Any, set[int]] = {}
         entries = await timeseries.batches_after(conn, cursor["position_xid"], cursor["position"], self.batch)
         if entries:
-            processed, more = await self._follow(conn, cursor, entries, events, states, now)
-        caught_up, more_held = await self._release(conn, events, states, now)
+            processed, more = await self._follow(conn, cursor, entries, events, states, now, known)
+        caught_up, more_held = await self._release(conn, events, states, now, known)
         if events:
             await record(conn, events)
         if states:
@@ -266,13 +267,21 @@ class LimitCollector(Collector):
                                                         "times": list(cols[4]), "held": list(cols[5])})
         return processed + caught_up, more or more_held
 
-    async def _catching_up(self, conn: Conn, tenants: list[Any]) -> set[tuple[Any, int]]:
-        rows = await store.fetch_all(conn, store.INTEGRATIONS_CATCHING_UP,
-                                     {"tenants": tenants, "fresh_lease_s": self.fresh_lease_s})
-        return {(r["tenant_id"], r["integration_id"]) for r in rows}
+    async def _catching_up(self, conn: Conn, tenants: list[Any], known: dict[Any, set[int]]) -> set[tuple[Any, int]]:
+        """(tenant, integration) still catching up, for these tenants; ``known`` keeps what this
+        round has already asked, so the entries and the release pass ask once per tenant."""
+        asking = [t for t in tenants if t not in known]
+        if asking:
+            for t in asking:
+                known[t] = set()
+            for r in await store.fetch_all(conn, store.INTEGRATIONS_CATCHING_UP,
+                                           {"tenants": asking, "fresh_lease_s": self.fresh_lease_s}):
+                known[r["tenant_id"]].add(r["integration_id"])
+        return {(t, i) for t in tenants for i in known[t]}
 
     async def _follow(self, conn: Conn, cursor: dict[str, Any], entries: list[dict[str, Any]],
-                      events: list[EventRecord], states: list[tuple], now: datetime) -> tuple[int, bool]:
+                      events: list[EventRecord], states: list[tuple], now: datetime,
+                      known: dict[Any, set[int]]) -> tuple[int, bool]:
         """The rows of the commit-log entries after the cursor: new rows continue each signal's
         state (or hold it, see the class docstring); rows older than its last judged one are a
         stretch of history of their own (``evaluate_late``)."""
@@ -290,7 +299,7 @@ class LimitCollector(Collector):
                    for c in await store.fetch_all(conn, store.LIMIT_WATCHED, {"tenants": tenants})}
         if not watched:
             return 0, more
-        catching_up = await self._catching_up(conn, tenants)
+        catching_up = await self._catching_up(conn, tenants, known)
         by_tenant: dict[Any, list[int]] = defaultdict(list)
         for tenant, sid in watched:
             by_tenant[tenant].append(sid)
@@ -345,13 +354,13 @@ class LimitCollector(Collector):
         return len(rows), more
 
     async def _release(self, conn: Conn, events: list[EventRecord], states: list[tuple],
-                       now: datetime) -> tuple[int, bool]:
+                       now: datetime, known: dict[Any, set[int]]) -> tuple[int, bool]:
         """Held signals whose source has caught up (or waited too long): their stored rows after
         the last one judged, in time order, continue their state; the hold ends when all are read."""
         held = await store.fetch_all(conn, store.LIMIT_HELD, {"limit": self.catch_up_signals})
         if not held:
             return 0, False
-        catching_up = await self._catching_up(conn, list({c["tenant_id"] for c in held}))
+        catching_up = await self._catching_up(conn, list({c["tenant_id"] for c in held}), known)
         due = {(c["tenant_id"], c["signal_id"]): c for c in held
                if (c["tenant_id"], c["integration_id"]) not in catching_up
                or (now - c["limit_held_at"]).total_seconds() >= self.hold_max_s}
