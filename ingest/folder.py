@@ -4,9 +4,9 @@ The writer commits samples and their commit-log entries batch by batch; after ea
 hands the new rows and entries to the folder (:meth:`Folder.add`, in memory). The folder, a
 task with a database connection of its own, writes the newest value per signal every
 ``latest_interval_s`` (with ``NOTIFY optria_live``) and every ``rollup_interval_s`` claims the
-entries and folds their rows into the rollups (:func:`optria.timeseries.writes.fold`). Keeping
-this off the writer's connection keeps a fold — aggregating ten seconds of rows takes a while —
-out of the samples' path: their commit never waits for it.
+entries and merges their rows' per-minute partial aggregates, summed as they were added, into the
+rollups (:func:`optria.timeseries.writes.fold`). Keeping this off the writer's connection keeps a
+fold out of the samples' path: their commit never waits for it.
 
 Only the folder's task uses its connection: others ask it to fold now (:meth:`Folder.fold_now`:
 the writer before a stale mark, so a value received before the loss cannot look current again)
@@ -42,7 +42,7 @@ class Folder(OwnConnection):
         self.notify = notify
         self.latest_interval_s = latest_interval_s
         self.rollup_interval_s = rollup_interval_s
-        self.pending = writes.Fold()
+        self.pending = writes.Fold(summing=self.maintain_rollups)
         self._next_latest = 0.0
         self._next_rollup = time.monotonic() + rollup_interval_s
         self._owner: asyncio.Task | None = None
@@ -126,6 +126,7 @@ class Folder(OwnConnection):
         tier = await writes.prepare_session(conn)
         if self._rollups_setting is None:
             self.maintain_rollups = writes.writer_maintains_rollups(tier)
+            self.pending.summing = self.maintain_rollups   # continuous aggregates need no partials
 
     async def _fold(self, *, rollups: bool) -> None:
         now = time.monotonic()
