@@ -279,7 +279,10 @@ async def run_scale_async(opts: ScaleOptions) -> bool:
             except subprocess.TimeoutExpired:
                 p.kill()
         server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        if os.environ.get("OPTRIA_BENCH_KEEP"):   # the logs, to look into a missed goal
+            print(f"    kept {base}", flush=True)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
     return ok
 
 

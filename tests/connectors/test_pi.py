@@ -337,6 +337,25 @@ def test_seven_digit_timestamp_parser() -> None:
         pi.parse_pi_time("yesterday")
 
 
+@pytest.mark.parametrize("text", [
+    "2026-11-25T09:30:01.1234567Z", "2026-11-25T09:30:01.1234567Z",   # the second from the kept seconds
+    "2026-11-25T09:30:01Z", "2026-11-25T09:30:01.5Z", "2026-11-25T09:30:01.123456789Z",
+    "2026-11-25T12:30:01.1234567+03:00", "2026-11-25 09:30:01.25Z", "2026-11-25T09:30:01.25z",
+    " 2026-11-25T09:30:01.25Z ", "1999-12-31T23:59:59.9999999Z", "2026-11-25T09:30:01.\u0661\u0662Z"])
+def test_the_quick_stamp_parser_agrees_with_the_exact_one(text: str) -> None:
+    assert pi.pi_stamp(text) == (pi.pi_ticks(text), pi.parse_pi_time(text))
+
+
+@pytest.mark.parametrize("text", ["2026-11-25T09:30:01.12a4Z",
+                                  "2026-13-25T09:30:01.1Z", "2026-11-25T09:30:61Z", "2026-11-25T09:30:01.Z",
+                                  "yesterday-and-more-than-20Z"])
+def test_the_quick_stamp_parser_refuses_what_the_exact_one_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        pi.pi_ticks(text)
+    with pytest.raises(ValueError):
+        pi.pi_stamp(text)
+
+
 async def test_server_sends_seven_digits_and_client_keeps_them(pi_sim: PiWebApiSimulator,
                                                                pi_config: dict[str, Any]) -> None:
     web_id = pi_sim.web_id(f"{P101}.Temperature")

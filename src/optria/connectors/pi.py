@@ -211,6 +211,34 @@ def parse_pi_time(text: str) -> datetime:
     return _EPOCH + timedelta(microseconds=pi_ticks(text) // 10)
 
 
+_SECONDS: dict[str, tuple[int, datetime]] = {}   # "YYYY-MM-DDTHH:MM:SS" → (Unix seconds, as a datetime)
+_SECONDS_KEPT = 4096
+
+
+def pi_stamp(text: str) -> tuple[int, datetime]:
+    """``(pi_ticks(text), parse_pi_time(text))`` at a fraction of the cost for PI's usual shape
+    ("2026-11-25T09:30:01.1234567Z"): the whole seconds of recent stamps are kept, so a page of
+    values costs a dictionary look-up and an integer each instead of a regex and a date
+    computation twice (the recorded read of a busy server parses tens of thousands a second)."""
+    n = len(text)
+    if n >= 20 and text[-1] == "Z" and (n == 20 or text[19] == "."):
+        head = text[:19]
+        whole = _SECONDS.get(head)
+        if whole is None:
+            seconds = pi_ticks(head + "Z") // 10_000_000       # validates the date and time
+            if len(_SECONDS) >= _SECONDS_KEPT:
+                _SECONDS.clear()
+            whole = _SECONDS[head] = (seconds, _EPOCH + timedelta(seconds=seconds))
+        if n == 20:
+            return whole[0] * 10_000_000, whole[1]
+        frac = text[20:-1]
+        if frac.isascii() and frac.isdigit():
+            ticks = int(frac[:7].ljust(7, "0"))
+            return whole[0] * 10_000_000 + ticks, whole[1] + timedelta(microseconds=ticks // 10)
+    ticks = pi_ticks(text)
+    return ticks, _EPOCH + timedelta(microseconds=ticks // 10)
+
+
 def format_pi_time(moment: datetime) -> str:
     """A datetime as an ISO string PI accepts; naive datetimes are taken as UTC."""
     if moment.tzinfo is None:
@@ -222,15 +250,17 @@ def format_pi_time(moment: datetime) -> str:
 # Value objects -> Samples
 
 
-def sample_from_value(web_id: str, obj: Any, *, fallback_time: datetime) -> Sample:
-    """Map one PI value object (number, digital state, system state, or an error) to a Sample."""
+def sample_from_value(web_id: str, obj: Any, *, fallback_time: datetime, moment: datetime | None = None) -> Sample:
+    """Map one PI value object (number, digital state, system state, or an error) to a Sample
+    (``moment``: its timestamp, when the caller parsed it already)."""
     if not isinstance(obj, dict):
         return _error_sample(web_id, "PI Web API returned no value object.", fallback_time)
     errors = _errors(obj) or (_errors(obj["Value"]) if isinstance(obj.get("Value"), dict) else [])
-    try:
-        moment = parse_pi_time(str(obj.get("Timestamp")))
-    except ValueError:
-        moment = None
+    if moment is None:
+        try:
+            moment = parse_pi_time(str(obj.get("Timestamp")))
+        except ValueError:
+            moment = None
     if errors or moment is None:
         return _error_sample(web_id, "; ".join(errors) or "PI Web API sent an unreadable timestamp.",
                              moment or fallback_time)
@@ -276,7 +306,7 @@ def _str_or_none(value: Any) -> str | None:
 
 def _errors(obj: Any) -> list[str]:
     """The ``Errors`` list of a PI object (also the ``WebException`` PI adds for stream faults)."""
-    if not isinstance(obj, dict):
+    if not isinstance(obj, dict) or ("Errors" not in obj and "WebException" not in obj):
         return []
     errors = [str(e) for e in obj.get("Errors") or []]
     web_exc = obj.get("WebException")
@@ -621,13 +651,13 @@ def _append_new(web_id: str, values: list[Any], after: int | None, out: list[Sam
     for obj in values:
         stamp = obj.get("Timestamp") if isinstance(obj, dict) else None
         try:
-            ticks = pi_ticks(str(stamp))
+            ticks, moment = pi_stamp(str(stamp))
         except ValueError:
             out.append(sample_from_value(web_id, obj, fallback_time=fallback))
             continue
         if after is not None and ticks <= after:
             continue
-        out.append(sample_from_value(web_id, obj, fallback_time=fallback))
+        out.append(sample_from_value(web_id, obj, fallback_time=fallback, moment=moment))
         last = (str(stamp), ticks)
     if last is None and values and after is not None:
         return (str(values[-1].get("Timestamp")), after) if isinstance(values[-1], dict) else None
