@@ -63,6 +63,7 @@ import asyncio
 import base64
 import binascii
 import collections
+import functools
 import hmac
 import logging
 import re
@@ -152,10 +153,15 @@ def now_ticks() -> int:
     return time.time_ns() // 100
 
 
+@functools.lru_cache(maxsize=4096)
+def _seconds_text(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def format_ticks(ticks: int) -> str:
     """PI's timestamp format: seconds, then up to seven fractional digits without trailing zeros."""
     seconds, frac = divmod(ticks, TICKS_PER_SECOND)
-    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    text = _seconds_text(seconds)   # a busy answer holds many values of each second
     if frac:
         text += "." + f"{frac:07d}".rstrip("0")
     return text + "Z"

@@ -7,6 +7,7 @@ simulator produced. Noise comes from a hash of (tag, time), not a random generat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import struct
@@ -185,6 +186,7 @@ class Plant:
         return {tag.path: self.value(tag, t) for tag in self.tags}
 
 
+@functools.lru_cache(maxsize=None)   # a pure function of the tag (a few thousand tags)
 def _phase(path: str) -> float:
     return (int.from_bytes(hashlib.blake2b(path.encode(), digest_size=4).digest(), "big") % 6283) / 1000.0
 

@@ -48,7 +48,7 @@ from optria.twin.scoring import (
 log = logging.getLogger("optria.twin.jobs")
 
 JOB_NAME = "twin-scoring"
-INTERVAL_S = 1.0
+INTERVAL_S = 2.0   # a streaming asset is rescored every 2 s; its values themselves reach readers every second
 RESCAN_WINDOW_S = 30.0
 CHUNK_ASSETS = 1000
 SNAPSHOT_EVERY_S = 300

@@ -248,7 +248,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # ----------------------------------------------------------------------------- scoring job (platform scope)
 
 # Reasons to rescore an asset, each a row (tenant, asset, kind, ref, at) so the job can tell a
-# reason it already handled from a new one: a mapping changed (m), a signal got data (i), a
+# reason it already handled from a new one: a mapping changed (m), the asset's signals got data
+# (i: one row per asset, at its newest arrival; a busy plant has thousands of streaming signals), a
 # sample crossed its age limit (s), an ingest worker's heartbeat lapsed (l) — all after
 # %(since)s and by now — and, for an asset whose data comes from a live source and does not
 # change, a score about to age out for readers (r: older than one expected interval).
@@ -256,9 +257,10 @@ SCORING_CHANGES = f"""
 SELECT m.tenant_id, m.asset_id, 'm' AS kind, m.signal_id AS ref, m.updated_at AS at
 FROM external_signal_mappings m WHERE m.updated_at > %(since)s
 UNION ALL
-SELECT m.tenant_id, m.asset_id, 'i', m.signal_id, l.ingest_time
-FROM {LATEST} l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
-WHERE m.enabled AND l.ingest_time > %(since)s
+(SELECT m.tenant_id, m.asset_id, 'i', m.asset_id, max(l.ingest_time)
+ FROM {LATEST} l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
+ WHERE m.enabled AND l.ingest_time > %(since)s
+ GROUP BY m.tenant_id, m.asset_id)
 UNION ALL
 SELECT m.tenant_id, m.asset_id, 's', m.signal_id, {_AGE_LIMIT}
 FROM {LATEST} l JOIN external_signal_mappings m ON m.tenant_id = l.tenant_id AND m.signal_id = l.signal_id
