@@ -47,6 +47,16 @@ RETURNING integration_id
 
 RELEASE_LEASE = "DELETE FROM ingest_leases WHERE worker_id = %(worker)s AND integration_id = %(integration)s"
 RELEASE_ALL = "DELETE FROM ingest_leases WHERE worker_id = %(worker)s"
+
+# This process is alive for another lease period; how many are (itself included); rows of
+# processes gone for an hour are cleared.
+ANNOUNCE_PROCESS = """
+INSERT INTO ingest_processes (worker_id, expires_at) VALUES (%(worker)s, now() + %(ttl)s)
+ON CONFLICT (worker_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+"""
+LIVE_PROCESSES = "SELECT count(*) AS n FROM ingest_processes WHERE expires_at > now()"
+FORGET_PROCESSES = "DELETE FROM ingest_processes WHERE expires_at < now() - interval '1 hour'"
+RETIRE_PROCESS = "DELETE FROM ingest_processes WHERE worker_id = %(worker)s"
 STOP_ALL_HEALTH = """
 UPDATE ingest_health SET state = 'stopped', connected = false, heartbeat_at = now() WHERE worker_id = %(worker)s
 """
@@ -162,6 +172,14 @@ class IngestStore:
                                                             "worker": worker, "ttl": ttl})).fetchone()
             return row is not None
 
+    async def announce(self, worker: str, ttl) -> int:
+        """Mark this process alive for ``ttl``; returns how many ingest processes are."""
+        async with self.db.platform("ingest") as conn:
+            await conn.execute(ANNOUNCE_PROCESS, {"worker": worker, "ttl": ttl})
+            await conn.execute(FORGET_PROCESSES)
+            row = await (await conn.execute(LIVE_PROCESSES)).fetchone()
+            return max(1, row["n"])
+
     async def renew(self, worker: str, ids: list[int], ttl) -> set[int]:
         if not ids:
             return set()
@@ -174,6 +192,7 @@ class IngestStore:
             if integration_id is None:
                 await conn.execute(RELEASE_ALL, {"worker": worker})
                 await conn.execute(STOP_ALL_HEALTH, {"worker": worker})
+                await conn.execute(RETIRE_PROCESS, {"worker": worker})
             else:
                 await conn.execute(RELEASE_LEASE, {"worker": worker, "integration": integration_id})
                 await conn.execute(STOP_HEALTH, {"worker": worker, "integration": integration_id})

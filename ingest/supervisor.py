@@ -2,7 +2,9 @@
 
 Several ingest processes (on several machines) share the integrations through lease rows
 with an expiry, renewed by heartbeat; a process that dies stops renewing and another takes
-its integrations over when the leases expire. Changes to integrations or mappings wake the
+its integrations over when the leases expire. Each process also announces itself
+(``ingest_processes``) and holds at most its fair share, ceil(integrations / live processes):
+a process started beside a busy one is handed the excess within a scan. Changes to integrations or mappings wake the
 supervisor through ``NOTIFY optria_ingest_config`` and are picked up within seconds.
 
 Every long-lived task — the writer, each worker, the health loop, the config listener — runs
@@ -248,6 +250,9 @@ class Supervisor:
             self._specs = {s.id: s for s in await self.store.active_integrations()}
             self._specs_at = now
         specs = self._specs
+        # our fair share: the integrations split over the live processes (one more for the first ones)
+        live = await self.store.announce(self.worker_id, self.lease_ttl)
+        share = min(self.max_leases, -(-len(specs) // live))
         # renew what we hold; lose what someone else took or what expired
         held = await self.store.renew(self.worker_id, list(self.running), self.lease_ttl)
         for integration_id in list(self.running):
@@ -264,8 +269,14 @@ class Supervisor:
             elif self.running[integration_id].task.done():
                 await self._stop_worker(integration_id, release=False)
                 await self._start_worker(spec)
+        for integration_id in sorted(self.running, reverse=True)[:max(0, len(self.running) - share)]:
+            # more than our share while other processes have room: hand the excess over (the taker
+            # reads on from what is stored, as after any takeover)
+            log.info("ingest.lease_handed_over", extra={"integration_id": integration_id, "processes": live,
+                                                         "share": share})
+            await self._stop_worker(integration_id, release=True)
         for integration_id, spec in specs.items():
-            if integration_id in self.running or len(self.running) >= self.max_leases:
+            if integration_id in self.running or len(self.running) >= share:
                 continue
             if await self.store.acquire(spec, self.worker_id, self.lease_ttl):
                 await self._start_worker(spec)

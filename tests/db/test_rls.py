@@ -22,6 +22,8 @@ GLOBAL_TABLES = {
     "login_attempts": "pre-authentication throttling, keyed by account name and client address",
     "retention_settings": "one row of platform-wide retention days",
     "poc_reports": "the platform owner's proof-of-concept reports; no tenant owns them (RLS: platform scope only)",
+    "ingest_processes": "the live ingest processes and their heartbeats, for a fair share of the leases "
+                        "(RLS: platform scope only)",
     "procrastinate_jobs": "the background job queue (optria.shell.job_queue): ids and options, no tenant rows",
     "procrastinate_events": "the job queue's history of each job (deferred, started, retried, ...)",
     "procrastinate_periodic_defers": "the job queue's record of periodic jobs (none are defined)",

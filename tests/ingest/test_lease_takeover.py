@@ -1,4 +1,5 @@
-"""Two ingest processes share integrations through leases; killing one hands its work to the other."""
+"""Two ingest processes share integrations through leases: a second process takes its share from a
+busy first one, and killing one hands its work to the other."""
 
 from __future__ import annotations
 
@@ -69,3 +70,51 @@ async def test_killed_process_lease_is_taken_over(opcua_sim_factory, db_dsn, own
                                FROM signal_samples WHERE signal_id = ANY(%s)) x""", [ids]).fetchone()[0]
     assert dupes == 0
     assert gaps.total_seconds() < 1.0, f"a hole of {gaps} in the data"
+
+
+def _holders(db_dsn: str, integration_ids: list[int]) -> dict[int, str]:
+    with psycopg.connect(db_dsn) as conn:
+        return dict(conn.execute("SELECT integration_id, worker_id FROM ingest_leases WHERE integration_id = ANY(%s) "
+                                 "AND expires_at > now()", [integration_ids]).fetchall())
+
+
+async def test_a_second_process_takes_its_share_from_a_busy_one(opcua_sim_factory, db_dsn, owner_conn,
+                                                                 tmp_path) -> None:
+    sim = await opcua_sim_factory(security=NONE_ONLY, bench_signals=20, bench_hz=5.0)
+    config = {"endpoint_url": sim.endpoint_url, "publishing_interval_ms": 200}
+    first = arrange_integration(owner_conn, "opcua", config, [f"ns=2;s={bench_node_id(i)}" for i in range(10)])
+    second = arrange_integration(owner_conn, "opcua", config, [f"ns=2;s={bench_node_id(i)}" for i in range(10, 20)],
+                                 tenant_id=first.tenant_id)
+    integrations = [first.integration_id, second.integration_id]
+    ids = [*first.signals.values(), *second.signals.values()]
+    a = _start_ingest(db_dsn, tmp_path / "a")
+    b = None
+    try:
+        held = await wait_for(lambda: len(h := _holders(db_dsn, integrations)) == 2 and h, timeout=40,
+                              what="the first process to take both integrations")
+        assert len(set(held.values())) == 1
+        await wait_for(lambda: count_samples(db_dsn, ids) > 200, timeout=30, what="data from the first process")
+        b = _start_ingest(db_dsn, tmp_path / "b")
+        shared = await wait_for(lambda: len(set((h := _holders(db_dsn, integrations)).values())) == 2 and h,
+                                timeout=40, what="the second process to take its share")
+        handed = next(i for i, w in shared.items() if w != next(iter(held.values())))
+        moved = list((first if handed == first.integration_id else second).signals.values())
+        before = count_samples(db_dsn, moved)
+        await wait_for(lambda: count_samples(db_dsn, moved) > before + 50, timeout=30,
+                       what="data of the handed-over integration from the second process")
+        await asyncio.sleep(LEASE_TTL * 2)
+        assert _holders(db_dsn, integrations) == shared          # settled: nobody hands back and forth
+    finally:
+        for p in (a, b):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    with psycopg.connect(db_dsn) as conn:
+        dupes = conn.execute("SELECT count(*) - count(DISTINCT (signal_id, time)) FROM signal_samples").fetchone()[0]
+        gaps = conn.execute("""SELECT max(d) FROM (SELECT time - lag(time) OVER (PARTITION BY signal_id ORDER BY time) AS d
+                               FROM signal_samples WHERE signal_id = ANY(%s)) x""", [moved]).fetchone()[0]
+    assert dupes == 0
+    assert gaps.total_seconds() < 1.0, f"a hole of {gaps} in the handed-over integration's data"
