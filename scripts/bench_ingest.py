@@ -22,7 +22,7 @@
   python scripts/bench_ingest.py --tier timescale      parts 1-3 on a tier (embedded server)
   python scripts/bench_ingest.py --only writer         one part
   python scripts/bench_ingest.py --only soak --tier timescale [--soak-seconds 600]
-  python scripts/bench_ingest.py --only scale --tier timescale [--scale-processes 2]
+  python scripts/bench_ingest.py --only scale --tier timescale [--scale-processes 2] [--scale-seconds 600]
 Parts 1-3 use DATABASE_URL's server when set (creates and drops a scratch database), otherwise a
 private embedded PostgreSQL of --tier; the soak and the scale run always start their own.
 Every printed goal counts: the exit status is non-zero when any one of them is missed.
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale-points", type=int, default=5000, help="scale: PI points (values/s = points × hz)")
     p.add_argument("--scale-hz", type=float, default=10.0)
     p.add_argument("--scale-integrations", type=int, default=5)
-    p.add_argument("--scale-processes", type=int, default=1, help="scale: ingest processes sharing the leases")
+    p.add_argument("--scale-processes", type=int, default=2,
+                   help="scale: ingest processes sharing the integrations (one per core)")
     args = p.parse_args(argv)
     if args.only == "scale":
         from scripts.bench_ingest_scale import ScaleOptions, run_scale

@@ -2,9 +2,10 @@
 
 For ``--scale-seconds`` (600) the sources produce ``--scale-points`` (5,000) PI points at
 ``--scale-hz`` (10 Hz) = 50,000 values/s, read by ``--scale-integrations`` (5) PI Web API
-integrations polling ``recorded`` every second, stored by ``--scale-processes`` ingest
-processes sharing the integrations through their leases (the first runs the background jobs,
-the others ``--no-jobs``), into a private embedded PostgreSQL of the chosen tier. PI
+integrations polling ``recorded`` every second, stored by ``--scale-processes`` (2, one per
+core) ingest processes, each taking its fair share of the integrations' leases (the first runs
+the background jobs, the others ``--no-jobs``), into a private embedded PostgreSQL of the chosen
+tier. PI
 ``recorded`` batches cost the source far less per value than an OPC-UA server (which writes
 about 17,000 values/s per core here), which leaves the two cores to ingest and PostgreSQL.
 
@@ -63,7 +64,7 @@ class ScaleOptions:
     points: int = 5000
     hz: float = 10.0
     integrations: int = 5
-    processes: int = 1
+    processes: int = 2
     poll_s: float = 1.0
     warmup_s: float = 40.0
 
@@ -300,6 +301,6 @@ if __name__ == "__main__":   # python -m scripts.bench_ingest_scale (short trial
     ap.add_argument("--points", type=int, default=5000)
     ap.add_argument("--hz", type=float, default=10)
     ap.add_argument("--integrations", type=int, default=5)
-    ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--processes", type=int, default=2)
     a = ap.parse_args()
     sys.exit(0 if run_scale(ScaleOptions(a.tier, a.seconds, a.points, a.hz, a.integrations, a.processes)) else 1)
