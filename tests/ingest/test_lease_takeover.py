@@ -32,6 +32,26 @@ def _lease_holder(db_dsn: str, integration_id: int) -> str | None:
     return row[0] if row else None
 
 
+def _stop(*procs: subprocess.Popen | None) -> None:
+    for p in procs:
+        if p is not None and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _assert_whole(db_dsn: str, signal_ids: list[int]) -> None:
+    """No sample stored twice, and no hole of a second or more in the given signals' data."""
+    with psycopg.connect(db_dsn) as conn:
+        dupes = conn.execute("SELECT count(*) - count(DISTINCT (signal_id, time)) FROM signal_samples").fetchone()[0]
+        gaps = conn.execute("""SELECT max(d) FROM (SELECT time - lag(time) OVER (PARTITION BY signal_id ORDER BY time) AS d
+                               FROM signal_samples WHERE signal_id = ANY(%s)) x""", [signal_ids]).fetchone()[0]
+    assert dupes == 0
+    assert gaps.total_seconds() < 1.0, f"a hole of {gaps} in the data"
+
+
 async def test_killed_process_lease_is_taken_over(opcua_sim_factory, db_dsn, owner_conn, tmp_path) -> None:
     sim = await opcua_sim_factory(security=NONE_ONLY, bench_signals=10, bench_hz=5.0)
     arranged = arrange_integration(owner_conn, "opcua", {"endpoint_url": sim.endpoint_url, "publishing_interval_ms": 200},
@@ -56,20 +76,9 @@ async def test_killed_process_lease_is_taken_over(opcua_sim_factory, db_dsn, own
         await wait_for(lambda: count_samples(db_dsn, ids) > before + 50, timeout=30, what="data from the second process")
         assert second != first
     finally:
-        for p in (a, b):
-            if p is not None and p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-    with psycopg.connect(db_dsn) as conn:
-        dupes = conn.execute("SELECT count(*) - count(DISTINCT (signal_id, time)) FROM signal_samples").fetchone()[0]
-        # the gap between the kill and the takeover was read back from the server's history
-        gaps = conn.execute("""SELECT max(d) FROM (SELECT time - lag(time) OVER (PARTITION BY signal_id ORDER BY time) AS d
-                               FROM signal_samples WHERE signal_id = ANY(%s)) x""", [ids]).fetchone()[0]
-    assert dupes == 0
-    assert gaps.total_seconds() < 1.0, f"a hole of {gaps} in the data"
+        _stop(a, b)
+    # the gap between the kill and the takeover was read back from the server's history
+    _assert_whole(db_dsn, ids)
 
 
 def _holders(db_dsn: str, integration_ids: list[int]) -> dict[int, str]:
@@ -105,16 +114,5 @@ async def test_a_second_process_takes_its_share_from_a_busy_one(opcua_sim_factor
         await asyncio.sleep(LEASE_TTL * 2)
         assert _holders(db_dsn, integrations) == shared          # settled: nobody hands back and forth
     finally:
-        for p in (a, b):
-            if p is not None and p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-    with psycopg.connect(db_dsn) as conn:
-        dupes = conn.execute("SELECT count(*) - count(DISTINCT (signal_id, time)) FROM signal_samples").fetchone()[0]
-        gaps = conn.execute("""SELECT max(d) FROM (SELECT time - lag(time) OVER (PARTITION BY signal_id ORDER BY time) AS d
-                               FROM signal_samples WHERE signal_id = ANY(%s)) x""", [moved]).fetchone()[0]
-    assert dupes == 0
-    assert gaps.total_seconds() < 1.0, f"a hole of {gaps} in the handed-over integration's data"
+        _stop(a, b)
+    _assert_whole(db_dsn, moved)
