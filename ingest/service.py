@@ -9,6 +9,7 @@ not the database is reachable. A second signal spools what is still queued and e
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -22,6 +23,21 @@ from optria.config import Settings
 log = logging.getLogger("optria.ingest")
 
 JOBS_STOP_TIMEOUT_S = 3.0
+GC_SETTLE_S = (3.0, 60.0)   # after start-up, and once workers are subscribed and first reads done
+
+
+async def _settle_gc(delays: tuple[float, ...] = GC_SETTLE_S) -> None:
+    """Move what the process holds for good (modules, protocol types, the workers' maps) out of the
+    cyclic collector's sight, after a collection: a full collection otherwise walks it all and stopped
+    the event loop for 50-75 ms every few seconds at 10,000 values/s, which showed as the source →
+    commit lag's p99. Objects made later are collected as usual; refcounting frees the frozen ones."""
+    waited = 0.0
+    for delay in delays:
+        await asyncio.sleep(delay - waited)
+        waited = delay
+        gc.collect()
+        gc.freeze()
+        log.info("ingest.gc_settled", extra={"frozen": gc.get_freeze_count()})
 
 
 def _refresh_metrics(sup: Supervisor) -> None:
@@ -87,9 +103,11 @@ async def run_ingest(settings: Settings, dsn: str, *, metrics_host: str = "127.0
                 supervise(f"job:{job.name}", lambda job=job: run_job_forever(job), restart_on_return=True),
                 name=f"job-{job.name}"))
     sup.dependents = job_tasks
+    settle = asyncio.create_task(_settle_gc(), name="gc-settle")
     try:
         await sup.run()
     finally:
+        settle.cancel()
         for t in job_tasks:
             t.cancel()
         await asyncio.wait(job_tasks, timeout=JOBS_STOP_TIMEOUT_S) if job_tasks else None
