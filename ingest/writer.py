@@ -109,7 +109,7 @@ class Writer(OwnConnection):
         self.notify = notify
         self.stats = WriterStats()
         self._conn_task: asyncio.Task | None = None
-        self._known: dict[int, UUID] = {}
+        self._known: dict[int, int] = {}    # signal id → its tenant's UUID as an int (UUID == runs Python code)
         self._horizon: datetime | None = None
         self._horizon_read = 0.0
         self._inflight: list[_Pending] = []
@@ -363,14 +363,15 @@ class Writer(OwnConnection):
         than the retention horizon (counted, reported to the observer, logged)."""
         missing = {s.signal_id for s in samples if s.signal_id not in self._known}
         if missing:
-            self._known.update(await writes.known_signals(conn, list(missing)))
+            self._known.update({sid: tenant.int for sid, tenant in
+                                (await writes.known_signals(conn, list(missing))).items()})
         if time.monotonic() - self._horizon_read > 300:
             self._horizon = await writes.samples_horizon(conn)
             self._horizon_read = time.monotonic()
         horizon = self._horizon
         good, unknown, old = [], [], []
         for s in samples:
-            if self._known.get(s.signal_id) != s.tenant_id:
+            if self._known.get(s.signal_id) != s.tenant_id.int:
                 unknown.append(s)
             elif horizon is not None and s.time < horizon:
                 old.append(s)

@@ -154,9 +154,11 @@ async def insert_new_samples(conn: psycopg.AsyncConnection, rows: Sequence[Row],
 def batch_summaries(rows: Sequence[Row], ingest_time: datetime) -> list[dict[str, Any]]:
     """One commit-log entry per tenant: row count and source-time range, plus per-signal ranges
     when the batch is wide (backfill or replay)."""
-    tenants = {s.tenant_id for s in rows}
-    if len(tenants) == 1:               # the common case: no per-row Python beyond these passes
-        per = {tenants.pop(): rows}
+    if not rows:
+        return []
+    first = rows[0].tenant_id
+    if all(s.tenant_id is first for s in rows):   # the common case (one worker's rows share one UUID
+        per = {first: rows}                       # object): no UUID hashing or comparing, which is Python code
     else:
         per = {}
         for s in rows:
@@ -197,15 +199,16 @@ async def record_batches(conn: psycopg.AsyncConnection, rows: Sequence[Row], ing
 class Fold:
     """What the writer has stored but not yet folded: the newest row per signal, the commit-log
     entries whose rows are not yet in the rollups and, when ``summing`` (the writer maintains the
-    rollups), those rows' partial aggregates per (tenant, signal, minute):
-    ``[n, sum, min, max, last, last_time]``."""
+    rollups), those rows' partial aggregates per (signal, minute) — signal ids are unique across
+    tenants, and integers hash far faster than a tenant's UUID: ``[n, sum, min, max, last,
+    last_time, tenant]``."""
 
     __slots__ = ("latest", "entries", "minutes", "summing")
 
     def __init__(self, *, summing: bool = True) -> None:
         self.latest: dict[int, Row] = {}
         self.entries: list[dict] = []
-        self.minutes: dict[tuple[UUID, int, int], list] = {}
+        self.minutes: dict[tuple[int, int], list] = {}
         self.summing = summing
 
     def __bool__(self) -> bool:
@@ -222,10 +225,10 @@ class Fold:
             v = s.value
             if minutes is None or v is None:
                 continue
-            key = (s.tenant_id, sid, int(t.timestamp() // 60))
+            key = (sid, int(t.timestamp() // 60))
             a = minutes.get(key)
             if a is None:
-                minutes[key] = [1, v, v, v, v, t]
+                minutes[key] = [1, v, v, v, v, t, s.tenant_id]
                 continue
             a[0] += 1
             a[1] += v
@@ -252,7 +255,7 @@ class Fold:
         """The partial aggregates as the arrays of :data:`FOLD_PARTIALS`."""
         cols: dict[str, list] = {k: [] for k in ("tenants", "signals", "buckets", "n", "sum", "min", "max", "last",
                                                   "last_time")}
-        for (tenant, signal, minute), (n, total, lo, hi, last, last_time) in self.minutes.items():
+        for (signal, minute), (n, total, lo, hi, last, last_time, tenant) in self.minutes.items():
             cols["tenants"].append(tenant)
             cols["signals"].append(signal)
             cols["buckets"].append(EPOCH + timedelta(minutes=minute))
