@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale-seconds", type=float, default=600.0)
     p.add_argument("--scale-points", type=int, default=5000, help="scale: PI points (values/s = points × hz)")
     p.add_argument("--scale-hz", type=float, default=10.0)
-    p.add_argument("--scale-integrations", type=int, default=5)
+    p.add_argument("--scale-integrations", type=int, default=6, help="scale: PI integrations (a multiple of the processes splits evenly)")
     p.add_argument("--scale-processes", type=int, default=2,
                    help="scale: ingest processes sharing the integrations (one per core)")
     args = p.parse_args(argv)

@@ -1,7 +1,7 @@
 """Part 5 of scripts/bench_ingest.py: ingest at the machine's limit (``--only scale``).
 
 For ``--scale-seconds`` (600) the sources produce ``--scale-points`` (5,000) PI points at
-``--scale-hz`` (10 Hz) = 50,000 values/s, read by ``--scale-integrations`` (5) PI Web API
+``--scale-hz`` (10 Hz) = 50,000 values/s, read by ``--scale-integrations`` (6) PI Web API
 integrations polling ``recorded`` every second, stored by ``--scale-processes`` (2, one per
 core) ingest processes, each taking its fair share of the integrations' leases (the first runs
 the background jobs, the others ``--no-jobs``), into a private embedded PostgreSQL of the chosen
@@ -63,7 +63,7 @@ class ScaleOptions:
     seconds: float = 600.0
     points: int = 5000
     hz: float = 10.0
-    integrations: int = 5
+    integrations: int = 6
     processes: int = 2
     poll_s: float = 1.0
     warmup_s: float = 40.0
@@ -300,7 +300,7 @@ if __name__ == "__main__":   # python -m scripts.bench_ingest_scale (short trial
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--points", type=int, default=5000)
     ap.add_argument("--hz", type=float, default=10)
-    ap.add_argument("--integrations", type=int, default=5)
+    ap.add_argument("--integrations", type=int, default=6)
     ap.add_argument("--processes", type=int, default=2)
     a = ap.parse_args()
     sys.exit(0 if run_scale(ScaleOptions(a.tier, a.seconds, a.points, a.hz, a.integrations, a.processes)) else 1)
