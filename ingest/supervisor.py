@@ -4,8 +4,9 @@ Several ingest processes (on several machines) share the integrations through le
 with an expiry, renewed by heartbeat; a process that dies stops renewing and another takes
 its integrations over when the leases expire. Each process also announces itself
 (``ingest_processes``) and holds at most its fair share, ceil(integrations / live processes):
-a process started beside a busy one is handed the excess within a scan. Changes to integrations or mappings wake the
-supervisor through ``NOTIFY optria_ingest_config`` and are picked up within seconds.
+a process started beside a busy one is handed the excess within a scan. Changes to
+integrations or mappings wake the supervisor through ``NOTIFY optria_ingest_config`` and are
+picked up within seconds.
 
 Every long-lived task — the writer, each worker, the health loop, the config listener — runs
 under :func:`ingest.supervision.supervise`: a crash is logged, counted, shown in the health of

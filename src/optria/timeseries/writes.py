@@ -258,7 +258,7 @@ class Fold:
         for (signal, minute), (n, total, lo, hi, last, last_time, tenant) in self.minutes.items():
             cols["tenants"].append(tenant)
             cols["signals"].append(signal)
-            cols["buckets"].append(EPOCH + timedelta(minutes=minute))
+            cols["buckets"].append(datetime.fromtimestamp(minute * 60, timezone.utc))
             cols["n"].append(n)
             cols["sum"].append(total)
             cols["min"].append(lo)
@@ -266,9 +266,6 @@ class Fold:
             cols["last"].append(last)
             cols["last_time"].append(last_time)
         return cols
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 # The rows of commit-log entries, read back to aggregate them: live entries of a tenant are merged
@@ -347,7 +344,7 @@ up_l AS (
     RETURNING 1
 )"""
 
-# Rollups of the entries' rows (the writer's own entries, or ones a dead writer left).
+# Rollups of the stored rows of the entries picked (CTE picked).
 _ROLLUPS = _MINUTES_OF_PICKED + _MERGE_MINUTES_AND_HOURS
 # The rows of entries a dead writer left, read back into both rollups and the latest values (its
 # newest rows may never have been folded): the rollup repair job's statement.
@@ -385,8 +382,8 @@ def fold_params(entries: list[dict]) -> dict:
 
 async def fold(conn: psycopg.AsyncConnection, pending: Fold, *, rollups: bool, notify: bool = True) -> bool:
     """Write folded latest values, and claim the pending entries (merging their rows' partial
-    aggregates into the rollups when ``rollups``: the tier has no continuous aggregates), in the open transaction; NOTIFY each
-    tenant whose latest values moved. Returns False when the repair job had claimed some entries
+    aggregates into the rollups when ``rollups``: the tier has no continuous aggregates), in the
+    open transaction; NOTIFY each tenant whose latest values moved. Returns False when the repair job had claimed some entries
     first: they are then all left to it (it folds them from the stored rows)."""
     now = datetime.now(timezone.utc)
     if pending.latest:
