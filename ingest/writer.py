@@ -31,7 +31,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from uuid import UUID
 
@@ -81,7 +81,7 @@ class Commit:
 
     parts: list[tuple[str, int | None, list[Sample]]]   # (kind, source integration, inserted rows) per queued list
     seconds: float
-    committed_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    committed_at: datetime                              # read as the transaction returned: the live-lag clock
 
 
 class WriterConnectionShared(RuntimeError):
@@ -433,9 +433,10 @@ class Writer(OwnConnection):
                 if good:
                     stored.append((p.kind, p.source, good))
             inserted, new, keys = await self._store(conn, stored, ingest_time)
+        committed_at = datetime.now(timezone.utc)   # the lag clock: before the fold's own work below
         if new:   # committed: now it may reach the latest values and the rollups
             self.folder.add(new, keys)
-        self._account(inserted, started)
+        self._account(inserted, started, committed_at)
         return sum(len(rows) for _, _, rows in inserted)
 
     async def _store(self, conn: psycopg.AsyncConnection, parts: list[tuple[str, int | None, list[Sample]]],
@@ -466,13 +467,14 @@ class Writer(OwnConnection):
             entries = await writes.record_batches(conn, new, ingest_time)
         return inserted, new, entries
 
-    def _account(self, inserted: list[tuple[str, int | None, list[Sample]]], started: float) -> None:
+    def _account(self, inserted: list[tuple[str, int | None, list[Sample]]], started: float,
+                 committed_at: datetime) -> None:
         n = sum(len(rows) for _, _, rows in inserted)
         self.stats.committed += n
         self.stats.batches += 1
         self.stats.last_commit_at = time.time()
         if self.on_commit is not None and n:
-            self.on_commit(Commit(inserted, time.perf_counter() - started))
+            self.on_commit(Commit(inserted, time.perf_counter() - started, committed_at))
 
     async def _insert(self, conn: psycopg.AsyncConnection, samples: list[Sample], ingest_time: datetime) -> list[Sample]:
         if not self._direct_copy:

