@@ -51,10 +51,10 @@ RELEASE_ALL = "DELETE FROM ingest_leases WHERE worker_id = %(worker)s"
 # This process is alive for another lease period; how many are (itself included); rows of
 # processes gone for an hour are cleared.
 ANNOUNCE_PROCESS = """
-INSERT INTO ingest_processes (worker_id, expires_at) VALUES (%(worker)s, now() + %(ttl)s)
-ON CONFLICT (worker_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+INSERT INTO ingest_processes (worker_id, expires_at, max_leases) VALUES (%(worker)s, now() + %(ttl)s, %(max_leases)s)
+ON CONFLICT (worker_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, max_leases = EXCLUDED.max_leases
 """
-LIVE_PROCESSES = "SELECT count(*) AS n FROM ingest_processes WHERE expires_at > now()"
+LIVE_PROCESSES = "SELECT max_leases FROM ingest_processes WHERE expires_at > now()"
 FORGET_PROCESSES = "DELETE FROM ingest_processes WHERE expires_at < now() - interval '1 hour'"
 RETIRE_PROCESS = "DELETE FROM ingest_processes WHERE worker_id = %(worker)s"
 STOP_ALL_HEALTH = """
@@ -172,13 +172,13 @@ class IngestStore:
                                                             "worker": worker, "ttl": ttl})).fetchone()
             return row is not None
 
-    async def announce(self, worker: str, ttl) -> int:
-        """Mark this process alive for ``ttl``; returns how many ingest processes are."""
+    async def announce(self, worker: str, ttl, max_leases: int) -> list[int]:
+        """Mark this process alive for ``ttl``; returns the capacities (``max_leases``) of the live
+        ingest processes, this one's included."""
         async with self.db.platform("ingest") as conn:
-            await conn.execute(ANNOUNCE_PROCESS, {"worker": worker, "ttl": ttl})
+            await conn.execute(ANNOUNCE_PROCESS, {"worker": worker, "ttl": ttl, "max_leases": max_leases})
             await conn.execute(FORGET_PROCESSES)
-            row = await (await conn.execute(LIVE_PROCESSES)).fetchone()
-            return max(1, row["n"])
+            return [r["max_leases"] for r in await (await conn.execute(LIVE_PROCESSES)).fetchall()]
 
     async def renew(self, worker: str, ids: list[int], ttl) -> set[int]:
         if not ids:

@@ -3,8 +3,9 @@
 Several ingest processes (on several machines) share the integrations through lease rows
 with an expiry, renewed by heartbeat; a process that dies stops renewing and another takes
 its integrations over when the leases expire. Each process also announces itself
-(``ingest_processes``) and holds at most its fair share, ceil(integrations / live processes):
-a process started beside a busy one is handed the excess within a scan. Changes to
+(``ingest_processes``, with its ``max_leases``) and holds at most its fair share (see
+:func:`fair_share`): a process started beside a busy one is handed the excess within a scan, and
+a process that may run fewer leaves the rest to the others. Changes to
 integrations or mappings wake the supervisor through ``NOTIFY optria_ingest_config`` and are
 picked up within seconds.
 
@@ -46,6 +47,22 @@ WORKER_CLOSE_TIMEOUT_S = 5.0
 LAG_SAMPLE = 50    # lags per commit and integration kept for the percentiles
 
 
+def fair_share(capacities: list[int], integrations: int) -> int:
+    """The most integrations any live process should hold: the lowest level L at which the processes,
+    each taking min(its capacity, L), hold every integration (ceil(integrations / processes) when all
+    have room). A process takes min(its own capacity, L). When the capacities together fall short,
+    L is the largest capacity: every process runs what it may."""
+    top = max(capacities, default=0)
+    low, high = 0, top
+    while low < high:
+        level = (low + high) // 2
+        if sum(min(c, level) for c in capacities) >= integrations:
+            high = level
+        else:
+            low = level + 1
+    return low
+
+
 @dataclass
 class Running:
     spec: IntegrationSpec
@@ -65,6 +82,7 @@ class Supervisor:
         self.scan_interval_s = scan_interval_s
         self.health_interval_s = health_interval_s
         self.max_leases = max_leases
+        self._over_capacity = False
         self.db = Database(dsn, min_size=2, max_size=12, name="optria-ingest")  # workers' look-ups and ~12 background jobs
         self.store = IngestStore(self.db)
         spool_path = (spool_dir or Path(settings.data_dir) / "spool") / f"{self.worker_id.replace(':', '_')}.spool"
@@ -251,9 +269,14 @@ class Supervisor:
             self._specs = {s.id: s for s in await self.store.active_integrations()}
             self._specs_at = now
         specs = self._specs
-        # our fair share: the integrations split over the live processes (one more for the first ones)
-        live = await self.store.announce(self.worker_id, self.lease_ttl)
-        share = min(self.max_leases, -(-len(specs) // live))
+        # our fair share: the integrations split over the live processes by what each may run
+        capacities = await self.store.announce(self.worker_id, self.lease_ttl, self.max_leases)
+        live = len(capacities)
+        share = min(self.max_leases, fair_share(capacities or [self.max_leases], len(specs)))
+        if sum(capacities) < len(specs) and not self._over_capacity:
+            log.error("ingest.over_capacity", extra={"integrations": len(specs), "processes": live,
+                                                      "max_leases_total": sum(capacities)})
+        self._over_capacity = sum(capacities) < len(specs)
         # renew what we hold; lose what someone else took or what expired
         held = await self.store.renew(self.worker_id, list(self.running), self.lease_ttl)
         for integration_id in list(self.running):

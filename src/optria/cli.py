@@ -187,6 +187,13 @@ def _point_demo_at_simulators() -> list[str]:
 def cmd_ingest(args, settings) -> int:
     from ingest.service import run_ingest  # lazy: the ingest service, only for this command
 
+    if args.max_leases < 0:
+        print("--max-leases must be 0 or more (0: a process that runs only the background jobs)", file=sys.stderr)
+        return 2
+    if args.max_leases == 0 and args.no_jobs:
+        print("--max-leases 0 with --no-jobs leaves this process nothing to do", file=sys.stderr)
+        return 2
+
     dsn = _dsn(settings)
     _migrate(dsn)
     asyncio.run(run_ingest(settings, dsn, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
@@ -312,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--metrics-host", default=os.environ.get("INGEST_METRICS_HOST", "127.0.0.1"))
     i.add_argument("--metrics-port", type=int, default=int(os.environ.get("INGEST_METRICS_PORT", "9108")))
     i.add_argument("--lease-ttl", type=float, default=15.0, help="seconds before another process may take a lease over")
-    i.add_argument("--max-leases", type=int, default=200, help="most integrations this process runs")
+    i.add_argument("--max-leases", type=int, default=200,
+                   help="most integrations this process runs (0: only the background jobs)")
     i.add_argument("--no-jobs", action="store_true",
                    help="run no background jobs (Black Box collectors, scoring, retention) in this process: "
                         "for extra ingest processes when another one runs them")

@@ -1,5 +1,5 @@
-"""Two ingest processes share integrations through leases: a second process takes its share from a
-busy first one, and killing one hands its work to the other."""
+"""Ingest processes share integrations through leases: a second process takes its share from a
+busy first one, killing one hands its work to the other, and the split follows what each may run."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import sys
 import time
 
 import psycopg
+import pytest
 
+from ingest.supervisor import fair_share
 from optria.demo.opcua_server import NONE_ONLY, bench_node_id
-from tests.fix_ingest import INGEST_SECRET, arrange_integration, count_samples, wait_for
+from tests.fix_ingest import (INGEST_SECRET, arrange_integration, count_samples, ingest_settings, running_supervisor,
+                               wait_for)
 
 LEASE_TTL = 3.0
 
@@ -116,3 +119,37 @@ async def test_a_second_process_takes_its_share_from_a_busy_one(opcua_sim_factor
     finally:
         _stop(a, b)
     _assert_whole(db_dsn, moved)
+
+
+async def test_a_process_that_may_run_fewer_leaves_the_rest_to_the_others(opcua_sim_factory, db_dsn, owner_conn,
+                                                                         tmp_path) -> None:
+    """Capacities, not headcount, split the work: beside a process that may run one integration
+    (``--max-leases 1``) and one that runs only the jobs (``--max-leases 0``), the third takes the
+    other three of four; an even split (2 each) would leave one integration unread."""
+    sim = await opcua_sim_factory(security=NONE_ONLY, bench_signals=8, bench_hz=2.0)
+    config = {"endpoint_url": sim.endpoint_url, "publishing_interval_ms": 500}
+    first = arrange_integration(owner_conn, "opcua", config, [f"ns=2;s={bench_node_id(0)}"])
+    integrations = [first.integration_id] + [
+        arrange_integration(owner_conn, "opcua", config, [f"ns=2;s={bench_node_id(i)}"],
+                            tenant_id=first.tenant_id).integration_id for i in range(1, 4)]
+    async with (running_supervisor(ingest_settings(tmp_path / "one"), db_dsn, max_leases=1,
+                                   lease_ttl_s=LEASE_TTL) as one,
+                running_supervisor(ingest_settings(tmp_path / "none"), db_dsn, max_leases=0,
+                                   lease_ttl_s=LEASE_TTL) as none,
+                running_supervisor(ingest_settings(tmp_path / "many"), db_dsn, lease_ttl_s=LEASE_TTL) as many):
+        held = await wait_for(lambda: len(h := _holders(db_dsn, integrations)) == 4 and h, timeout=40,
+                              what="every integration leased")
+        await asyncio.sleep(LEASE_TTL * 2)
+        settled = _holders(db_dsn, integrations)
+        assert len(settled) == 4
+        by_worker = {w: sum(1 for v in settled.values() if v == w) for w in (one.worker_id, none.worker_id,
+                                                                             many.worker_id)}
+        assert by_worker == {one.worker_id: 1, none.worker_id: 0, many.worker_id: 3}, (held, settled)
+
+
+@pytest.mark.parametrize(("capacities", "integrations", "level"), [
+    ([200, 200], 5, 3), ([200, 200, 200], 6, 2), ([1, 200], 4, 3), ([0, 200, 200], 6, 3), ([0, 1, 200], 4, 3),
+    ([2, 2], 7, 2), ([200], 0, 0), ([], 3, 0), ([0], 3, 0),
+])
+def test_fair_share_is_a_water_level_over_the_capacities(capacities, integrations, level) -> None:
+    assert fair_share(capacities, integrations) == level
