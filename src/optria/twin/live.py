@@ -39,6 +39,7 @@ log = logging.getLogger("optria.twin.live")
 CHANNEL = "optria_live"
 QUEUE_SIZE = 32
 MIN_GAP_S = 0.05
+READ_SHARE = 4
 OVERLAP = timedelta(seconds=3)
 TOP_VALUES = 4
 CLOSE = object()
@@ -86,6 +87,12 @@ def event_from_rows(rows: list[dict[str, Any]], now: datetime, counts: dict | No
     built = {r["id"]: json.dumps(cards.stream_card(cards.card(r)), separators=(",", ":")) for r in rows}
     return Event(id=int(now.timestamp() * 1000), now=round(now.timestamp(), 3), cards=built,
                  counts=None if counts is None else json.dumps(counts, separators=(",", ":")))
+
+
+def next_read_in(read_s: float) -> float:
+    """Seconds to wait after a read that took ``read_s``: reads start at least ``MIN_GAP_S`` and
+    ``READ_SHARE`` times the read's own duration apart."""
+    return max(0.0, max(MIN_GAP_S, READ_SHARE * read_s) - read_s)
 
 
 class LiveHub:
@@ -193,7 +200,7 @@ class LiveHub:
                                                             "error": str(exc).splitlines()[0][:200]})
                 await asyncio.sleep(1.0)
                 feed.wake.set()
-            await asyncio.sleep(max(0.0, MIN_GAP_S - (time.monotonic() - started)))
+            await asyncio.sleep(next_read_in(time.monotonic() - started))
 
     async def _push(self, feed: Feed) -> None:
         subs = list(feed.subscribers)
