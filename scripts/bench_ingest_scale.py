@@ -232,8 +232,8 @@ async def run_scale_async(opts: ScaleOptions) -> bool:
         rss1 = [p.memory_info().rss for p in watched["ingest"]]
         await asyncio.sleep(max(5.0, 3 * opts.poll_s))   # the window's last polls committed
         with psycopg.connect(dsn) as conn:
-            scored = conn.execute("SELECT extract(epoch FROM %s - min(updated_at)), count(*) FROM asset_health_latest",
-                                  [end]).fetchone()
+            scored = conn.execute("SELECT extract(epoch FROM now() - min(updated_at)), count(*) "
+                                  "FROM asset_health_latest").fetchone()
             counts = dict(conn.execute("SELECT signal_id, count(*) FROM signal_samples WHERE signal_id = ANY(%s) "
                                        "AND time >= %s AND time <= %s GROUP BY 1", [ids, start, end]).fetchall())
             sample = list(arranged["signals"].items())[:: max(1, len(ids) // EXACT_POINTS)][:EXACT_POINTS]
@@ -266,7 +266,7 @@ async def run_scale_async(opts: ScaleOptions) -> bool:
               f"{len(pages['twin'])} requests each", flush=True)
         print("    ingest RSS " + ", ".join(f"{a / 2**20:.0f} → {b / 2**20:.0f} MiB" for a, b in zip(rss0, rss1))
               + " (the last: the jobs process; goal: flat, end ≤ start × 1.1 + 10 MiB)", flush=True)
-        print(f"    the jobs at the end: {scored[1]} assets scored, the oldest score {scored[0] or 0:.1f} s old "
+        print(f"    the jobs after the window: {scored[1]} assets scored, the oldest score {scored[0] or 0:.1f} s old "
               "(the scoring job runs every 2 s)", flush=True)
         print(f"    CPU per stored value: ingest {per['ingest']:.1f} µs, PostgreSQL {per['postgres']:.1f} µs, "
               f"web {per['web']:.1f} µs; the source (PI simulator) {per['generator']:.1f} µs; "
