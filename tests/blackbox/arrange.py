@@ -7,6 +7,7 @@ history row, samples together with ``signal_latest``, ingest health as the super
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -70,6 +71,21 @@ def add_signal(conn: psycopg.Connection, plant: Plant, asset_id: int, name: str 
     return sid
 
 
+def visible(conn: psycopg.Connection) -> None:
+    """Wait until every transaction older than what was just committed has ended: the commit-order
+    readers (the alert, limit and grouping collectors) read only below the oldest transaction in
+    flight, and a TimescaleDB background worker starting in a new database holds one for a moment.
+    A no-op inside the caller's own transaction."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return
+    xid = conn.execute("SELECT pg_current_xact_id()").fetchone()[0]
+    deadline = time.monotonic() + 15
+    while not conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot()) > %s::xid8", [xid]).fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise AssertionError("a transaction older than the arranged rows stayed open for 15 s")
+        time.sleep(0.02)
+
+
 def write_samples(conn: psycopg.Connection, tenant_id: UUID, signal_id: int,
                   samples: list[tuple[datetime, float | None] | tuple[datetime, float | None, int]]) -> None:
     """Store samples as the ingest writer does: in one transaction with one ingest time, moving
@@ -89,6 +105,7 @@ def write_samples(conn: psycopg.Connection, tenant_id: UUID, signal_id: int,
                          "ingest_time = EXCLUDED.ingest_time WHERE EXCLUDED.time > l.time", [*r, stamp])
         for entry in batch_summaries(new, stamp):
             conn.execute(RECORD_BATCH, {**entry, "rolled_up": False})
+    visible(conn)
 
 
 def mark_stale(conn: psycopg.Connection, tenant_id: UUID, signal_id: int) -> None:
@@ -97,13 +114,16 @@ def mark_stale(conn: psycopg.Connection, tenant_id: UUID, signal_id: int) -> Non
 
 
 def raise_alert(conn: psycopg.Connection, tenant_id: UUID, asset_id: int, severity: str = "critical",
-                title: str = "Bearing temperature high", at: datetime | None = None, actor: str = "operator") -> int:
+                title: str = "Bearing temperature high", at: datetime | None = None, actor: str = "operator",
+                wait_visible: bool = True) -> int:
     at = at or now()
     with conn.transaction():
         alert = conn.execute("INSERT INTO alerts (tenant_id, asset_id, severity, title, raised_at) VALUES (%s, %s, %s, %s, %s) "
                              "RETURNING id", [tenant_id, asset_id, severity, title, at]).fetchone()[0]
         conn.execute("INSERT INTO alert_history (tenant_id, alert_id, asset_id, action, to_status, actor_name, at) "
                      "VALUES (%s, %s, %s, 'raised', 'open', %s, %s)", [tenant_id, alert, asset_id, actor, at])
+    if wait_visible:
+        visible(conn)
     return alert
 
 
@@ -123,6 +143,7 @@ def change_alert(conn: psycopg.Connection, tenant_id: UUID, alert_id: int, actio
         conn.execute("INSERT INTO alert_history (tenant_id, alert_id, asset_id, action, from_status, to_status, actor_name, "
                      "at, note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                      [tenant_id, alert_id, asset, action, prev, to, actor, at, note])
+    visible(conn)
 
 
 def open_work_order(conn: psycopg.Connection, tenant_id: UUID, asset_id: int, title: str = "Inspect bearing",
@@ -166,13 +187,15 @@ def add_event(conn: psycopg.Connection, tenant_id: UUID, *, asset_id: int | None
               site_id: int | None = None, signal_id: int | None = None, payload: dict[str, Any] | None = None,
               actor: str | None = None, repeat_count: int = 1) -> int:
     """One event as a collector would store it (direct, for grouping and page tests)."""
-    return conn.execute(
+    event = conn.execute(
         "INSERT INTO industrial_events (tenant_id, event_time, source_system, source_type, source_id, severity, "
         "event_category, summary, payload, asset_id, site_id, integration_id, signal_id, actor, alarm_key, time_flag, "
         "repeat_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         [tenant_id, event_time, source_system, source_type, source_id or uuid.uuid4().hex, severity, category, summary,
          json.dumps(payload or {}), asset_id, site_id, integration_id, signal_id, actor, alarm_key, time_flag,
          repeat_count]).fetchone()[0]
+    visible(conn)
+    return event
 
 
 def critical(conn: psycopg.Connection, tenant_id: UUID, asset_id: int, t: datetime, summary: str = "Vibration 14 > 11",

@@ -85,7 +85,8 @@ async def test_alert_collector_never_skips_a_row_committed_late(db: Database, ow
         slow_alert = slow.execute("SELECT max(id) FROM alerts").fetchone()[0]
         slow.execute("INSERT INTO alert_history (tenant_id, alert_id, asset_id, action, to_status, actor_name) "
                      "VALUES (%s, %s, %s, 'raised', 'open', 'x')", [p.tenant_id, slow_alert, p.assets[0]])
-        raise_alert(owner_conn, p.tenant_id, p.assets[1], "high", "Fast one")   # larger id, committed first
+        raise_alert(owner_conn, p.tenant_id, p.assets[1], "high", "Fast one",   # larger id, committed first
+                    wait_visible=False)
         await collector.run_once()
         assert [g[3] for g in events(owner_conn, p.tenant_id, "alerts")] == []  # waits for the older transaction
         slow.commit()

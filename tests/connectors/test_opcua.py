@@ -339,7 +339,10 @@ async def test_history_pages_follow_continuation_points(opcua_sim: OpcUaSimulato
             pages.append(page[0])
     assert len(whole) >= 5
     assert len(pages) == (len(whole) + 1) // 2 and all(len(p.samples) <= 2 for p in pages)
-    assert [p.more for p in pages] == [True] * (len(pages) - 1) + [False] and pages[-1].done
+    assert [p.more for p in pages] == [True] * (len(pages) - 1) + [False]
+    # the last page ends the window unless it is full: a full page without a continuation point may
+    # not be the end (the caller reads on from its last timestamp), so an even count is not done yet
+    assert pages[-1].done == (len(whole) % 2 == 1)
     assert [s for p in pages for s in p.samples] == whole
 
 

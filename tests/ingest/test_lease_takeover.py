@@ -19,6 +19,7 @@ from tests.fix_ingest import (INGEST_SECRET, arrange_integration, count_samples,
                                wait_for)
 
 LEASE_TTL = 3.0
+STARTED = 90.0   # a new process's start (imports, migration check, first scan) on a busy 2-core runner
 
 
 def _start_ingest(db_dsn: str, data_dir) -> subprocess.Popen:
@@ -63,7 +64,7 @@ async def test_killed_process_lease_is_taken_over(opcua_sim_factory, db_dsn, own
     a = _start_ingest(db_dsn, tmp_path / "a")
     b = None
     try:
-        first = await wait_for(lambda: _lease_holder(db_dsn, arranged.integration_id), timeout=40, what="a lease")
+        first = await wait_for(lambda: _lease_holder(db_dsn, arranged.integration_id), timeout=STARTED, what="a lease")
         await wait_for(lambda: count_samples(db_dsn, ids) > 50, timeout=30, what="data from the first process")
         b = _start_ingest(db_dsn, tmp_path / "b")
         await asyncio.sleep(LEASE_TTL + 1)
@@ -102,13 +103,13 @@ async def test_a_second_process_takes_its_share_from_a_busy_one(opcua_sim_factor
     a = _start_ingest(db_dsn, tmp_path / "a")
     b = None
     try:
-        held = await wait_for(lambda: len(h := _holders(db_dsn, integrations)) == 2 and h, timeout=40,
+        held = await wait_for(lambda: len(h := _holders(db_dsn, integrations)) == 2 and h, timeout=STARTED,
                               what="the first process to take both integrations")
         assert len(set(held.values())) == 1
         await wait_for(lambda: count_samples(db_dsn, ids) > 200, timeout=30, what="data from the first process")
         b = _start_ingest(db_dsn, tmp_path / "b")
         shared = await wait_for(lambda: len(set((h := _holders(db_dsn, integrations)).values())) == 2 and h,
-                                timeout=40, what="the second process to take its share")
+                                timeout=STARTED, what="the second process to take its share")
         handed = next(i for i, w in shared.items() if w != next(iter(held.values())))
         moved = list((first if handed == first.integration_id else second).signals.values())
         before = count_samples(db_dsn, moved)
@@ -137,7 +138,7 @@ async def test_a_process_that_may_run_fewer_leaves_the_rest_to_the_others(opcua_
                 running_supervisor(ingest_settings(tmp_path / "none"), db_dsn, max_leases=0,
                                    lease_ttl_s=LEASE_TTL) as none,
                 running_supervisor(ingest_settings(tmp_path / "many"), db_dsn, lease_ttl_s=LEASE_TTL) as many):
-        held = await wait_for(lambda: len(h := _holders(db_dsn, integrations)) == 4 and h, timeout=40,
+        held = await wait_for(lambda: len(h := _holders(db_dsn, integrations)) == 4 and h, timeout=STARTED,
                               what="every integration leased")
         await asyncio.sleep(LEASE_TTL * 2)
         settled = _holders(db_dsn, integrations)
