@@ -48,8 +48,8 @@ RETURNING integration_id
 RELEASE_LEASE = "DELETE FROM ingest_leases WHERE worker_id = %(worker)s AND integration_id = %(integration)s"
 RELEASE_ALL = "DELETE FROM ingest_leases WHERE worker_id = %(worker)s"
 
-# This process is alive for another lease period; how many are (itself included); rows of
-# processes gone for an hour are cleared.
+# This process is alive for another lease period, able to run max_leases integrations; what the
+# live processes (itself included) may run; rows of processes gone for an hour are cleared.
 ANNOUNCE_PROCESS = """
 INSERT INTO ingest_processes (worker_id, expires_at, max_leases) VALUES (%(worker)s, now() + %(ttl)s, %(max_leases)s)
 ON CONFLICT (worker_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, max_leases = EXCLUDED.max_leases

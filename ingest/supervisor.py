@@ -273,10 +273,11 @@ class Supervisor:
         capacities = await self.store.announce(self.worker_id, self.lease_ttl, self.max_leases)
         live = len(capacities)
         share = min(self.max_leases, fair_share(capacities or [self.max_leases], len(specs)))
-        if sum(capacities) < len(specs) and not self._over_capacity:
+        short = sum(capacities) < len(specs)
+        if short and not self._over_capacity:   # once per episode, not every scan
             log.error("ingest.over_capacity", extra={"integrations": len(specs), "processes": live,
                                                       "max_leases_total": sum(capacities)})
-        self._over_capacity = sum(capacities) < len(specs)
+        self._over_capacity = short
         # renew what we hold; lose what someone else took or what expired
         held = await self.store.renew(self.worker_id, list(self.running), self.lease_ttl)
         for integration_id in list(self.running):

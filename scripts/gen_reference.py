@@ -115,8 +115,13 @@ def _comment_above(text: str, start: int) -> str:
     return " ".join(reversed(comment))
 
 
+ADD_COLUMN = re.compile(r"^ALTER TABLE (\w+) ADD COLUMN (?:IF NOT EXISTS )?(\w+)", re.M)
+
+
 def tables() -> list[tuple[str, str, str, str, str]]:
-    out = []
+    """Every table with its columns — those later migrations add after them, with the migration's
+    name and comment — its scope and the comment above its CREATE TABLE."""
+    found: dict[str, list[str]] = {}
     for path in sorted((ROOT / "sql" / "migrations").glob("*.sql")):
         text = path.read_text(encoding="utf-8")
         for m in CREATE.finditer(text):
@@ -128,28 +133,17 @@ def tables() -> list[tuple[str, str, str, str, str]]:
             columns = _columns(text[m.end():i - 1])
             rls = bool(re.search(rf"ALTER TABLE {name} FORCE ROW LEVEL SECURITY", text))
             scope = "tenant" if "tenant_id" in columns else "platform"
-            out.append((name, path.stem, f"{scope}{', RLS' if rls else ''}", ", ".join(columns),
-                        _comment_above(text, m.start())))
-    return _added_columns(out)
-
-
-ADD_COLUMN = re.compile(r"^ALTER TABLE (\w+) ADD COLUMN (?:IF NOT EXISTS )?(\w+)", re.M)
-
-
-def _added_columns(found: list[tuple[str, str, str, str, str]]) -> list[tuple[str, str, str, str, str]]:
-    """Columns later migrations add, appended to their table with the migration's name and comment."""
-    by_name = {t[0]: list(t) for t in found}
-    for path in sorted((ROOT / "sql" / "migrations").glob("*.sql")):
-        text = path.read_text(encoding="utf-8")
+            found[name] = [name, path.stem, f"{scope}{', RLS' if rls else ''}", ", ".join(columns),
+                           _comment_above(text, m.start())]
         for m in ADD_COLUMN.finditer(text):
-            table = by_name.get(m.group(1))
+            table = found.get(m.group(1))
             if table is None:
                 continue
             table[3] += f", {m.group(2)} ({path.stem})"
             comment = _comment_above(text, m.start())
             if comment and comment not in table[4]:
                 table[4] += f" {path.stem}: {comment}"
-    return [tuple(t) for t in by_name.values()]
+    return [tuple(t) for t in found.values()]
 
 
 # ------------------------------------------------------------------------------------------ document

@@ -30,10 +30,7 @@ def _start_ingest(db_dsn: str, data_dir) -> subprocess.Popen:
 
 
 def _lease_holder(db_dsn: str, integration_id: int) -> str | None:
-    with psycopg.connect(db_dsn) as conn:
-        row = conn.execute("SELECT worker_id FROM ingest_leases WHERE integration_id = %s AND expires_at > now()",
-                           [integration_id]).fetchone()
-    return row[0] if row else None
+    return _holders(db_dsn, [integration_id]).get(integration_id)
 
 
 def _stop(*procs: subprocess.Popen | None) -> None:
