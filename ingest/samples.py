@@ -61,13 +61,18 @@ def to_float(raw: Any) -> float | None:
     return value
 
 
+def time_window(now: datetime) -> tuple[datetime, datetime]:
+    """The earliest and latest source time accepted at ``now``."""
+    return max(MIN_TIME, now - MAX_PAST), now + MAX_FUTURE
+
+
 def check_time(t: datetime, now: datetime | None = None) -> datetime:
     if not isinstance(t, datetime):
         raise Rejected("bad_timestamp")
     if t.tzinfo is None:
         t = t.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
-    if t < MIN_TIME or t < now - MAX_PAST or t > now + MAX_FUTURE:
+    earliest, latest = time_window(now or datetime.now(timezone.utc))
+    if not earliest <= t <= latest:
         raise Rejected("timestamp_out_of_range")
     return t
 

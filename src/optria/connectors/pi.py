@@ -213,6 +213,8 @@ def parse_pi_time(text: str) -> datetime:
 
 _SECONDS: dict[str, tuple[int, datetime]] = {}   # "YYYY-MM-DDTHH:MM:SS" → (Unix seconds, as a datetime)
 _SECONDS_KEPT = 4096
+_FRACTIONS: dict[str, tuple[int, timedelta]] = {}  # "1234567" → (ticks, as a timedelta of whole microseconds)
+_FRACTIONS_KEPT = 65536
 
 
 def pi_stamp(text: str) -> tuple[int, datetime]:
@@ -232,9 +234,14 @@ def pi_stamp(text: str) -> tuple[int, datetime]:
         if n == 20:
             return whole[0] * 10_000_000, whole[1]
         frac = text[20:-1]
-        if frac.isascii() and frac.isdigit():
+        part = _FRACTIONS.get(frac)    # a point's events repeat its phase within the second
+        if part is None and frac.isascii() and frac.isdigit():
             ticks = int(frac[:7].ljust(7, "0"))
-            return whole[0] * 10_000_000 + ticks, whole[1] + timedelta(microseconds=ticks // 10)
+            if len(_FRACTIONS) >= _FRACTIONS_KEPT:
+                _FRACTIONS.clear()
+            part = _FRACTIONS[frac] = (ticks, timedelta(microseconds=ticks // 10))
+        if part is not None:
+            return whole[0] * 10_000_000 + part[0], whole[1] + part[1]
     ticks = pi_ticks(text)
     return ticks, _EPOCH + timedelta(microseconds=ticks // 10)
 
@@ -657,7 +664,14 @@ def _append_new(web_id: str, values: list[Any], after: int | None, out: list[Sam
             continue
         if after is not None and ticks <= after:
             continue
-        out.append(sample_from_value(web_id, obj, fallback_time=fallback, moment=moment))
+        value = obj.get("Value")
+        if type(value) is float and obj.get("Good") is True and not obj.get("Questionable") \
+                and not obj.get("Substituted") and "Errors" not in obj and "WebException" not in obj:
+            # the common case (a good number) without the general mapping's checks, which it would pass
+            out.append(Sample(signal_id=web_id, time=moment, value=value,
+                              eng_unit=obj.get("UnitsAbbreviation") or None))
+        else:
+            out.append(sample_from_value(web_id, obj, fallback_time=fallback, moment=moment))
         last = (str(stamp), ticks)
     if last is None and values and after is not None:
         return (str(values[-1].get("Timestamp")), after) if isinstance(values[-1], dict) else None

@@ -161,10 +161,14 @@ def _seconds_text(seconds: int) -> str:
 def format_ticks(ticks: int) -> str:
     """PI's timestamp format: seconds, then up to seven fractional digits without trailing zeros."""
     seconds, frac = divmod(ticks, TICKS_PER_SECOND)
-    text = _seconds_text(seconds)   # a busy answer holds many values of each second
-    if frac:
-        text += "." + f"{frac:07d}".rstrip("0")
-    return text + "Z"
+    if frac:   # both parts cached: a busy answer holds many values of each second, each point its own phase
+        return f"{_seconds_text(seconds)}.{_fraction_text(frac)}Z"
+    return _seconds_text(seconds) + "Z"
+
+
+@functools.lru_cache(maxsize=65536)
+def _fraction_text(frac: int) -> str:
+    return f"{frac:07d}".rstrip("0")
 
 
 def parse_time(text: str, now: int) -> int:
@@ -746,7 +750,17 @@ class PiWebApiSimulator:
         if boundary == "outside":
             first, last = first - 1, (last + 1 if (last + 1) * period + phase <= now else last)
         grid = range(last, first - 1, -1) if descending else range(first, last + 1)
-        events = [self._event(point, k * period + phase) for k in grid[:max_count]]
+        if point.digital or point.behaviour == "flaky":
+            events = [self._event(point, k * period + phase) for k in grid[:max_count]]
+        else:   # _event inlined: a benchmark reads 50,000 of these a second from one process
+            tag, unit, value = point.tag, point.eng_unit, self.plant.value
+            questionable, substituted = point.behaviour == "questionable", point.behaviour == "substituted"
+            events = []
+            for k in grid[:max_count]:
+                ticks = k * period + phase
+                events.append({"Timestamp": format_ticks(ticks), "Value": value(tag, ticks / TICKS_PER_SECOND),
+                               "UnitsAbbreviation": unit, "Good": True, "Questionable": questionable,
+                               "Substituted": substituted, "Annotated": False})
         if boundary == "interpolated":
             events = self._with_interpolated_ends(point, events, lo, hi, descending, max_count)
         return events
