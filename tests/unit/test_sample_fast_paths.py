@@ -11,12 +11,14 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from uuid import uuid4
 
+import msgspec
 import pytest
 
 from ingest.samples import QUALITY_CODES, Rejected, make_sample
 from ingest.workers.base import BaseWorker
 from optria.connectors.base import Sample as SourceSample
-from optria.connectors.pi import _append_new, parse_pi_time, sample_from_value
+from optria.connectors.pi import (_RECORDED, PiClient, _append_new, _RecordedBody, parse_pi_time, pi_ticks,
+                                  sample_from_value)
 from optria.demo.plant import _noise
 
 STAMP = "2026-12-07T02:30:01.1234567Z"
@@ -56,6 +58,49 @@ def test_a_pi_value_maps_as_the_general_mapping_does(obj: dict) -> None:
     _append_new("W1", [obj], None, out, FALLBACK)
     expected = sample_from_value("W1", obj, fallback_time=FALLBACK, moment=parse_pi_time(STAMP))
     assert len(out) == 1 and _same(out[0], expected), (out, expected)
+
+    # the same value in a recorded answer, decoded typed (JSON has no NaN: it travels as null)
+    raw = msgspec.json.encode({"Links": {}, "Items": [{"WebId": "W1", "Name": "P", "Items": [obj]}]})
+    typed = _RECORDED.decode(raw)
+    assert isinstance(typed, _RecordedBody)
+    plain = msgspec.json.decode(raw)["Items"][0]["Items"][0]
+    out = []
+    _append_new("W1", typed.plain()["Items"][0]["Items"], None, out, FALLBACK)
+    expected = sample_from_value("W1", plain, fallback_time=FALLBACK, moment=parse_pi_time(STAMP))
+    assert len(out) == 1 and _same(out[0], expected), (out, expected)
+
+
+def test_typed_and_plain_answers_page_alike() -> None:
+    """Boundary values at or before ``after`` are dropped and the last stamp returned, either way."""
+    stamps = ["2026-12-07T02:30:01.1Z", "2026-12-07T02:30:01.2Z", "2026-12-07T02:30:01.3Z"]
+    values = [{"Timestamp": t, "Value": float(i), "Good": True} for i, t in enumerate(stamps)]
+    values.insert(2, {"Timestamp": "2026-12-07T02:30:01.25Z", "Value": 5, "Good": True})
+    after = pi_ticks(stamps[0])
+    raw = msgspec.json.encode({"Items": [{"WebId": "W1", "Items": values}]})
+    results = []
+    for items in (msgspec.json.decode(raw)["Items"][0]["Items"], _RECORDED.decode(raw).plain()["Items"][0]["Items"]):
+        out: list[SourceSample] = []
+        last = _append_new("W1", items, after, out, FALLBACK)
+        results.append(([(s.time, s.value) for s in out], last))
+    assert results[0] == results[1]
+    assert results[0][1] == (stamps[2], pi_ticks(stamps[2])) and len(results[0][0]) == 3
+    only_old = msgspec.json.encode({"Items": [{"WebId": "W1", "Items": values[:1]}]})
+    out = []
+    assert _append_new("W1", _RECORDED.decode(only_old).plain()["Items"][0]["Items"], after, out, FALLBACK) \
+        == (stamps[0], after) and not out
+
+
+@pytest.mark.parametrize("body", [
+    {"Items": [{"WebId": "W1", "Items": [{"Timestamp": STAMP, "Value": 1.0}, 7]}]},
+    {"Items": [{"WebId": "W1", "Items": "none"}]},
+    {"Items": ["W1"]},
+    {"Items": {"W1": []}},
+    [1, 2],
+])
+def test_an_answer_of_another_shape_is_read_as_plain_json(body) -> None:
+    raw = msgspec.json.encode(body)
+    client = PiClient({"base_url": "https://pi.invalid/piwebapi"})
+    assert client._decode(raw, "application/json", 200, "streamsets/recorded", _RECORDED) == body
 
 
 class _Health:

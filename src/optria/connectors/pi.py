@@ -410,8 +410,11 @@ class PiClient:
     # -- HTTP --------------------------------------------------------------------------------
 
     async def request_json(self, method: str, path: str, *, params: Iterable[tuple[str, str]] = (),
-                           json_body: Any = None, ok: tuple[int, ...] = (200,)) -> tuple[int, Any]:
+                           json_body: Any = None, ok: tuple[int, ...] = (200,),
+                           typed: msgspec.json.Decoder | None = None) -> tuple[int, Any]:
         """One request; returns (status, decoded JSON) for an ``ok`` status, raises PiError otherwise.
+        With ``typed``, an answer of the decoder's shape comes back decoded by it (see
+        ``_RecordedBody``); any other JSON comes back as plain objects.
 
         Redirects are not followed: the Authorization header must not travel to another host,
         and a redirect means the configured address is not the API's own.
@@ -435,14 +438,20 @@ class PiClient:
         log.debug("pi.request", extra={"method": method, "path": path, "status": status})
         if status not in ok:
             raise self._status_error(status, ctype, raw, path, location)
-        return status, self._decode(raw, ctype, status, path)
+        return status, self._decode(raw, ctype, status, path, typed)
 
-    def _decode(self, raw: bytes, ctype: str, status: int, path: str) -> Any:
+    def _decode(self, raw: bytes, ctype: str, status: int, path: str,
+                typed: msgspec.json.Decoder | None = None) -> Any:
         if "json" not in ctype.lower() and raw.lstrip()[:1] not in (b"{", b"["):
             raise PiError(f"The address answered with {_kind(ctype, raw)}, not PI Web API JSON "
                           f"(HTTP {status} for /{path}).", code="not_pi_web_api", status=status,
                           details={"content_type": ctype.split(";")[0]})
         try:
+            if typed is not None and raw:
+                try:
+                    return typed.decode(raw)
+                except msgspec.ValidationError:
+                    pass        # valid JSON of another shape: read as plain objects, judged by the caller
             return msgspec.json.decode(raw) if raw else None
         except msgspec.DecodeError:
             raise PiError(f"The answer to /{path} is not valid JSON.", code="not_pi_web_api",
@@ -612,7 +621,10 @@ class PiClient:
         params = [("webId", w) for w in web_ids] + [
             ("startTime", start_text), ("endTime", end_text), ("maxCount", str(max_count)),
             ("boundaryType", "Inside")]
-        _, body = await self.request_json("GET", "streamsets/recorded", params=params, ok=(200, 207))
+        _, body = await self.request_json("GET", "streamsets/recorded", params=params, ok=(200, 207),
+                                          typed=_RECORDED)
+        if isinstance(body, _RecordedBody):
+            body = body.plain()
         fallback = parse_pi_time(end_text)
         page = RecordedPage()
         full: dict[str, tuple[str, int]] = {}
@@ -651,11 +663,69 @@ class PiClient:
         return body
 
 
+class _RecordedValue(msgspec.Struct, gc=False):
+    """A value object of a recorded answer, decoded without a dict per value (a busy read holds
+    tens of thousands). Every field is optional and of any type, so any object decodes; an
+    absent field and a null one mean the same to the mapping (``plain`` keeps neither)."""
+
+    Timestamp: Any = None
+    Value: Any = None
+    UnitsAbbreviation: Any = None
+    Good: Any = None
+    Questionable: Any = None
+    Substituted: Any = None
+    Errors: Any = None
+    WebException: Any = None
+
+    def plain(self) -> dict[str, Any]:
+        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not None}
+
+
+class _RecordedItem(msgspec.Struct):
+    WebId: Any = None
+    Items: list[_RecordedValue] | None = None
+    Errors: Any = None
+    WebException: Any = None
+
+
+class _RecordedBody(msgspec.Struct):
+    """The usual shape of a stream-set recorded answer. Any other (an item or a value that is not
+    an object, ``Items`` that is not a list) fails this decoder and is read as plain JSON."""
+
+    Items: list[_RecordedItem] | None = None
+
+    def plain(self) -> dict[str, Any]:
+        """The answer as the plain objects ``_items_by_web_id`` reads, the values left typed."""
+        if self.Items is None:
+            return {}
+        return {"Items": [{f: v for f in item.__struct_fields__ if (v := getattr(item, f)) is not None}
+                          for item in self.Items]}
+
+
+_RECORDED = msgspec.json.Decoder(_RecordedBody)
+
+
 def _append_new(web_id: str, values: list[Any], after: int | None, out: list[Sample],
                 fallback: datetime) -> tuple[str, int] | None:
     """Append values later than ``after`` (drops the repeated page boundary); return the last stamp."""
     last: tuple[str, int] | None = None
     for obj in values:
+        if type(obj) is _RecordedValue:
+            value = obj.Value
+            if type(value) is float and obj.Good is True and not obj.Questionable and not obj.Substituted \
+                    and obj.Errors is None and obj.WebException is None and type(obj.Timestamp) is str:
+                # the common case (a good number) without the general mapping, whose checks it passes
+                try:
+                    ticks, moment = pi_stamp(obj.Timestamp)
+                except ValueError:
+                    ticks = None
+                if ticks is not None:
+                    if after is None or ticks > after:
+                        out.append(Sample(signal_id=web_id, time=moment, value=value,
+                                          eng_unit=obj.UnitsAbbreviation or None))
+                        last = (obj.Timestamp, ticks)
+                    continue
+            obj = obj.plain()
         stamp = obj.get("Timestamp") if isinstance(obj, dict) else None
         try:
             ticks, moment = pi_stamp(str(stamp))
@@ -664,17 +734,11 @@ def _append_new(web_id: str, values: list[Any], after: int | None, out: list[Sam
             continue
         if after is not None and ticks <= after:
             continue
-        value = obj.get("Value")
-        if type(value) is float and obj.get("Good") is True and not obj.get("Questionable") \
-                and not obj.get("Substituted") and "Errors" not in obj and "WebException" not in obj:
-            # the common case (a good number) without the general mapping's checks, which it would pass
-            out.append(Sample(signal_id=web_id, time=moment, value=value,
-                              eng_unit=obj.get("UnitsAbbreviation") or None))
-        else:
-            out.append(sample_from_value(web_id, obj, fallback_time=fallback, moment=moment))
+        out.append(sample_from_value(web_id, obj, fallback_time=fallback, moment=moment))
         last = (str(stamp), ticks)
     if last is None and values and after is not None:
-        return (str(values[-1].get("Timestamp")), after) if isinstance(values[-1], dict) else None
+        tail = values[-1].plain() if type(values[-1]) is _RecordedValue else values[-1]
+        return (str(tail.get("Timestamp")), after) if isinstance(tail, dict) else None
     return last
 
 
