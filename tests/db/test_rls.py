@@ -348,6 +348,18 @@ def test_every_tenant_table_forces_rls_with_a_policy(owner_conn, storage_tier: s
     assert problems == []
 
 
+def test_every_tenant_policy_reads_the_scope_once_per_statement(owner_conn) -> None:
+    """A tenant table's policy reads the transaction's scope in scalar sub-selects (evaluated once
+    per statement), not optria_tenant_visible(tenant_id), whose settings are read for every row:
+    see migration 0016."""
+    rows = owner_conn.execute("SELECT tablename, qual, with_check FROM pg_policies "
+                              "WHERE schemaname = 'public' AND policyname = 'tenant_isolation'").fetchall()
+    assert len(rows) >= 20
+    slow = [t for t, qual, check in rows if qual != check or "SELECT optria_scope_tenant()" not in qual
+            or "SELECT optria_platform_scope()" not in qual or "optria_tenant_visible" in qual]
+    assert slow == []
+
+
 async def test_bare_select_sees_only_own_tenant(owner_conn, db: Database, storage_tier: str) -> None:
     tables = tenant_tables(owner_conn)
     missing = [t for t in tables if t not in ROW_FACTORIES]
