@@ -15,7 +15,8 @@ signals, live) and for a trivial signed-in page (/account/password) in turns, on
 server of the same database.
 
 Printed, beside their goals:
-  stored rate     rows stored per second over the window        goal ≥ 50,000/s
+  stored rate     rows stored per second over the window        goal ≥ 50,000/s (in rows: 50,000 × the
+                  window's seconds, less one scan per point that its scan grid puts outside the window)
   missing         values the source recorded in the window that are not stored (per point,
                   from the scan grid; the values of 100 points compared one by one)    goal 0
   twin page       p50 of /digital-twin ÷ p50 of the trivial page, same server, same time
@@ -255,11 +256,15 @@ async def run_scale_async(opts: ScaleOptions) -> bool:
         ratio = twin50 / trivial50 if trivial50 else float("inf")
         flat = all(b <= a * 1.1 + 10 * 2**20 for a, b in zip(rss0, rss1))
         per = {k: (cpu1[k] - cpu0[k]) / max(stored, 1) * 1e6 for k in cpu0}
-        checks = {"rate": rate >= GOAL_RATE, "missing": missing == 0 and wrong == 0, "twin": ratio <= GOAL_TWIN_RATIO,
+        # the goal in rows over the window: a point's scans fall on its own grid, so each point may have one
+        # scan less inside the window than seconds × Hz (at 50,000/s exactly, stored/s is 49,999.8 as often as not)
+        goal_rows = GOAL_RATE * seconds - opts.points
+        checks = {"rate": stored >= goal_rows, "missing": missing == 0 and wrong == 0, "twin": ratio <= GOAL_TWIN_RATIO,
                   "memory": flat}
         print(f"[scale {opts.tier}, {opts.points:,} PI points × {opts.hz:g} Hz, {opts.integrations} integrations, "
               f"{opts.processes} ingest process(es) + 1 for the jobs, {seconds:.0f} s]", flush=True)
-        print(f"    stored {stored:,} rows = {rate:,.0f}/s (goal ≥ {GOAL_RATE:,}); the source recorded {expected:,}; "
+        print(f"    stored {stored:,} rows = {rate:,.1f}/s (goal ≥ {GOAL_RATE:,}/s: {goal_rows:,.0f} rows in "
+              f"{seconds:.2f} s, one scan per point allowed at the window's ends); the source recorded {expected:,}; "
               f"missing {missing:,} (goal 0); {len(sample)} points compared value by value, {wrong} differ", flush=True)
         print(f"    /digital-twin p50 {twin50:.1f} ms (p95 {_pct(pages['twin'], 0.95):.1f}) vs trivial signed-in page "
               f"p50 {trivial50:.1f} ms (p95 {_pct(pages['trivial'], 0.95):.1f}): {ratio:.2f}× (goal ≤ {GOAL_TWIN_RATIO:g}×), "

@@ -358,6 +358,11 @@ def test_every_tenant_policy_reads_the_scope_once_per_statement(owner_conn) -> N
     slow = [t for t, qual, check in rows if qual != check or "SELECT optria_scope_tenant()" not in qual
             or "SELECT optria_platform_scope()" not in qual or "optria_tenant_visible" in qual]
     assert slow == []
+    # the views that carry the test themselves (migration 0017; on timescale, over the aggregates)
+    views = dict(owner_conn.execute("SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c WHERE c.relkind = 'v' "
+                                    "AND c.relnamespace = 'public'::regnamespace").fetchall())
+    assert "SELECT optria_scope_tenant()" in views["signal_samples_tenant"]
+    assert [name for name, body in views.items() if "optria_tenant_visible" in body] == []
 
 
 async def test_bare_select_sees_only_own_tenant(owner_conn, db: Database, storage_tier: str) -> None:
