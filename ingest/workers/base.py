@@ -66,7 +66,7 @@ class BaseWorker:
                 out.append(Sample(tenant_id, signal_id, t, value, quality))
                 continue
             try:
-                out.append(make_sample(self.spec.tenant_id, signal_id, s.time, s.value, quality, now))
+                out.append(make_sample(tenant_id, signal_id, t, value, quality, now))
             except Rejected as exc:
                 self.health.reject(exc.reason, signal_id=signal_id)
         if len(out) < len(samples):

@@ -678,7 +678,7 @@ class _RecordedValue(msgspec.Struct, gc=False):
     WebException: Any = None
 
     def plain(self) -> dict[str, Any]:
-        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not None}
+        return _present_fields(self)
 
 
 class _RecordedItem(msgspec.Struct):
@@ -698,8 +698,12 @@ class _RecordedBody(msgspec.Struct):
         """The answer as the plain objects ``_items_by_web_id`` reads, the values left typed."""
         if self.Items is None:
             return {}
-        return {"Items": [{f: v for f in item.__struct_fields__ if (v := getattr(item, f)) is not None}
-                          for item in self.Items]}
+        return {"Items": [_present_fields(item) for item in self.Items]}
+
+
+def _present_fields(obj: msgspec.Struct) -> dict[str, Any]:
+    """A decoded struct as the plain object it came from, less its absent (or null) fields."""
+    return {f: v for f in obj.__struct_fields__ if (v := getattr(obj, f)) is not None}
 
 
 _RECORDED = msgspec.json.Decoder(_RecordedBody)
@@ -710,34 +714,28 @@ def _append_new(web_id: str, values: list[Any], after: int | None, out: list[Sam
     """Append values later than ``after`` (drops the repeated page boundary); return the last stamp."""
     last: tuple[str, int] | None = None
     for obj in values:
-        if type(obj) is _RecordedValue:
-            value = obj.Value
-            if type(value) is float and obj.Good is True and not obj.Questionable and not obj.Substituted \
-                    and obj.Errors is None and obj.WebException is None and type(obj.Timestamp) is str:
-                # the common case (a good number) without the general mapping, whose checks it passes
-                try:
-                    ticks, moment = pi_stamp(obj.Timestamp)
-                except ValueError:
-                    ticks = None
-                if ticks is not None:
-                    if after is None or ticks > after:
-                        out.append(Sample(signal_id=web_id, time=moment, value=value,
-                                          eng_unit=obj.UnitsAbbreviation or None))
-                        last = (obj.Timestamp, ticks)
-                    continue
-            obj = obj.plain()
-        stamp = obj.get("Timestamp") if isinstance(obj, dict) else None
+        typed = type(obj) is _RecordedValue
+        stamp = obj.Timestamp if typed else (obj.get("Timestamp") if isinstance(obj, dict) else None)
         try:
             ticks, moment = pi_stamp(str(stamp))
         except ValueError:
-            out.append(sample_from_value(web_id, obj, fallback_time=fallback))
+            out.append(sample_from_value(web_id, obj.plain() if typed else obj, fallback_time=fallback))
             continue
         if after is not None and ticks <= after:
             continue
-        out.append(sample_from_value(web_id, obj, fallback_time=fallback, moment=moment))
+        value = obj.Value if typed else None
+        if type(value) is float and obj.Good is True and not obj.Questionable and not obj.Substituted \
+                and obj.Errors is None and obj.WebException is None:
+            # the common case (a good number) without the general mapping, whose checks it passes
+            out.append(Sample(signal_id=web_id, time=moment, value=value, eng_unit=obj.UnitsAbbreviation or None))
+        else:
+            out.append(sample_from_value(web_id, obj.plain() if typed else obj, fallback_time=fallback,
+                                         moment=moment))
         last = (str(stamp), ticks)
     if last is None and values and after is not None:
-        tail = values[-1].plain() if type(values[-1]) is _RecordedValue else values[-1]
+        tail = values[-1]
+        if type(tail) is _RecordedValue:
+            return str(tail.Timestamp), after
         return (str(tail.get("Timestamp")), after) if isinstance(tail, dict) else None
     return last
 

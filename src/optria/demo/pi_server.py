@@ -752,15 +752,12 @@ class PiWebApiSimulator:
         grid = range(last, first - 1, -1) if descending else range(first, last + 1)
         if point.digital or point.behaviour == "flaky":
             events = [self._event(point, k * period + phase) for k in grid[:max_count]]
-        else:   # _event inlined: a benchmark reads 50,000 of these a second from one process
+        else:   # _event's number branch, its checks made once per point: a benchmark reads 50,000 a second
             tag, unit, value = point.tag, point.eng_unit, self.plant.value
             questionable, substituted = point.behaviour == "questionable", point.behaviour == "substituted"
-            events = []
-            for k in grid[:max_count]:
-                ticks = k * period + phase
-                events.append({"Timestamp": format_ticks(ticks), "Value": value(tag, ticks / TICKS_PER_SECOND),
-                               "UnitsAbbreviation": unit, "Good": True, "Questionable": questionable,
-                               "Substituted": substituted, "Annotated": False})
+            events = [_value_obj(ticks, value(tag, ticks / TICKS_PER_SECOND), unit, questionable=questionable,
+                                 substituted=substituted)
+                      for ticks in (k * period + phase for k in grid[:max_count])]
         if boundary == "interpolated":
             events = self._with_interpolated_ends(point, events, lo, hi, descending, max_count)
         return events
