@@ -211,11 +211,19 @@ def _ingest_gap(conn, tenant, ctx):
                  [tenant, ctx["integration_id"]])
 
 
+# (after the mapping: a mapping written for the asset deletes its summary, migration 0018)
+def _signal_summary(conn, tenant, ctx):
+    conn.execute("INSERT INTO asset_signal_summary (tenant_id, asset_id, computed_at, valid_until, n_signals, "
+                 "n_with_data, n_fresh) VALUES (%s, %s, now(), now() + interval '1 minute', 1, 1, 1)",
+                 [tenant, ctx["asset_id"]])
+
+
 ROW_FACTORIES.update({
     "integrations": _integration,
     "integration_action_log": _integration_log,
     "signals": _signal,
     "external_signal_mappings": _mapping,
+    "asset_signal_summary": _signal_summary,
     "signal_samples": _sample,
     "signal_1m_rollup": _rollup("signal_1m_rollup"),
     "signal_1h_rollup": _rollup("signal_1h_rollup"),

@@ -16,7 +16,8 @@ the data's time (not the clock's), snapshots use ``ON CONFLICT (tenant, asset, t
 ``asset_health_latest`` never moves back in time. A snapshot row is appended when the
 status, source, score (±5) or probability (±0.05) changed, or every ``SNAPSHOT_EVERY_S`` of
 data time; the latest row moves with every rescore. When what a reader sees changed, the
-job sends ``NOTIFY optria_live`` for the tenant, so open twin pages recolour.
+job sends ``NOTIFY optria_live`` for the tenant, so open twin pages recolour. Every rescore
+also writes the asset's signal summary for the card grid (optria.twin.summary).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from uuid import UUID
 from optria.db import Database
 from optria.timeseries.limits import Limits
 from optria.twin import store
+from optria.twin.summary import summarize
 from optria.twin.scoring import (
     DRIFT_ROLES,
     AiScore,
@@ -153,9 +155,11 @@ class ScoringJob:
             trends = await self._trends_of(conn, [(r["tenant_id"], r["signal_id"]) for r in signal_rows
                                                   if r["crit_high"] is not None or r["crit_low"] is not None])
             signals: dict[Pair, list[SignalInput]] = defaultdict(list)
+            rows_of: dict[Pair, list[dict[str, Any]]] = defaultdict(list)
             for r in signal_rows:
                 signals[(r["tenant_id"], r["asset_id"])].append(
                     signal_input(r, baselines.get(r["signal_id"]), trends.get((r["tenant_id"], r["signal_id"]))))
+                rows_of[(r["tenant_id"], r["asset_id"])].append(r)
 
             results, latest, snapshots = [], [], []
             changed: dict[UUID, int] = defaultdict(int)
@@ -178,6 +182,7 @@ class ScoringJob:
                 if visible_change(prev, result):
                     changed[pair[0]] += 1
             await store.write_health(conn, latest, snapshots)
+            await store.write_summaries(conn, [summarize(p[0], p[1], rows_of.get(p, []), now) for p in pairs])
             if self.notify:
                 for tenant_id, n in changed.items():
                     await store.notify_live(conn, json.dumps({"t": str(tenant_id), "n": 0, "health": n,

@@ -39,7 +39,11 @@ _FRESH = staleness.current_sql(time="l.time", value="l.value", quality="l.qualit
                                health="ih")
 
 
-def with_cards(targets: str) -> str:
+# The figures of a card that asset_signal_summary keeps (what ``sig`` computes besides the signals).
+SUMMARY_FIGURES = ("n_signals", "n_with_data", "n_fresh", "newest", "fresh_until", "all_stale_at")
+
+
+def with_cards(targets: str, *, summarized: bool = False) -> str:
     """CTEs ``targets`` (the given SELECT of asset rows ``a.*`` — the cards to build) and ``sig``
     (per asset: signal counts, newest sample, when the first / last fresh signal goes stale,
     and the signals as JSON — the first %(top)s by role for every card, all of them for assets
@@ -48,26 +52,56 @@ def with_cards(targets: str) -> str:
     Freshness is optria.timeseries.staleness: a value from a live source (its ingest worker
     connected, heartbeat fresh) is current however old; a lost source's is stale at once; other
     values age out after ``STALE_AFTER_INTERVALS`` expected intervals, the moment the page's
-    script is given (``fresh_until`` / ``all_stale_at``; none while a live source vouches)."""
-    return f"""
-targets AS MATERIALIZED ({targets}),
-sig_rows AS (
-    SELECT x.*
-    FROM (
-        SELECT m.asset_id, m.signal_id, m.metric_role, s.name, coalesce(m.unit, s.eng_unit) AS unit,
-               l.value * m.scale + m."offset" AS shown, l.time, l.quality, m.expected_interval_s,
-               m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.scale, m."offset", {_AGE_LIMIT} AS stale_at,
-               {staleness.live_sql("ih")} AS vouched, {_FRESH} AS fresh,
-               row_number() OVER (PARTITION BY m.asset_id ORDER BY array_position({_ROLES}, m.metric_role), m.id) AS rn
-        FROM targets t
-        JOIN external_signal_mappings m ON m.tenant_id = %(tenant_id)s AND m.asset_id = t.id AND m.enabled
-        JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
-        LEFT JOIN {LATEST} l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
-        LEFT JOIN ingest_health ih ON ih.tenant_id = s.tenant_id AND ih.integration_id = s.integration_id
-    ) x
-),
+    script is given (``fresh_until`` / ``all_stale_at``; none while a live source vouches).
+
+    ``summarized`` (the grid): only the targets whose scoring-job summary still counts
+    (``summary``, see migration 0018) get a ``sig`` row, with the summary's figures and the
+    signals the card shows (the summary lists them in order): no other signal is read. The
+    caller builds the other cards with the exact form (``store.grid`` does)."""
+    ranked = f"""
+    SELECT m.*, row_number() OVER (PARTITION BY m.asset_id ORDER BY array_position({_ROLES}, m.metric_role), m.id) AS rn
+    FROM targets t
+    JOIN external_signal_mappings m ON m.tenant_id = %(tenant_id)s AND m.asset_id = t.id AND m.enabled"""
+    summary = overlay = ""
+    if summarized:
+        # a summary that lists fewer mappings than the card shows (and the asset has more) does not count
+        summary = f"""
+summary AS MATERIALIZED (
+    SELECT x.* FROM asset_signal_summary x
+    WHERE x.tenant_id = %(tenant_id)s AND x.asset_id IN (SELECT t.id FROM targets t) AND x.valid_until > now()
+      AND NOT x.asset_id = ANY(%(detail)s::int8[])
+      AND (cardinality(x.shown) >= %(top)s OR cardinality(x.shown) = x.n_signals)
+      AND NOT EXISTS (SELECT 1 FROM ingest_health ih
+                      WHERE ih.tenant_id = x.tenant_id AND ih.integration_id = ANY(x.sources)
+                        AND {staleness.live_sql("ih")} <> (ih.integration_id = ANY(x.live_sources)))
+),"""
+        ranked = """
+    SELECT m.*, o.rn
+    FROM summary x
+    CROSS JOIN LATERAL unnest(x.shown[1:%(top)s]) WITH ORDINALITY AS o(mapping_id, rn)
+    JOIN external_signal_mappings m ON m.tenant_id = %(tenant_id)s AND m.id = o.mapping_id"""
+        overlay = f""",
 sig AS MATERIALIZED (
-    SELECT x.asset_id, count(*)::int AS n_signals, count(x.time)::int AS n_with_data,
+    SELECT x.asset_id, g.signals, {", ".join(f"x.{c}" for c in SUMMARY_FIGURES)}
+    FROM summary x LEFT JOIN sig_own g ON g.asset_id = x.asset_id
+)"""
+    return f"""
+targets AS MATERIALIZED ({targets}),{summary}
+ranked AS ({ranked}
+),
+sig_rows AS (
+    SELECT m.asset_id, m.signal_id, m.metric_role, s.name, coalesce(m.unit, s.eng_unit) AS unit,
+           l.value * m.scale + m."offset" AS shown, l.time, l.quality, m.expected_interval_s,
+           m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.scale, m."offset", {_AGE_LIMIT} AS stale_at,
+           {staleness.live_sql("ih")} AS vouched, {_FRESH} AS fresh, m.rn
+    FROM ranked m
+    JOIN signals s ON s.tenant_id = m.tenant_id AND s.id = m.signal_id
+    LEFT JOIN {LATEST} l ON l.tenant_id = m.tenant_id AND l.signal_id = m.signal_id
+    LEFT JOIN ingest_health ih ON ih.tenant_id = s.tenant_id AND ih.integration_id = s.integration_id
+),
+{"sig_own AS (" if summarized else "sig AS MATERIALIZED ("}
+    SELECT x.asset_id, count(*)::int AS n_signals,
+           count(x.time)::int AS n_with_data,
            (count(*) FILTER (WHERE x.fresh))::int AS n_fresh, max(x.time) AS newest,
            min(x.stale_at) FILTER (WHERE x.fresh AND NOT x.vouched) AS fresh_until,
            CASE WHEN bool_or(x.fresh AND x.vouched) THEN NULL
@@ -80,7 +114,7 @@ sig AS MATERIALIZED (
              FILTER (WHERE x.rn <= %(top)s OR x.asset_id = ANY(%(detail)s::int8[])) AS signals
     FROM sig_rows x
     GROUP BY x.asset_id
-)"""
+){overlay}"""
 
 
 CARD_COLUMNS = f"""
@@ -117,7 +151,8 @@ _PAGE = "LIMIT %(limit)s OFFSET %(offset)s"
 @lru_cache(maxsize=32)
 def grid_sql(filters: frozenset[str], by_status: bool, count: bool = True) -> str:
     """One page of cards; ``total`` counts every asset the filters select (NULL when ``count`` is
-    off: the caller knows it already).
+    off: the caller knows it already). Cards without a summary that counts come back
+    ``summarized`` false, without their signal figures.
 
     The text holds only the filters in use (no "param IS NULL OR" switches), so each variant
     is prepared once per connection with a plan that fits it."""
@@ -125,8 +160,8 @@ def grid_sql(filters: frozenset[str], by_status: bool, count: bool = True) -> st
     if not by_status:
         total = f"(SELECT count(*) FROM assets a WHERE {where})" if count else "NULL::bigint"
         return f"""
-WITH {with_cards(f"SELECT a.* FROM assets a WHERE {where} ORDER BY {GRID_ORDER} {_PAGE}")}
-SELECT {CARD_COLUMNS}, {total} AS total
+WITH {with_cards(f"SELECT a.* FROM assets a WHERE {where} ORDER BY {GRID_ORDER} {_PAGE}", summarized=True)}
+SELECT {CARD_COLUMNS}, sig.asset_id IS NOT NULL AS summarized, {total} AS total
 FROM {CARDS_FROM}
 ORDER BY {GRID_ORDER}
 """
@@ -137,8 +172,8 @@ WITH chosen AS (
     LEFT JOIN asset_health_latest h ON h.tenant_id = a.tenant_id AND h.asset_id = a.id
     WHERE {where} AND {EFFECTIVE_STATUS} = %(status)s
 ),
-{with_cards(f"SELECT a.* FROM chosen a ORDER BY {GRID_ORDER} {_PAGE}")}
-SELECT {CARD_COLUMNS}, a.total
+{with_cards(f"SELECT a.* FROM chosen a ORDER BY {GRID_ORDER} {_PAGE}", summarized=True)}
+SELECT {CARD_COLUMNS}, sig.asset_id IS NOT NULL AS summarized, a.total
 FROM {CARDS_FROM}
 ORDER BY {GRID_ORDER}
 """
@@ -286,8 +321,8 @@ _TARGETS = "SELECT * FROM unnest(%(tenants)s::uuid[], %(assets)s::int8[]) AS t(t
 
 SCORING_SIGNALS = f"""
 WITH target AS ({_TARGETS})
-SELECT m.tenant_id, m.asset_id, m.signal_id, s.name, m.metric_role, coalesce(m.unit, s.eng_unit) AS unit,
-       m.scale, m."offset", m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.expected_interval_s, m.updated_at,
+SELECT m.tenant_id, m.asset_id, m.id AS mapping_id, m.signal_id, s.name, s.integration_id, m.metric_role,
+       coalesce(m.unit, s.eng_unit) AS unit, m.scale, m."offset", m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.expected_interval_s, m.updated_at,
        l.time, l.value, l.quality, l.ingest_time, ih.heartbeat_at AS source_seen,
        CASE WHEN ih.integration_id IS NULL THEN NULL ELSE coalesce(ih.connected, false) END AS source_connected
 FROM target t
@@ -318,20 +353,39 @@ CROSS JOIN LATERAL (
 ) ai
 """
 
+# The job's judgement of each asset's signals for the grid (see optria.twin.summary); a slower
+# writer's older judgement never replaces a newer one.
+UPSERT_SUMMARY = f"""
+INSERT INTO asset_signal_summary (tenant_id, asset_id, computed_at, valid_until, {", ".join(SUMMARY_FIGURES)},
+                                  sources, live_sources, shown)
+VALUES (%(tenant_id)s, %(asset_id)s, %(computed_at)s, %(valid_until)s,
+        {", ".join(f"%({c})s" for c in SUMMARY_FIGURES)}, %(sources)s, %(live_sources)s, %(shown)s)
+ON CONFLICT (tenant_id, asset_id) DO UPDATE SET
+    computed_at = EXCLUDED.computed_at, valid_until = EXCLUDED.valid_until,
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in SUMMARY_FIGURES)},
+    sources = EXCLUDED.sources, live_sources = EXCLUDED.live_sources, shown = EXCLUDED.shown
+WHERE asset_signal_summary.computed_at <= EXCLUDED.computed_at
+"""
+
 NOTIFY_LIVE = "SELECT pg_notify('optria_live', %(payload)s)"
 
 
 async def grid(conn: Conn, tenant_id: UUID, *, site_id: int | None, unit_id: int | None, status: str | None,
                q: str | None, page: int, page_size: int, top: int,
                known_total: int | None = None) -> tuple[list[dict[str, Any]], int]:
-    """One page of cards and how many the filters select (``known_total`` when the caller has it)."""
+    """One page of cards and how many the filters select (``known_total`` when the caller has it).
+
+    A card's signal figures come from its asset's summary while that counts, else from its signals."""
     params = {"tenant_id": tenant_id, "site_id": site_id, "unit_id": unit_id, "status": status, "q": q,
               "limit": page_size, "offset": (page - 1) * page_size, "top": top, "detail": []}
     used = frozenset(k for k in GRID_FILTERS if params[k] is not None)
     rows = await fetch_all(conn, grid_sql(used, status is not None, known_total is None), params)
-    if known_total is not None:
-        return rows, known_total
-    return rows, int(rows[0]["total"]) if rows else 0
+    total = known_total if known_total is not None else int(rows[0]["total"]) if rows else 0
+    missing = [r["id"] for r in rows if not r["summarized"]]
+    if missing:   # the job has not judged these (or what it judged no longer holds): from their signals
+        exact = {r["id"]: r for r in await cards_by_id(conn, tenant_id, missing, top=top)}
+        rows = [exact.get(r["id"], r) for r in rows]
+    return rows, total
 
 
 async def cards_by_id(conn: Conn, tenant_id: UUID, ids: list[int], *, top: int,
@@ -429,6 +483,12 @@ async def write_health(conn: Conn, latest: list[dict[str, Any]], snapshots: list
             await cur.executemany(INSERT_HEALTH_SNAPSHOT, [params(r) for r in snapshots])
         if latest:
             await cur.executemany(UPSERT_HEALTH_LATEST, [params(r) for r in latest])
+
+
+async def write_summaries(conn: Conn, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        async with conn.cursor() as cur:
+            await cur.executemany(UPSERT_SUMMARY, rows)
 
 
 async def notify_live(conn: Conn, payload: str) -> None:
