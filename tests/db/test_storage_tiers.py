@@ -72,6 +72,10 @@ def test_the_tier_is_detected_and_built_as_designed(owner_conn, storage_tier: st
     refresh = {r[1]: r[2] for r in jobs if r[0] == "policy_refresh_continuous_aggregate"}
     assert set(refresh) == CAGGS                          # the first pair of aggregates is no longer refreshed
     assert all(cfg["start_offset"] is None for cfg in refresh.values())   # late rows of any age
+    assert refresh["signal_1m_cagg"]["end_offset"] == "00:00:10"       # a short real-time stretch for readers
+    schedule = dict(owner_conn.execute("SELECT hypertable_name, schedule_interval FROM timescaledb_information.jobs "
+                                       "WHERE proc_name = 'policy_refresh_continuous_aggregate'").fetchall())
+    assert schedule["signal_1m_cagg"] == timedelta(seconds=15)
     assert [r[1] for r in jobs if r[0] == "policy_compression"] == ["signal_samples"]
     assert [r for r in jobs if r[0] == "policy_retention"] == []         # retention follows the settings
     views = dict(owner_conn.execute("SELECT viewname, definition FROM pg_views WHERE viewname IN ('signal_1m', 'signal_1h')"))
