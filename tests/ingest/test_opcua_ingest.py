@@ -267,4 +267,6 @@ async def test_values_a_full_server_queue_dropped_are_read_back(opcua_sim_factor
         await asyncio.sleep(4)   # the next publishes flag the window's last drops; their read-back commits
         assert run.worker.overflows - flagged >= N_SIGNALS * 2   # the server did drop values
     compared = _assert_same(sim, db_dsn, arranged, start, end)
-    assert compared >= N_SIGNALS * 10 * 2.5   # every change of the window, not the 2 of 10 the queue kept
+    # every change of the window, not the 2 of 10 a second the queue kept (120 in 3 s); a simulator
+    # starved of CPU changes less often than 10 Hz (480 seen in one loaded run), so not 30 a signal
+    assert compared >= N_SIGNALS * 2 * 3 * 2.5

@@ -206,37 +206,34 @@ def sparkline(values: Sequence[float] | Sequence[tuple[float, float]], *, title:
     reports only changes draws steps rather than a lone dot."""
     pts = [(float(i), float(v)) if not isinstance(v, tuple) else (float(v[0]), float(v[1]))
            for i, v in enumerate(values)]
-    pts = [(x, y) for x, y in pts if y is not None and math.isfinite(y)]
+    pts = [(x, y) for x, y in pts if math.isfinite(y)]
     if step:
         pts = stepped(pts, hold_to)
-    xs = [x for x, _ in pts]
-    x0, x1 = x_range if x_range else ((min(xs), max(xs)) if xs else (0.0, 1.0))
+    x0, x1 = x_range if x_range else ((min(x for x, _ in pts), max(x for x, _ in pts)) if pts else (0.0, 1.0))
     if x1 <= x0:
         x1 = x0 + 1.0
     tid = f' data-testid="{escape(testid)}"' if testid else ""
     kind = " step" if step else ""
+    label = escape(title)
     parts = [f'<svg class="sparkline{kind}" dir="ltr" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" '
-             f'aria-label="{escape(title)}" data-points="{len(pts)}"{tid} xmlns="http://www.w3.org/2000/svg">'
-             f'<title>{escape(title)}</title>']
+             f'aria-label="{label}" data-points="{len(pts)}"{tid} xmlns="http://www.w3.org/2000/svg">'
+             f'<title>{label}</title>']
+    # A card draws a few hundred of these: one formatted string per point, the same figures as
+    # rounding each coordinate to a tenth (format and round both round the exact binary value).
+    dx, w2, h4 = x1 - x0, width - 2, height - 4
     if len(pts) >= 2:
         ys = [y for _, y in pts]
         lo, hi = min(ys + [ln.value for ln in lines]), max(ys + [ln.value for ln in lines])
         span = (hi - lo) or 1.0
-
-        def px(x: float) -> float:
-            return round(1 + (x - x0) / (x1 - x0) * (width - 2), 1)
-
-        def py(y: float) -> float:
-            return round(height - 2 - (y - lo) / span * (height - 4), 1)
-
+        base = height - 2
         for ln in lines:
-            parts.append(f'<line class="limit limit-{escape(ln.kind)}" x1="0" x2="{width}" y1="{py(ln.value)}" '
-                         f'y2="{py(ln.value)}"/>')
-        parts.append(f'<polyline class="line" points="{" ".join(f"{px(x)},{py(y)}" for x, y in pts)}"/>')
+            y = f"{base - (ln.value - lo) / span * h4:.1f}"
+            parts.append(f'<line class="limit limit-{escape(ln.kind)}" x1="0" x2="{width}" y1="{y}" y2="{y}"/>')
+        coords = " ".join([f"{1 + (x - x0) / dx * w2:.1f},{base - (y - lo) / span * h4:.1f}" for x, y in pts])
+        parts.append(f'<polyline class="line" points="{coords}"/>')
     elif len(pts) == 1:
         x, y = pts[0]
-        parts.append(f'<circle class="dot" cx="{round(1 + (x - x0) / (x1 - x0) * (width - 2), 1)}" cy="{height / 2}" '
-                     f'r="2"/>')
+        parts.append(f'<circle class="dot" cx="{1 + (x - x0) / dx * w2:.1f}" cy="{height / 2}" r="2"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
