@@ -9,7 +9,6 @@ not the database is reachable. A second signal spools what is still queued and e
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -18,26 +17,13 @@ from ingest import metrics
 from ingest.jobs import default_jobs, run_job_forever
 from ingest.supervision import supervise
 from ingest.supervisor import Supervisor
+from optria import gc_settle
 from optria.config import Settings
 
 log = logging.getLogger("optria.ingest")
 
 JOBS_STOP_TIMEOUT_S = 3.0
-GC_SETTLE_S = (3.0, 60.0)   # after start-up, and once workers are subscribed and first reads done
-
-
-async def _settle_gc(delays: tuple[float, ...] = GC_SETTLE_S) -> None:
-    """Move what the process holds for good (modules, protocol types, the workers' maps) out of the
-    cyclic collector's sight, after a collection: a full collection otherwise walks it all and stopped
-    the event loop for 50-75 ms every few seconds at 10,000 values/s, which showed as the source →
-    commit lag's p99. Objects made later are collected as usual; refcounting frees the frozen ones."""
-    waited = 0.0
-    for delay in delays:
-        await asyncio.sleep(delay - waited)
-        waited = delay
-        gc.collect()
-        gc.freeze()
-        log.info("ingest.gc_settled", extra={"frozen": gc.get_freeze_count()})
+GC_SETTLE_S = (3.0, 60.0)   # after start-up, and once workers are subscribed and first reads done (optria.gc_settle)
 
 
 def _refresh_metrics(sup: Supervisor) -> None:
@@ -103,7 +89,7 @@ async def run_ingest(settings: Settings, dsn: str, *, metrics_host: str = "127.0
                 supervise(f"job:{job.name}", lambda job=job: run_job_forever(job), restart_on_return=True),
                 name=f"job-{job.name}"))
     sup.dependents = job_tasks
-    settle = asyncio.create_task(_settle_gc(), name="gc-settle")
+    settle = asyncio.create_task(gc_settle.settle(GC_SETTLE_S, log, "ingest.gc_settled"), name="gc-settle")
     try:
         await sup.run()
     finally:

@@ -7,7 +7,7 @@ inside functions, ``import a.b``, ``from a import b``, relative ``from . import 
 Layers, lowest first (``LAYERS`` below); a module may import its own layer and the layers below:
 
 =======  =====================================================================================
-base     optria (the package), config, logs, db, migrations, secretbox, embedded_pg
+base     optria (the package), config, logs, db, migrations, secretbox, embedded_pg, gc_settle
 kit      optria.web (templating, charts, flash, errors, formatting, i18n, request helpers),
          optria.timeseries, optria.connectors
 areas    identity, tenants, assets, integrations, twin, blackbox, optimization, platform, demo
@@ -45,7 +45,7 @@ SOURCES = (("src", "optria"), (".", "ingest"))   # (directory holding the packag
 
 LAYERS: dict[str, tuple[str, ...]] = {
     "base": ("optria", "optria.config", "optria.logs", "optria.db", "optria.migrations", "optria.secretbox",
-             "optria.embedded_pg"),
+             "optria.embedded_pg", "optria.gc_settle"),
     "kit": ("optria.web", "optria.timeseries", "optria.connectors"),
     "areas": ("optria.identity", "optria.tenants", "optria.assets", "optria.integrations", "optria.twin",
               "optria.blackbox", "optria.optimization", "optria.platform", "optria.demo"),

@@ -7,6 +7,7 @@ the database pool and the stores the requests share, and closes them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import psycopg
@@ -18,6 +19,7 @@ from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.static_files import create_static_files_router
 
 from optria import db as dbmod
+from optria import gc_settle
 from optria.config import Settings, load_settings, validate_required_secrets
 from optria.identity.store import IdentityStore
 from optria.logs import register_secrets, settings_secrets, setup_logging
@@ -32,6 +34,8 @@ from optria.web.openapi_errors import api_openapi_config
 from optria.web.security import security_headers_hook
 
 log = logging.getLogger("optria.web")
+# after start-up, and once the first pages have compiled their templates (optria.gc_settle)
+GC_SETTLE_S = (3.0, 30.0)
 
 
 def create_app(settings: Settings | None = None, database: dbmod.Database | None = None, *,
@@ -51,8 +55,12 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
             await app.state.db.open()
         app.state.identity = IdentityStore(app.state.db)
         app.state.secretbox = SecretBox(secret)
+        app.state.gc_settle = asyncio.create_task(gc_settle.settle(GC_SETTLE_S, log, "web.gc_settled"),
+                                                  name="gc-settle")
 
     async def on_shutdown(app: Litestar) -> None:
+        if app.state.get("gc_settle") is not None:
+            app.state.gc_settle.cancel()
         if owned_db and app.state.get("db") is not None:
             await app.state.db.close()
 

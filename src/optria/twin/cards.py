@@ -7,7 +7,7 @@ the same whether it came with the page or a second later over the stream.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from optria.timeseries.limits import Limits
@@ -43,6 +43,11 @@ RISK_HIGH, RISK_MID = 0.5, 0.2
 # Roles whose value is a state that holds until it changes (drawn as steps whatever their density).
 STEP_ROLES = ("running",)
 SPARK_MINUTES = 60          # a card's sparkline covers the last hour of 1-minute buckets
+# ... the minutes that closed at least this long ago, then runs on to the live value: on the timescale
+# tier the 1-minute aggregate has materialized them by then (10 s after a minute closes, every 15 s),
+# so a page never aggregates raw samples on the fly (102 -> 11 ms for 144 signals at 10 Hz); the
+# same rule on every tier.
+SPARK_SETTLED_S = 40
 SPARSE_GAP_S = 180          # buckets further apart than this (and 3 intervals): the source reports only changes
 
 
@@ -158,9 +163,14 @@ def stream_card(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def settled_until(now: datetime) -> datetime:
+    """Where a card's sparkline buckets end: the start of the minute that held ``SPARK_SETTLED_S`` ago."""
+    return (now - timedelta(seconds=SPARK_SETTLED_S)).replace(second=0, microsecond=0)
+
+
 def spark_series(buckets: list[dict[str, Any]], *, before: float | None, role: str, current: bool, since: float,
-                 now: float, interval_s: int, scale: float = 1.0, offset: float = 0.0, width_s: int = 60
-                 ) -> tuple[list[tuple[float, float]], bool, float | None]:
+                 now: float, interval_s: int, scale: float = 1.0, offset: float = 0.0, width_s: int = 60,
+                 tail: tuple[float, float] | None = None) -> tuple[list[tuple[float, float]], bool, float | None]:
     """(points, step, hold_to) of a signal's recent minute buckets, in shown units.
 
     A signal that reports only changes — a state role, or buckets further apart than
@@ -168,7 +178,9 @@ def spark_series(buckets: list[dict[str, Any]], *, before: float | None, role: s
     bucket to now while its value is current — is drawn as steps: each value holds until
     the next, the window starts at the value that held before it, and while the value is
     current (the one staleness rule) it runs on to now. Dense data is drawn as a line
-    through the bucket means (``width_s``: the buckets' width, 60 or 3600)."""
+    through the bucket means (``width_s``: the buckets' width, 60 or 3600). ``tail``: the
+    latest sample (time, shown value), drawn last when it is newer than the last bucket (the
+    cards' buckets end a minute or so ago, see ``settled_until``)."""
     gap = max(SPARSE_GAP_S, 3 * (interval_s or 60), 2 * width_s)
     half = width_s / 2
     times = [b["bucket"].timestamp() for b in buckets]
@@ -183,8 +195,15 @@ def spark_series(buckets: list[dict[str, Any]], *, before: float | None, role: s
             v = b["last"] if b.get("last") is not None else b["avg"]
             if v is not None:
                 points.append((t + half, v * scale + offset))
+        _add_tail(points, tail)
         return points, True, now if current else None
     for t, b in zip(times, buckets):
         if b["avg"] is not None:
             points.append((t + half, b["avg"] * scale + offset))
+    _add_tail(points, tail)
     return points, False, None
+
+
+def _add_tail(points: list[tuple[float, float]], tail: tuple[float, float] | None) -> None:
+    if tail is not None and tail[1] is not None and (not points or tail[0] > points[-1][0]):
+        points.append(tail)

@@ -127,13 +127,13 @@ async def _sparklines(conn, tenant_id: UUID, views: list[dict[str, Any]], now: d
         return
     since = now - timedelta(minutes=cards.SPARK_MINUTES)
     found = await sparklines.recent(conn, tenant_id, sorted({v["id"] for v in values}), since,
-                                    now + timedelta(minutes=1))
+                                    cards.settled_until(now))
     for v in values:
         r = found.get(v["id"])
         points, step, hold_to = cards.spark_series(
             r.buckets if r else [], before=r.before if r else None, role=v["role"], current=v["fresh"],
             since=since.timestamp(), now=now.timestamp(), interval_s=v["interval"] or 60, scale=v["scale"],
-            offset=v["offset"])
+            offset=v["offset"], tail=(min(v["t"], now.timestamp()), v["value"]) if v["t"] is not None else None)
         v["spark_step"] = step
         v["spark"] = sparkline(points, title=gettext("Last hour of %(name)s", name=v["name"]), width=200, height=16,
                                x_range=(since.timestamp(), now.timestamp()), step=step, hold_to=hold_to,
@@ -188,7 +188,7 @@ async def twin_index(request: Request) -> Response:
     """The plant as live asset cards by site and unit (``?site_id``, ``unit_id``, ``status``, ``q``, ``page``)."""
     tenant_id = tenant_of(request)
     rendered_at = _server_now_ms()
-    async with db_of(request).tenant(tenant_id) as conn:
+    async with db_of(request).tenant(tenant_id, cached_plans=True) as conn:   # no optional filters here
         sites, units = await twin_store.site_overview(conn, tenant_id)
         f, notices = filters.asset_filter(request.query_params, sites, units)
         query = dict(site_id=f.site_id, unit_id=f.unit_id, status=f.status, q=like_pattern(f.q), page_size=PAGE_SIZE,
