@@ -26,7 +26,8 @@ def test_a_dense_line_runs_on_to_the_live_value() -> None:
     points, step, hold = spark_series(_buckets(9), before=None, role="vibration", current=True,
                                       since=now - 3600, now=now, interval_s=1, tail=live)
     assert not step and hold is None
-    assert len(points) == 10 and points[-1] == live and points[-2] == ((T0 + timedelta(minutes=8, seconds=30)).timestamp(), 10.0)
+    assert len(points) == 10 and points[-1] == live
+    assert points[-2] == ((T0 + timedelta(minutes=8, seconds=30)).timestamp(), 10.0)   # the last settled minute
     older = spark_series(_buckets(9), before=None, role="vibration", current=True, since=now - 3600, now=now,
                          interval_s=1, tail=(T0.timestamp(), 5.0))[0]
     assert len(older) == 9                     # a sample no newer than the last bucket adds nothing

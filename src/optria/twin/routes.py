@@ -204,8 +204,9 @@ async def twin_index(request: Request) -> Response:
             setup = await twin_store.setup_state(conn, tenant_id)
         texts = Texts()
         groups = _group(rows, texts)
-        await _sparklines(conn, tenant_id, [c for g in groups for u in g["units"] for c in u["cards"]],
-                          await twin_store.now(conn))
+        if rows:   # the database's time of the read (no round trip of its own)
+            await _sparklines(conn, tenant_id, [c for g in groups for u in g["units"] for c in u["cards"]],
+                              rows[0]["read_at"])
     for row in (*sites, *units):
         row["display"] = _display(row)
     shown_sites = [s for s in sites if f.site_id in (None, s["id"])]

@@ -124,7 +124,8 @@ a.unit_id, u.name AS unit_name, u.name_ar AS unit_name_ar,
 h.time AS health_time, h.health_score, h.failure_probability, h.source AS health_source,
 {EFFECTIVE_STATUS} AS status, {STALE} AS health_stale,
 coalesce(sig.n_signals, 0) AS n_signals, coalesce(sig.n_with_data, 0) AS n_with_data,
-coalesce(sig.n_fresh, 0) AS n_fresh, sig.newest, sig.fresh_until, sig.all_stale_at, sig.signals
+coalesce(sig.n_fresh, 0) AS n_fresh, sig.newest, sig.fresh_until, sig.all_stale_at, sig.signals,
+now() AS read_at
 """
 
 CARDS_FROM = """
@@ -322,7 +323,8 @@ _TARGETS = "SELECT * FROM unnest(%(tenants)s::uuid[], %(assets)s::int8[]) AS t(t
 SCORING_SIGNALS = f"""
 WITH target AS ({_TARGETS})
 SELECT m.tenant_id, m.asset_id, m.id AS mapping_id, m.signal_id, s.name, s.integration_id, m.metric_role,
-       coalesce(m.unit, s.eng_unit) AS unit, m.scale, m."offset", m.warn_low, m.warn_high, m.crit_low, m.crit_high, m.expected_interval_s, m.updated_at,
+       coalesce(m.unit, s.eng_unit) AS unit, m.scale, m."offset", m.warn_low, m.warn_high, m.crit_low, m.crit_high,
+       m.expected_interval_s, m.updated_at,
        l.time, l.value, l.quality, l.ingest_time, ih.heartbeat_at AS source_seen,
        CASE WHEN ih.integration_id IS NULL THEN NULL ELSE coalesce(ih.connected, false) END AS source_connected
 FROM target t
