@@ -87,17 +87,19 @@ async def _historian(dsn: str, stop: asyncio.Event) -> None:
 
 
 def _kill_worker_session(dsn: str) -> int:
-    """End the ingest worker's session on the source (the one whose last query read the historian)."""
+    """End the ingest worker's session on the source (the client that is not the historian's writer;
+    its last statement is a read of the historian or the end of a poll's snapshot)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         return len(conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND query ILIKE '%FROM historian%' AND query NOT ILIKE 'INSERT%'").fetchall())
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+            "AND query NOT ILIKE 'INSERT%'").fetchall())
 
 
-def _source(dsn: str) -> dict[str, set[tuple]]:
+def _source(dsn: str, tags: list[str] = MAPPED) -> dict[str, set[tuple]]:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT tag, ts, value FROM historian WHERE tag = ANY(%s)", [MAPPED]).fetchall()
-    out: dict[str, set[tuple]] = {t: set() for t in MAPPED}
+        rows = conn.execute("SELECT tag, ts, value FROM historian WHERE tag = ANY(%s)", [tags]).fetchall()
+    out: dict[str, set[tuple]] = {t: set() for t in tags}
     for tag, ts, value in rows:
         out[tag].add((ts, value))
     return out
@@ -162,3 +164,53 @@ async def test_sql_tags_are_stored_exactly_with_a_watermark_per_tag(query, sourc
     assert live >= 8 * 2 * 4, "then every poll's rows are live"
     # the late tag really was late: rows newer than its own watermark but older than the others'
     assert len(source["PT-LATE"]) > 8 * 60 + 8 * 3
+
+
+async def test_rows_a_late_tag_commits_between_two_pages_of_a_poll_are_read(source_dsn, db_dsn, owner_conn, tmp_path,
+                                                                            monkeypatch) -> None:
+    """The race a loaded run hit, made certain: the late tag holds the query's floor minutes back, so
+    each poll pages through the other tag's rows (3 pages of 300); its writer commits a batch right
+    after a poll's first page. Those rows must all be stored (they were lost when a later page read
+    the batch's newer rows and moved the tag's watermark over the older ones)."""
+    from optria.connectors import sql as connector
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    await _insert_history(source_dsn, _rows("FT-101", now - timedelta(minutes=3), now, timedelta(milliseconds=200))
+                          + _rows("PT-LATE", now - timedelta(minutes=10), now - timedelta(minutes=3),
+                                  timedelta(seconds=1)))
+    tags = ["FT-101", "PT-LATE"]
+    arranged = arrange_integration(owner_conn, "sql", {"dsn": source_dsn, "query": SIMPLE, "poll_interval_s": 0.5},
+                                   tags)
+    batch = _rows("PT-LATE", now - timedelta(minutes=3) + timedelta(milliseconds=250), now - LATE_BY,
+                  timedelta(milliseconds=250))
+    real = connector.fetch_since
+    state = {"armed": False, "pages": 0, "committed": False}
+
+    async def fetch_since(conn, query, watermark, **kw):
+        if state["armed"] and not state["committed"]:
+            state["pages"] += 1
+            if state["pages"] == 2:            # the second page of an armed poll: the batch commits first
+                await _insert_history(source_dsn, batch)
+                state["committed"] = True
+        return await real(conn, query, watermark, **kw)
+
+    monkeypatch.setattr(connector, "fetch_since", fetch_since)
+    async with running_supervisor(ingest_settings(tmp_path, EXTERNAL_DB_ENABLE="true"), db_dsn) as sup:
+        run = await wait_for(lambda: sup.running.get(arranged.integration_id), what="the worker")
+        await wait_for(lambda: run.health.state == "streaming" and run.health.backfill_total >= 900 + 421,
+                       timeout=20, what="the history read back")
+        await asyncio.sleep(1.0)              # between polls: the next one starts with its first page
+        state["armed"] = True
+        await wait_for(lambda: state["committed"], timeout=10, what="the batch committed mid-poll")
+        source = _source(source_dsn, tags)
+        await wait_for(lambda: len(_stored(db_dsn, arranged.signals)["PT-LATE"]) >= len(source["PT-LATE"]),
+                       timeout=10, what="the late tag's rows")
+    stored = _stored(db_dsn, arranged.signals)
+    assert set(stored["PT-LATE"]) == source["PT-LATE"] and len(stored["PT-LATE"]) == len(source["PT-LATE"])
+    assert set(stored["FT-101"]) == source["FT-101"]
+
+
+async def _insert_history(dsn: str, rows: list[tuple]) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        async with conn.transaction():
+            await _insert(conn, rows)
+
