@@ -116,11 +116,8 @@ class Database:
             raise ValueError("a tenant transaction needs a tenant id")
         async with self.pool.connection() as conn:
             async with conn.transaction():
-                if cached_plans:
-                    await conn.execute("SELECT set_config('optria.tenant_id', %s, true), "
-                                       "set_config('plan_cache_mode', 'auto', true)", [str(tenant_id)])
-                else:
-                    await conn.execute("SELECT set_config('optria.tenant_id', %s, true)", [str(tenant_id)])
+                plans = ", set_config('plan_cache_mode', 'auto', true)" if cached_plans else ""
+                await conn.execute(f"SELECT set_config('optria.tenant_id', %s, true){plans}", [str(tenant_id)])
                 yield conn
 
     @asynccontextmanager

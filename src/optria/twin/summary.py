@@ -6,7 +6,7 @@ reads every mapped signal of every card; the scoring job reads the same rows any
 judges them here with the one staleness rule and writes the result to
 ``asset_signal_summary`` (migration 0018 says when a row stops counting). The figures are
 the same ones the grid's SQL computes (``optria.twin.store.with_cards``), which
-``tests/twin/test_signal_summary.py`` checks case by case.
+``tests/web/test_twin_summary.py`` checks asset by asset.
 """
 
 from __future__ import annotations
