@@ -151,22 +151,22 @@ def expected_count(point, start: datetime, end: datetime) -> int:
     return max(0, last - first + 1)
 
 
-def catch_up(dsn: str, ids: list[int], start: datetime, end: datetime, least_s: float) -> float:
-    """Seconds after the window until its rows stop arriving (at least ``least_s``, at most
-    ``CATCH_UP_MAX_S``). PI is read by polling and the writer batches: at 50,000/s the source →
-    commit lag runs to 5–15 s on this host, so a fixed wait counted values still on their way as
-    missing. "Missing" is what never arrives; the wait is printed beside it."""
+def catch_up(dsn: str, ids: list[int], start: datetime, end: datetime, least_s: float) -> tuple[float, dict]:
+    """(seconds after the window until its rows stopped arriving, the window's rows per signal then),
+    waiting at least ``least_s`` and at most ``CATCH_UP_MAX_S``. PI is read by polling and the writer
+    batches: at 50,000/s the source → commit lag runs to 5–15 s on this host, so a fixed wait counted
+    values still on their way as missing. "Missing" is what never arrives; the wait is printed beside it."""
     began = time.monotonic()
     time.sleep(least_s)
-    last = -1
+    last: dict = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         while True:
-            n = conn.execute("SELECT count(*) FROM signal_samples WHERE signal_id = ANY(%s) AND time >= %s "
-                             "AND time <= %s", [ids, start, end]).fetchone()[0]
+            counts = dict(conn.execute("SELECT signal_id, count(*) FROM signal_samples WHERE signal_id = ANY(%s) "
+                                       "AND time >= %s AND time <= %s GROUP BY 1", [ids, start, end]).fetchall())
             waited = time.monotonic() - began
-            if n == last or waited >= CATCH_UP_MAX_S:
-                return waited
-            last = n
+            if counts == last or waited >= CATCH_UP_MAX_S:
+                return waited, counts
+            last = counts
             time.sleep(2.0)
 
 
@@ -252,12 +252,10 @@ async def run_scale_async(opts: ScaleOptions) -> bool:
         end = datetime.now(timezone.utc)
         cpu1 = {k: sum(_cpu(p) for p in v) for k, v in watched.items()}
         rss1 = [p.memory_info().rss for p in watched["ingest"]]
-        caught_up = await asyncio.to_thread(catch_up, dsn, ids, start, end, max(5.0, 3 * opts.poll_s))
+        caught_up, counts = await asyncio.to_thread(catch_up, dsn, ids, start, end, max(5.0, 3 * opts.poll_s))
         with psycopg.connect(dsn) as conn:
             scored = conn.execute("SELECT extract(epoch FROM now() - min(updated_at)), count(*) "
                                   "FROM asset_health_latest").fetchone()
-            counts = dict(conn.execute("SELECT signal_id, count(*) FROM signal_samples WHERE signal_id = ANY(%s) "
-                                       "AND time >= %s AND time <= %s GROUP BY 1", [ids, start, end]).fetchall())
             sample = list(arranged["signals"].items())[:: max(1, len(ids) // EXACT_POINTS)][:EXACT_POINTS]
             wrong = 0
             for name, sid in sample:

@@ -84,6 +84,15 @@ async def write_history(dsn: str, mapped: Mapped, role: str, value: float, *, mi
     return await write_samples(dsn, rows)
 
 
+def heartbeat(conn: psycopg.Connection, mapped: Mapped, *, ago_s: float = 0.0, connected: bool = True) -> None:
+    """The integration's ingest worker reports (``ago_s`` seconds ago), connected to its source or not."""
+    conn.execute(
+        "INSERT INTO ingest_health (tenant_id, integration_id, worker_id, state, connected, heartbeat_at) "
+        "VALUES (%s, %s, 'w1', 'streaming', %s, now() - make_interval(secs => %s)) "
+        "ON CONFLICT (tenant_id, integration_id) DO UPDATE SET connected = EXCLUDED.connected, "
+        "heartbeat_at = EXCLUDED.heartbeat_at", [mapped.tenant_id, mapped.integration_id, connected, ago_s])
+
+
 def health_row(conn: psycopg.Connection, asset_id: int) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=psycopg.rows.dict_row)
     return cur.execute("SELECT * FROM asset_health_latest WHERE asset_id = %s", [asset_id]).fetchone()

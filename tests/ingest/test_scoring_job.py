@@ -12,7 +12,7 @@ from ingest.jobs import default_jobs
 from optria.config import Settings
 from optria.db import Database
 from optria.twin.jobs import ScoringJob, jobs
-from tests.twin_arrange import health_row, map_signals, snapshot_count, write_history, write_values
+from tests.twin_arrange import health_row, heartbeat, map_signals, snapshot_count, write_history, write_values
 from tests.web.assets_setup import make_plant
 
 
@@ -146,30 +146,22 @@ async def test_latest_ai_score_is_used(db: Database, db_dsn: str, owner_conn) ->
     assert sources == ["ai", "rules"]                # the job never writes rows that look like AI output
 
 
-def _heartbeat(owner_conn, mapped, *, ago_s: float = 0.0, connected: bool = True) -> None:
-    owner_conn.execute(
-        "INSERT INTO ingest_health (tenant_id, integration_id, worker_id, state, connected, heartbeat_at) "
-        "VALUES (%s, %s, 'w1', 'streaming', %s, now() - make_interval(secs => %s)) "
-        "ON CONFLICT (tenant_id, integration_id) DO UPDATE SET connected = EXCLUDED.connected, "
-        "heartbeat_at = EXCLUDED.heartbeat_at", [mapped.tenant_id, mapped.integration_id, connected, ago_s])
-
-
 async def test_a_live_source_vouches_for_unchanged_values_until_its_heartbeat_lapses(db: Database, db_dsn: str,
                                                                                       owner_conn) -> None:
     """OPC-UA and PI report by exception: a value that does not change sends nothing."""
     tenant_id, ids, mapped = await _plant(db, owner_conn, assets=1, interval_s=1)
     owner_conn.execute("UPDATE assets SET expected_interval_s = 1 WHERE id = %s", [ids[0]])
-    _heartbeat(owner_conn, mapped[0])
+    heartbeat(owner_conn, mapped[0])
     await write_values(db_dsn, mapped[0], {"vibration": 2.2, "temperature": 70.0})
     job = ScoringJob(db, notify=False)
     await job.run_once()
     first = health_row(owner_conn, ids[0])
     await asyncio.sleep(3.3)                    # the samples are older than three intervals, the worker is alive
-    _heartbeat(owner_conn, mapped[0])
+    heartbeat(owner_conn, mapped[0])
     assert await job.run_once() == 1            # refreshed: the score was about to age out for readers
     row = health_row(owner_conn, ids[0])
     assert row["status"] == "normal" and row["time"] > first["time"] + timedelta(seconds=2)
-    _heartbeat(owner_conn, mapped[0], ago_s=31)   # the worker died a while ago: its heartbeat lapsed
+    heartbeat(owner_conn, mapped[0], ago_s=31)   # the worker died a while ago: its heartbeat lapsed
     assert await job.run_once() == 1
     assert health_row(owner_conn, ids[0])["status"] == "nodata"
 
@@ -178,7 +170,7 @@ async def test_a_source_marked_stale_turns_nodata_at_once(db: Database, db_dsn: 
     from ingest.writer import Writer
 
     tenant_id, ids, mapped = await _plant(db, owner_conn, assets=1)
-    _heartbeat(owner_conn, mapped[0])
+    heartbeat(owner_conn, mapped[0])
     await write_values(db_dsn, mapped[0], {"vibration": 2.2, "temperature": 70.0})
     job = ScoringJob(db, notify=False)
     await job.run_once()

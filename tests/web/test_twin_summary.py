@@ -12,18 +12,10 @@ import psycopg
 from optria.db import Database
 from optria.twin import store
 from optria.twin.jobs import ScoringJob
-from tests.twin_arrange import Mapped, map_signals, write_values
+from tests.twin_arrange import Mapped, heartbeat, map_signals, write_values
 from tests.web.assets_setup import make_plant
 
 ROLES = ["vibration", "temperature", "pressure"]
-
-
-def _heartbeat(owner_conn, mapped: Mapped, *, ago_s: float = 0.0, connected: bool = True) -> None:
-    owner_conn.execute(
-        "INSERT INTO ingest_health (tenant_id, integration_id, worker_id, state, connected, heartbeat_at) "
-        "VALUES (%s, %s, 'w1', 'streaming', %s, now() - make_interval(secs => %s)) "
-        "ON CONFLICT (tenant_id, integration_id) DO UPDATE SET connected = EXCLUDED.connected, "
-        "heartbeat_at = EXCLUDED.heartbeat_at", [mapped.tenant_id, mapped.integration_id, connected, ago_s])
 
 
 async def _arrange(db: Database, db_dsn: str, owner_conn, tag: str) -> tuple[tuple[UUID, str], dict[str, int],
@@ -39,18 +31,18 @@ async def _arrange(db: Database, db_dsn: str, owner_conn, tag: str) -> tuple[tup
     old, recent = now - timedelta(minutes=30), now - timedelta(seconds=20)
     m = {n: map_signals(owner_conn, tenant_id, ids[n], ROLES) for n in ("1", "2", "3", "4", "5", "6")}
     # 1: a live source vouches for old values; one signal never reported
-    _heartbeat(owner_conn, m["1"])
+    heartbeat(owner_conn, m["1"])
     await write_values(db_dsn, m["1"], {"vibration": 2.2, "temperature": 70.0}, at=old)
     # 2: no worker has reported: a recent value, an old one, a bad one
     await write_values(db_dsn, m["2"], {"vibration": 2.2}, at=recent)
     await write_values(db_dsn, m["2"], {"temperature": 70.0}, at=old)
     await write_values(db_dsn, m["2"], {"pressure": 5.0}, at=recent, quality=3)
     # 3: the worker reports but is reconnecting: values judged by their age
-    _heartbeat(owner_conn, m["3"], connected=False)
+    heartbeat(owner_conn, m["3"], connected=False)
     await write_values(db_dsn, m["3"], {"vibration": 2.2, "pressure": 4.0}, at=recent)
     await write_values(db_dsn, m["3"], {"temperature": 70.0}, at=old)
     # 4: the worker is gone (heartbeat lapsed): recent values are not current
-    _heartbeat(owner_conn, m["4"], ago_s=45)
+    heartbeat(owner_conn, m["4"], ago_s=45)
     await write_values(db_dsn, m["4"], {"vibration": 2.2, "temperature": 70.0, "pressure": 4.0}, at=recent)
     # 5: marked stale by its worker (lost the source), one value still recent
     await write_values(db_dsn, m["5"], {"vibration": 2.2, "temperature": 70.0}, at=recent, quality=4)
@@ -120,9 +112,9 @@ async def test_the_grid_reads_the_summary_only_while_it_holds(db: Database, db_d
     assert await n_fresh() == 2                        # too old (the job stopped): computed from the signals
     tamper(1, valid_until="now() + interval '1 minute'")
     assert await n_fresh() == 1
-    _heartbeat(owner_conn, m["1"], connected=False)    # the source that vouched drops: its old values are not current
+    heartbeat(owner_conn, m["1"], connected=False)    # the source that vouched drops: its old values are not current
     assert await n_fresh() == 0
-    _heartbeat(owner_conn, m["1"])
+    heartbeat(owner_conn, m["1"])
     assert await n_fresh() == 1                        # live again, as the summary says: it holds again
 
     owner_conn.execute("UPDATE external_signal_mappings SET warn_high = 8.0 WHERE asset_id = %s AND metric_role = "
