@@ -40,7 +40,8 @@ ALLOWED: tuple[str, ...] = (
     # identifiers typed or read as they are: environment variables, role codes, addresses, model and tier names
     r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b", r"\b(?:tenant_admin|optimization_engineer|reliability_engineer|platform_owner)\b",
     r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", r"gpt-[\w.-]+",
-    r"\b(?:postgres|timescale|timescale-apache|development|production|test)\b", r"\bvm:\d+:\w+\b", r"\bns=\d+;s=\S+",
+    # (longest alternative first: "timescale" alone would match the start of "timescale-apache" and leave "apache")
+    r"\b(?:postgres|timescale-apache|timescale|development|production|test)\b", r"\bvm:\d+:\w+\b", r"\bns=\d+;s=\S+",
     r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
 )
 ARABIC = re.compile(r"[\u0600-\u06FF]")
