@@ -46,7 +46,7 @@ from optria.db import Database  # noqa: E402
 from optria.identity.passwords import hash_password  # noqa: E402
 from optria.identity.store import IdentityStore  # noqa: E402
 from optria.shell.app import create_app  # noqa: E402
-from scripts.bench_ingest import admin_dsn, drop_db, scratch_db  # noqa: E402
+from scripts.bench_ingest import admin_dsn, drop_db, release, scratch_db  # noqa: E402
 
 ASSETS = 200
 EVENTS_PER_INCIDENT_BLOCK = 100    # event g belongs to block g / 100; one incident per block
@@ -372,8 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nkept: {dsn}")
         else:
             drop_db(admin, dsn)
-            if server is not None:
-                server.stop()
+            release(server)
     return 0 if ok else 1
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -93,8 +94,9 @@ async def _case(admin: str, signals: int, hz: float, seconds: float, publishing_
     from optria.demo.plant import Plant
     from scripts.bench_ingest import drop_db, make_signals, scratch_db
 
-    pki = Path(tempfile.mkdtemp(prefix="optria-bench-pki-"))
-    sim = OpcUaSimulator(Plant(), port=0, cert_dir=pki, security=NONE_ONLY, update_hz=0.2, bench_signals=signals,
+    scratch = Path(tempfile.mkdtemp(prefix="optria-bench-e2e-"))   # the simulator's PKI and the ingest's data dir
+    (scratch / "data").mkdir()
+    sim = OpcUaSimulator(Plant(), port=0, cert_dir=scratch / "pki", security=NONE_ONLY, update_hz=0.2, bench_signals=signals,
                          bench_hz=hz, bench_history_s=int(seconds * 4 + 60))
     await sim.start()
     dsn = scratch_db(admin)
@@ -114,7 +116,7 @@ async def _case(admin: str, signals: int, hz: float, seconds: float, publishing_
                          [psycopg.types.json.Jsonb({"endpoint_url": sim.endpoint_url, "publishing_interval_ms": publishing_ms,
                                                     "sampling_interval_ms": 0}), integration])
         env = {**os.environ, "DATABASE_URL": dsn, "SESSION_SECRET": "bench-secret-" + "x" * 30, "APP_ENV": "test",
-               "OPTRIA_DATA_DIR": tempfile.mkdtemp(prefix="optria-bench-data-"), "OPTRIA_LOG_LEVEL": "WARNING"}
+               "OPTRIA_DATA_DIR": str(scratch / "data"), "OPTRIA_LOG_LEVEL": "WARNING"}
         proc = subprocess.Popen([sys.executable, "-m", "optria.cli", "ingest", "--metrics-port", "0"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
         ps = psutil.Process(proc.pid)
@@ -175,6 +177,7 @@ async def _case(admin: str, signals: int, hz: float, seconds: float, publishing_
     finally:
         await sim.stop()
         drop_db(admin, dsn)
+        shutil.rmtree(scratch, ignore_errors=True)
     return result
 
 

@@ -38,7 +38,7 @@ from optria.db import Database  # noqa: E402
 from optria.embedded_pg import ensure_server  # noqa: E402
 from optria.timeseries.retention import RetentionJob  # noqa: E402
 from optria.timeseries.writes import COPY_TYPES  # noqa: E402
-from scripts.bench_ingest import drop_db, make_signals, scratch_db  # noqa: E402
+from scripts.bench_ingest import drop_db, make_signals, release, scratch_db  # noqa: E402
 
 EDITIONS = {"postgres": "off", "timescale": "full", "timescale-apache": "apache"}
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             drop_db(admin, dsn)
     finally:
-        server.stop()
+        release(server)
     print("goals met" if ok else "GOAL MISSED")
     return 0 if ok else 1
 

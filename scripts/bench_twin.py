@@ -46,7 +46,7 @@ from ingest.writer import Writer  # noqa: E402
 from optria.db import Database  # noqa: E402
 from optria.identity.passwords import hash_password  # noqa: E402
 from optria.twin.jobs import ScoringJob  # noqa: E402
-from scripts.bench_ingest import admin_dsn, drop_db, scratch_db  # noqa: E402
+from scripts.bench_ingest import admin_dsn, drop_db, release, scratch_db  # noqa: E402
 
 SITES, UNITS_PER_SITE, ASSETS, SIGNALS_PER_ASSET = 20, 5, 1000, 10
 ROLES = ("vibration", "temperature", "pressure", "flow", "power", "speed", "current", "level", "running", "other")
@@ -378,8 +378,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc.kill()
         if not args.keep:
             drop_db(admin, dsn)
-        if server is not None:
-            server.stop()
+        release(server)
     print("goals met" if ok else "GOALS NOT MET")
     return 0 if ok else 1
 
