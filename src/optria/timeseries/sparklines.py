@@ -22,7 +22,7 @@ from psycopg import AsyncConnection
 LOOKBACK = timedelta(days=7)   # how far before a window the value that held at its start is looked for
 
 WINDOW = """
-SELECT r.signal_id, r.bucket, r.avg, r.last, r.min, r.max, r.n
+SELECT r.signal_id, r.bucket, r.avg, r.last
 FROM signal_1m r
 WHERE r.tenant_id = %(tenant)s AND r.signal_id = ANY(%(signals)s::int8[]) AND r.bucket >= %(since)s
   AND r.bucket < %(until)s
@@ -45,8 +45,7 @@ CROSS JOIN LATERAL (
 RECENT = f"""
 SELECT w.*, false AS held FROM ({WINDOW}) w
 UNION ALL
-SELECT h.signal_id, h.bucket, NULL::double precision, h.last, NULL::double precision, NULL::double precision,
-       NULL::integer, true FROM ({BEFORE}) h
+SELECT h.signal_id, h.bucket, NULL::double precision, h.last, true FROM ({BEFORE}) h
 ORDER BY held, signal_id, bucket
 """
 
@@ -57,7 +56,7 @@ class Recent:
 
     before: float | None = None
     before_time: datetime | None = None
-    buckets: list[dict[str, Any]] = field(default_factory=list)   # bucket, avg, last, min, max, n; oldest first
+    buckets: list[dict[str, Any]] = field(default_factory=list)   # bucket, avg, last; oldest first
 
 
 async def recent(conn: AsyncConnection, tenant_id: UUID, signal_ids: Sequence[int], since: datetime,

@@ -102,43 +102,49 @@ def card_view(row: dict[str, Any], texts: Texts, *, with_gauges: bool = False) -
     c["data_label"] = "" if c["data"] == "none" else texts.data[c["data"]]
     for v in c["values"]:
         v["role_label"] = texts.roles.get(v["role"], texts.roles["other"])
+        v["unit_label"] = formatting.unit_text(v["unit"])
     return c
 
 
-def _limit_lines(limits: dict[str, Any]) -> list[Line]:
-    return [Line(v, kind) for kind, v in (("crit", limits["ch"]), ("warn", limits["wh"]), ("warn", limits["wl"]),
-                                          ("crit", limits["cl"])) if v is not None]
+_LIMIT_KINDS = (("crit", "ch"), ("warn", "wh"), ("warn", "wl"), ("crit", "cl"))
 
 
-def _near(lines: list[Line], points: list[tuple[float, float]]) -> list[Line]:
+def _near(limits: dict[str, Any], points: list[tuple[float, float]]) -> list[Line]:
     """The limit lines close enough to the drawn values to keep the line readable (within the values'
     own span of them); a far limit would flatten a small sparkline."""
     if not points:
         return []
-    lo, hi = min(y for _, y in points), max(y for _, y in points)
+    ys = [y for _, y in points]
+    lo, hi = min(ys), max(ys)
     span = max(hi - lo, abs(hi) * 0.05, 1e-9)
-    return [ln for ln in lines if lo - span <= ln.value <= hi + span]
+    return [Line(v, kind) for kind, key in _LIMIT_KINDS
+            if (v := limits[key]) is not None and lo - span <= v <= hi + span]
 
 
 async def _sparklines(conn, tenant_id: UUID, views: list[dict[str, Any]], now: datetime) -> None:
-    """Adds ``spark`` (an SVG of the last hour) to every value shown on the given cards."""
+    """Adds ``spark`` (an SVG of the last hour) to every value shown on the given cards.
+
+    A page draws 144 of them: what is the same for all (the window, the title's wording) is
+    worked out once."""
     values = [v for c in views for v in c["values"]]
     if not values:
         return
     since = now - timedelta(minutes=cards.SPARK_MINUTES)
     found = await sparklines.recent(conn, tenant_id, sorted({v["id"] for v in values}), since,
                                     cards.settled_until(now))
+    since_s, now_s = since.timestamp(), now.timestamp()
+    title = gettext("Last hour of %(name)s")
+    empty = sparklines.Recent()
     for v in values:
-        r = found.get(v["id"])
+        r = found.get(v["id"], empty)
         points, step, hold_to = cards.spark_series(
-            r.buckets if r else [], before=r.before if r else None, role=v["role"], current=v["fresh"],
-            since=since.timestamp(), now=now.timestamp(), interval_s=v["interval"] or 60, scale=v["scale"],
-            offset=v["offset"], tail=(min(v["t"], now.timestamp()), v["value"]) if v["t"] is not None else None)
+            r.buckets, before=r.before, role=v["role"], current=v["fresh"], since=since_s, now=now_s,
+            interval_s=v["interval"] or 60, scale=v["scale"], offset=v["offset"],
+            tail=(min(v["t"], now_s), v["value"]) if v["t"] is not None else None)
         v["spark_step"] = step
-        v["spark"] = sparkline(points, title=gettext("Last hour of %(name)s", name=v["name"]), width=200, height=16,
-                               x_range=(since.timestamp(), now.timestamp()), step=step, hold_to=hold_to,
-                               lines=_near(_limit_lines(v["limits"]), points),
-                               testid=f"spark-{v['id']}")
+        v["spark"] = sparkline(points, title=title % {"name": v["name"]}, width=200, height=16,
+                               x_range=(since_s, now_s), step=step, hold_to=hold_to,
+                               lines=_near(v["limits"], points), testid=f"spark-{v['id']}")
 
 
 def _group(card_rows: list[dict[str, Any]], texts: Texts) -> list[dict[str, Any]]:
@@ -188,7 +194,7 @@ async def twin_index(request: Request) -> Response:
     """The plant as live asset cards by site and unit (``?site_id``, ``unit_id``, ``status``, ``q``, ``page``)."""
     tenant_id = tenant_of(request)
     rendered_at = _server_now_ms()
-    async with db_of(request).tenant(tenant_id, cached_plans=True) as conn:   # no optional filters here
+    async with db_of(request).tenant(tenant_id, cached_plans=True, pipeline=True) as conn:   # no optional filters
         sites, units = await twin_store.site_overview(conn, tenant_id)
         f, notices = filters.asset_filter(request.query_params, sites, units)
         query = dict(site_id=f.site_id, unit_id=f.unit_id, status=f.status, q=like_pattern(f.q), page_size=PAGE_SIZE,
