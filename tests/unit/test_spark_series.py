@@ -9,8 +9,8 @@ from optria.twin.cards import SPARK_SETTLED_S, settled_until, spark_series
 T0 = datetime(2026, 12, 7, 6, 0, tzinfo=timezone.utc)
 
 
-def _buckets(minutes: int, value: float = 2.0) -> list[dict]:
-    return [{"bucket": T0 + timedelta(minutes=m), "avg": value + m, "last": value + m} for m in range(minutes)]
+def _buckets(minutes: int, value: float = 2.0) -> list[tuple[float, float, float]]:
+    return [((T0 + timedelta(minutes=m)).timestamp(), value + m, value + m) for m in range(minutes)]
 
 
 def test_buckets_end_at_the_minute_that_held_a_settling_while_ago() -> None:

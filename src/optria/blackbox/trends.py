@@ -57,7 +57,8 @@ async def incident_trends(conn: Conn, tenant_id: UUID, incident: dict[str, Any])
         rows = by_signal[s["signal_id"]]
         # a signal that reports only changes is drawn as steps: its value holds until the next one
         points, stepped, hold_to = spark_series(
-            rows, before=held.get(s["signal_id"], (None, None))[1], role=s["metric_role"], current=True,
+            [(r["bucket"].timestamp(), r["avg"], r.get("last")) for r in rows],
+            before=held.get(s["signal_id"], (None, None))[1], role=s["metric_role"], current=True,
             since=start.timestamp(), now=end.timestamp(), interval_s=s["expected_interval_s"], scale=scale,
             offset=offset, width_s=int(step))
         band = [] if stepped else [(r["bucket"].timestamp(), eng(r["min"]), eng(r["max"])) for r in rows

@@ -7,6 +7,7 @@ the same whether it came with the page or a second later over the stream.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -49,6 +50,7 @@ SPARK_MINUTES = 60          # a card's sparkline covers the last hour of 1-minut
 # same rule on every tier.
 SPARK_SETTLED_S = 40
 SPARSE_GAP_S = 180          # buckets further apart than this (and 3 intervals): the source reports only changes
+Bucket = tuple[float, float | None, float | None]   # a drawn bucket: start (epoch seconds), mean, last value
 
 
 def risk_level(status: str, probability: float | None) -> str:
@@ -168,10 +170,10 @@ def settled_until(now: datetime) -> datetime:
     return (now - timedelta(seconds=SPARK_SETTLED_S)).replace(second=0, microsecond=0)
 
 
-def spark_series(buckets: list[dict[str, Any]], *, before: float | None, role: str, current: bool, since: float,
+def spark_series(buckets: Sequence[Bucket], *, before: float | None, role: str, current: bool, since: float,
                  now: float, interval_s: int, scale: float = 1.0, offset: float = 0.0, width_s: int = 60,
                  tail: tuple[float, float] | None = None) -> tuple[list[tuple[float, float]], bool, float | None]:
-    """(points, step, hold_to) of a signal's recent minute buckets, in shown units.
+    """(points, step, hold_to) of a signal's recent buckets (oldest first), in shown units.
 
     A signal that reports only changes — a state role, or buckets further apart than
     ``SPARSE_GAP_S`` and three expected intervals, including the stretch from its last
@@ -183,23 +185,22 @@ def spark_series(buckets: list[dict[str, Any]], *, before: float | None, role: s
     cards' buckets end a minute or so ago, see ``settled_until``)."""
     gap = max(SPARSE_GAP_S, 3 * (interval_s or 60), 2 * width_s)
     half = width_s / 2
-    times = [b["bucket"].timestamp() for b in buckets]
-    ends = times + ([now] if current else [])
-    sparse = any(b - a > gap for a, b in zip(ends, ends[1:])) or (len(times) < 2 and (current or before is not None))
+    ends = [b[0] for b in buckets] + ([now] if current else [])
+    sparse = any(b - a > gap for a, b in zip(ends, ends[1:])) or (len(buckets) < 2 and (current or before is not None))
     step = role in STEP_ROLES or sparse
     points: list[tuple[float, float]] = []
     if step:
-        if before is not None and (not times or times[0] > since):
+        if before is not None and (not buckets or buckets[0][0] > since):
             points.append((since, before * scale + offset))
-        for t, b in zip(times, buckets):
-            v = b["last"] if b.get("last") is not None else b["avg"]
+        for t, avg, last in buckets:
+            v = last if last is not None else avg
             if v is not None:
                 points.append((t + half, v * scale + offset))
         _add_tail(points, tail)
         return points, True, now if current else None
-    for t, b in zip(times, buckets):
-        if b["avg"] is not None:
-            points.append((t + half, b["avg"] * scale + offset))
+    for t, avg, _ in buckets:
+        if avg is not None:
+            points.append((t + half, avg * scale + offset))
     _add_tail(points, tail)
     return points, False, None
 

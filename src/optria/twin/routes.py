@@ -121,7 +121,16 @@ def _near(limits: dict[str, Any], points: list[tuple[float, float]]) -> list[Lin
             if (v := limits[key]) is not None and lo - span <= v <= hi + span]
 
 
-async def _sparklines(conn, tenant_id: UUID, views: list[dict[str, Any]], now: datetime) -> None:
+def _settled_windows(request: Request) -> sparklines.SettledWindows:
+    """The sparkline windows this process keeps between page loads (see SettledWindows)."""
+    kept = request.app.state.get("twin_settled_windows")
+    if kept is None:
+        kept = request.app.state["twin_settled_windows"] = sparklines.SettledWindows()
+    return kept
+
+
+async def _sparklines(conn, windows: sparklines.SettledWindows, tenant_id: UUID, views: list[dict[str, Any]],
+                      now: datetime) -> None:
     """Adds ``spark`` (an SVG of the last hour) to every value shown on the given cards.
 
     A page draws 144 of them: what is the same for all (the window, the title's wording) is
@@ -130,8 +139,7 @@ async def _sparklines(conn, tenant_id: UUID, views: list[dict[str, Any]], now: d
     if not values:
         return
     since = now - timedelta(minutes=cards.SPARK_MINUTES)
-    found = await sparklines.recent(conn, tenant_id, sorted({v["id"] for v in values}), since,
-                                    cards.settled_until(now))
+    found = await windows.recent(conn, tenant_id, sorted({v["id"] for v in values}), since, cards.settled_until(now))
     since_s, now_s = since.timestamp(), now.timestamp()
     title = gettext("Last hour of %(name)s")
     empty = sparklines.Recent()
@@ -211,8 +219,8 @@ async def twin_index(request: Request) -> Response:
         texts = Texts()
         groups = _group(rows, texts)
         if rows:   # the database's time of the read (no round trip of its own)
-            await _sparklines(conn, tenant_id, [c for g in groups for u in g["units"] for c in u["cards"]],
-                              rows[0]["read_at"])
+            await _sparklines(conn, _settled_windows(request), tenant_id,
+                              [c for g in groups for u in g["units"] for c in u["cards"]], rows[0]["read_at"])
     for row in (*sites, *units):
         row["display"] = _display(row)
     shown_sites = [s for s in sites if f.site_id in (None, s["id"])]
@@ -287,7 +295,8 @@ def _series(value: dict[str, Any], buckets: list[dict[str, Any]], before: float 
     """One signal's line (or steps, for a signal that reports only changes) over the window, in shown units."""
     current = value["fresh"] and w.until >= now - timedelta(minutes=1)
     points, step, hold_to = cards.spark_series(
-        buckets, before=before, role=value["role"], current=current, since=w.since.timestamp(),
+        [(b["bucket"].timestamp(), b["avg"], b.get("last")) for b in buckets], before=before, role=value["role"],
+        current=current, since=w.since.timestamp(),
         now=w.until.timestamp(), interval_s=value["interval"] or 60, scale=value["scale"], offset=value["offset"],
         width_s=w.width_s)
     band = []
