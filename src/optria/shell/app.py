@@ -36,6 +36,7 @@ from optria.web.security import security_headers_hook
 log = logging.getLogger("optria.web")
 # after start-up, and once the first pages have compiled their templates (optria.gc_settle)
 GC_SETTLE_S = (3.0, 30.0)
+GC_YOUNG = 20_000   # young collections after this many new containers (default 700: 4 per twin page)
 
 
 def create_app(settings: Settings | None = None, database: dbmod.Database | None = None, *,
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, database: dbmod.Database | None
             await app.state.db.open()
         app.state.identity = IdentityStore(app.state.db)
         app.state.secretbox = SecretBox(secret)
+        gc_settle.young_threshold(GC_YOUNG)
         app.state.gc_settle = asyncio.create_task(gc_settle.settle(GC_SETTLE_S, log, "web.gc_settled"),
                                                   name="gc-settle")
 
