@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 from uuid import UUID
 
@@ -81,11 +81,6 @@ async def _configure(conn: psycopg.AsyncConnection) -> None:
     await conn.commit()
 
 
-@asynccontextmanager
-async def _nothing() -> AsyncIterator[None]:
-    yield
-
-
 class Database:
     """Owns the pool; hands out tenant-scoped or platform-scoped transactions."""
 
@@ -127,7 +122,7 @@ class Database:
         if not tenant_id:
             raise ValueError("a tenant transaction needs a tenant id")
         async with self.pool.connection() as conn:
-            async with (conn.pipeline() if pipeline and PIPELINES else _nothing()), conn.transaction():
+            async with (conn.pipeline() if pipeline and PIPELINES else nullcontext()), conn.transaction():
                 plans = ", set_config('plan_cache_mode', 'auto', true)" if cached_plans else ""
                 await conn.execute(f"SELECT set_config('optria.tenant_id', %s, true){plans}", [str(tenant_id)])
                 yield conn
