@@ -106,7 +106,9 @@ def card_view(row: dict[str, Any], texts: Texts, *, with_gauges: bool = False) -
     return c
 
 
+# A card's limits as lines, top to bottom (the sparklines and the asset page's trend charts).
 _LIMIT_KINDS = (("crit", "ch"), ("warn", "wh"), ("warn", "wl"), ("crit", "cl"))
+_LIMIT_LABELS = {"crit": "Critical", "warn": "Warning"}   # English msgids
 
 
 def _near(limits: dict[str, Any], points: list[tuple[float, float]]) -> list[Line]:
@@ -314,9 +316,8 @@ def _chart_for(value: dict[str, Any], buckets: list[dict[str, Any]], before: flo
     signal that reports only changes (its value holds until the next one), in shown units."""
     series = _series(value, buckets, before, w, now, css=f"role-{value['role']}")
     limits = value["limits"]
-    lines = [Line(v, kind, gettext(label)) for kind, v, label in (
-        ("crit", limits["ch"], "Critical"), ("warn", limits["wh"], "Warning"),
-        ("warn", limits["wl"], "Warning"), ("crit", limits["cl"], "Critical")) if v is not None]
+    lines = [Line(limits[key], kind, gettext(_LIMIT_LABELS[kind])) for kind, key in _LIMIT_KINDS
+             if limits[key] is not None]
     title = gettext("Trend of %(name)s", name=value["name"])
     return line_chart([series], x_range=(w.since.timestamp(), w.until.timestamp()), title=title, lines=lines,
                       gap=w.gap_s, width=420, height=170, empty_text=gettext("No data in this period"),
