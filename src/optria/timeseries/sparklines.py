@@ -51,13 +51,16 @@ ORDER BY held, signal_id, bucket
 """
 
 
+Bucket = tuple[float, float | None, float | None]   # a drawn bucket: start (epoch seconds), mean, last value
+
+
 @dataclass
 class Recent:
     """One signal's window: the value that held when it began (None: unknown) and its minute buckets
     as (start in epoch seconds, mean, last value), oldest first."""
 
     before: float | None = None
-    buckets: list[tuple[float, float | None, float | None]] = field(default_factory=list)
+    buckets: list[Bucket] = field(default_factory=list)
 
 
 async def recent(conn: AsyncConnection, tenant_id: UUID, signal_ids: Sequence[int], since: datetime,

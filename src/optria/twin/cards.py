@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from optria.timeseries.limits import Limits
+from optria.timeseries.sparklines import Bucket
 from optria.twin.scoring import limit_state
 
 # English msgids of the metric roles (translated in templates; listed in i18n_sources).
@@ -50,7 +51,6 @@ SPARK_MINUTES = 60          # a card's sparkline covers the last hour of 1-minut
 # same rule on every tier.
 SPARK_SETTLED_S = 40
 SPARSE_GAP_S = 180          # buckets further apart than this (and 3 intervals): the source reports only changes
-Bucket = tuple[float, float | None, float | None]   # a drawn bucket: start (epoch seconds), mean, last value
 
 
 def risk_level(status: str, probability: float | None) -> str:
