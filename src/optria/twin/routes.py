@@ -144,9 +144,8 @@ async def _sparklines(conn, windows: sparklines.SettledWindows, tenant_id: UUID,
     found = await windows.recent(conn, tenant_id, sorted({v["id"] for v in values}), since, cards.settled_until(now))
     since_s, now_s = since.timestamp(), now.timestamp()
     title = gettext("Last hour of %(name)s")
-    empty = sparklines.Recent()
     for v in values:
-        r = found.get(v["id"], empty)
+        r = found[v["id"]]   # every signal asked for has its window, empty when it has no data
         points, step, hold_to = cards.spark_series(
             r.buckets, before=r.before, role=v["role"], current=v["fresh"], since=since_s, now=now_s,
             interval_s=v["interval"] or 60, scale=v["scale"], offset=v["offset"],
