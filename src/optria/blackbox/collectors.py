@@ -63,7 +63,7 @@ class Collector(RoundsJob):
     name = "blackbox.collector"
 
     async def round(self) -> tuple[int, bool]:
-        async with self.db.platform(PLATFORM_REASON) as conn:
+        async with self.db.platform(PLATFORM_REASON, cached_plans=True) as conn:
             cursor = await store.lock_cursor(conn, self.name)
             if cursor is None:
                 return 0, False  # another process is running this collector right now

@@ -135,7 +135,7 @@ class Grouper(RoundsJob):
         self.window = window
 
     async def round(self) -> tuple[int, bool]:
-        async with self.db.platform("blackbox") as conn:
+        async with self.db.platform("blackbox", cached_plans=True) as conn:
             cursor = await store.lock_cursor(conn, self.name)
             if cursor is None:
                 return 0, False

@@ -114,7 +114,7 @@ class ScoringJob:
         self.written_total = 0
 
     async def run_once(self) -> int:
-        async with self.db.platform("scoring") as conn:
+        async with self.db.platform("scoring", cached_plans=True) as conn:
             now = await store.now(conn)
             rows = await store.scoring_changes(conn, self._since)
         pending: dict[Pair, list[tuple]] = defaultdict(list)
@@ -140,7 +140,7 @@ class ScoringJob:
 
     async def score(self, pairs: list[Pair], now: datetime) -> list[tuple[Pair, AssetScore]]:
         """Score ``pairs`` from the current data and write what changed, in one transaction."""
-        async with self.db.platform("scoring") as conn:
+        async with self.db.platform("scoring", cached_plans=True) as conn:
             signal_rows = await store.scoring_signals(conn, pairs)
             baselines = {}
             watched = [(r["tenant_id"], r["signal_id"]) for r in signal_rows if r["metric_role"] in DRIFT_ROLES]
