@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=300_000)
     p.add_argument("--batch", type=int, default=10_000)
     p.add_argument("--e2e-seconds", type=float, default=20.0)
+    p.add_argument("--e2e-warmup-s", type=float, default=60.0,
+                   help="e2e: seconds of streaming before the measured window (the ingest's steady state)")
     p.add_argument("--tier", choices=list(EDITIONS), default="postgres",
                    help="storage tier (the soak runs postgres and timescale)")
     p.add_argument("--soak-seconds", type=float, default=600.0)
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "e2e"):
             from scripts.bench_ingest_e2e import run_e2e
 
-            ok &= run_e2e(admin, args.e2e_seconds)
+            ok &= run_e2e(admin, args.e2e_seconds, warmup_s=args.e2e_warmup_s)
         print(f"peak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     finally:
         release(server)

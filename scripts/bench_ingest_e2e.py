@@ -89,7 +89,8 @@ def postmaster_pid(admin_dsn: str) -> int | None:
         return None
 
 
-async def _case(admin: str, signals: int, hz: float, seconds: float, publishing_ms: float = 100.0) -> dict:
+async def _case(admin: str, signals: int, hz: float, seconds: float, publishing_ms: float = 100.0,
+                warmup_s: float = 60.0) -> dict:
     from optria.demo.opcua_server import NONE_ONLY, OpcUaSimulator, bench_node_id
     from optria.demo.plant import Plant
     from scripts.bench_ingest import drop_db, make_signals, scratch_db
@@ -130,13 +131,14 @@ async def _case(admin: str, signals: int, hz: float, seconds: float, publishing_
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("the ingest process did not start streaming")
                 await asyncio.sleep(0.5)
-            # A running plant's tables have statistics (autovacuum analyses a new table within a minute or
-            # so); this database was made moments ago, and the jobs' reads planned on empty-table guesses:
-            # the twin job's change scan took a nested loop of 130 ms every 2 s (~60 ms of PostgreSQL CPU a
-            # second) that is 3-5 ms once the tables are analysed. Measure the steady state, not that minute.
+            # Measure the steady state, not the first minute of a new database and a new process. A running
+            # plant's tables have statistics (autovacuum analyses a new table within a minute or so); these
+            # were made moments ago, and the jobs' reads planned on empty-table guesses: the twin job's change
+            # scan took a nested loop of 130 ms every 2 s (~60 ms of PostgreSQL CPU a second), 3-5 ms once
+            # analysed. And the jobs keep their queries' plans only after several runs on each pooled connection.
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("ANALYZE")
-            await asyncio.sleep(3)
+            await asyncio.sleep(warmup_s)
             pm = postmaster_pid(admin)
             window_start = datetime.now(timezone.utc)
             cpu0, pg0, gen0 = _cpu(ps), pg_cpu(pm), time.process_time()
@@ -196,12 +198,12 @@ BARE_US_WHEN_SET = 12.9   # the bare client's µs per notification on the host w
 CASES = ((1000, 10.0, 100.0, True), (1000, 1.0, 1000.0, False))
 
 
-def run_e2e(admin: str, seconds: float, cases=CASES) -> bool:
+def run_e2e(admin: str, seconds: float, cases=CASES, *, warmup_s: float = 60.0) -> bool:
     """Each case measured in one run: the bare client first, then ``optria ingest``; prints every
     figure beside its goal and returns False when one is missed."""
     ok = True
     for signals, hz, publishing_ms, cpu_goals in cases:
-        r = asyncio.run(_case(admin, signals, hz, seconds, publishing_ms))
+        r = asyncio.run(_case(admin, signals, hz, seconds, publishing_ms, warmup_s))
         ratio = r["ingest_cpu_us"] / r["bare_cpu_us"] if r["bare_cpu_us"] else float("inf")
         stored_us = r["ingest_cpu_us"] + r["pg_cpu_us"]
         lag_goal = publishing_ms + 50
