@@ -89,8 +89,8 @@ def postmaster_pid(admin_dsn: str) -> int | None:
         return None
 
 
-async def _case(admin: str, signals: int, hz: float, seconds: float, publishing_ms: float = 100.0,
-                warmup_s: float = 60.0) -> dict:
+async def _case(admin: str, signals: int, hz: float, seconds: float, publishing_ms: float,
+                warmup_s: float) -> dict:
     from optria.demo.opcua_server import NONE_ONLY, OpcUaSimulator, bench_node_id
     from optria.demo.plant import Plant
     from scripts.bench_ingest import drop_db, make_signals, scratch_db
@@ -198,7 +198,7 @@ BARE_US_WHEN_SET = 12.9   # the bare client's µs per notification on the host w
 CASES = ((1000, 10.0, 100.0, True), (1000, 1.0, 1000.0, False))
 
 
-def run_e2e(admin: str, seconds: float, cases=CASES, *, warmup_s: float = 60.0) -> bool:
+def run_e2e(admin: str, seconds: float, cases=CASES, *, warmup_s: float) -> bool:
     """Each case measured in one run: the bare client first, then ``optria ingest``; prints every
     figure beside its goal and returns False when one is missed."""
     ok = True
