@@ -28,7 +28,9 @@ class MustChangePassword(RedirectPages):
 
 
 def requires(permission: Permission):
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async although it awaits nothing: Litestar runs a synchronous guard in a worker thread,
+    # a thread hop on every guarded request for a few dictionary lookups
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user = connection.scope.get("user")
         if user is None:
             raise NotAuthorizedException("Sign in to continue.")
